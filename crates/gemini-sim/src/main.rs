@@ -1,0 +1,2 @@
+//! gemini-sim binary.
+fn main() {}
