@@ -1,0 +1,49 @@
+//! `--demo`: the gateway and the built-in Gemini simulator together on loopback, with demo keys.
+
+use crate::config::{Config, Overrides};
+use gemini_sim::{Sim, SimConfig};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The client credential the demo accepts.
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// Run the demo until interrupted.
+pub fn run(cli: Overrides) -> Result<(), String> {
+    let sim_port = free_port()?;
+    let sim_addr = format!("127.0.0.1:{sim_port}");
+    let listen = cli.listen.clone().unwrap_or_else(|| "127.0.0.1:7860".into());
+    let admin = cli.admin_listen.clone().unwrap_or_else(|| "127.0.0.1:7861".into());
+    let yaml = format!(
+        "listen: {listen}\nadmin_listen: {admin}\nthreads: {threads}\npasswords: [{DEMO_PASSWORD}]\n\
+         keys: [demo-key-1, demo-key-2, demo-key-3]\nupstream:\n  base_url: http://{sim_addr}\n",
+        threads = cli.threads.unwrap_or(2),
+    );
+    let config = Config::from_parts(&yaml, &HashMap::new(), &Overrides::default()).map_err(|e| e.to_string())?;
+
+    let sim = Sim::new(SimConfig { stream_interval: Duration::from_millis(150), ..SimConfig::default() });
+    let run_dir = std::env::temp_dir().join(format!("gemini-gateway-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
+    let conf = crate::server::server_conf(config.threads, &run_dir, 1);
+    let (mut server, _state) = crate::server::build(config, conf)?;
+    let sim_service = sim.service(&server.configuration, &sim_addr);
+    server.add_boxed_service(sim_service);
+
+    println!(
+        "\ngemini-gateway demo: gateway on http://{listen} (admin http://{admin}), Gemini simulator on http://{sim_addr}\n\
+         Upstream keys: demo-key-1, demo-key-2, demo-key-3. Client password: {DEMO_PASSWORD}\n\n\
+         Try:\n  curl -s http://{listen}/v2/models/gemini-2.5-flash:generateContent \\\n    \
+         -H 'x-goog-api-key: {DEMO_PASSWORD}' -H 'content-type: application/json' \\\n    \
+         -d '{{\"contents\":[{{\"role\":\"user\",\"parts\":[{{\"text\":\"Hello, gateway\"}}]}}]}}'\n\n  \
+         curl -sN 'http://{listen}/v2/models/gemini-2.5-flash:streamGenerateContent?alt=sse' \\\n    \
+         -H 'x-goog-api-key: {DEMO_PASSWORD}' -H 'content-type: application/json' \\\n    \
+         -d '{{\"contents\":[{{\"role\":\"user\",\"parts\":[{{\"text\":\"Stream to me\"}}]}}]}}'\n\n\
+         Press Ctrl-C to stop.\n"
+    );
+    server.run_forever()
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,220 @@
+//! Usage accounting stage: counts upstream attempts and the tokens Gemini reports in `usageMetadata`.
+
+use crate::error::GatewayError;
+use crate::pipeline::ctx::{ReqCtx, TokenUsage};
+use crate::pipeline::{Attempt, Filter};
+use crate::state::AppState;
+use crate::upstream::Fault;
+use bytes::Bytes;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Bytes of the answer kept to find the final `usageMetadata` (it is near the end, and cumulative in streams).
+const TAIL: usize = 16 * 1024;
+
+/// Counters for one key × model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Upstream requests sent.
+    pub attempts: u64,
+    /// Attempts that succeeded.
+    pub ok: u64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// In-memory usage per (key index, model).
+#[derive(Debug, Default)]
+pub struct UsageCounters {
+    inner: Mutex<HashMap<(usize, String), Counts>>,
+}
+
+impl UsageCounters {
+    fn update(&self, key: usize, model: &str, f: impl FnOnce(&mut Counts)) {
+        if let Ok(mut m) = self.inner.lock() {
+            match m.get_mut(&(key, model.to_string())) {
+                Some(c) => f(c),
+                None => {
+                    let mut c = Counts::default();
+                    f(&mut c);
+                    m.insert((key, model.to_string()), c);
+                }
+            }
+        }
+    }
+
+    /// Counts for one key and model.
+    pub fn get(&self, key: usize, model: &str) -> Counts {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(key, model.to_string())).copied())
+            .unwrap_or_default()
+    }
+
+    /// Sum over keys for a model.
+    pub fn total_for_model(&self, model: &str) -> Counts {
+        let mut t = Counts::default();
+        if let Ok(m) = self.inner.lock() {
+            for ((_, md), c) in m.iter() {
+                if md == model {
+                    t.attempts += c.attempts;
+                    t.ok += c.ok;
+                    t.prompt_tokens += c.prompt_tokens;
+                    t.output_tokens += c.output_tokens;
+                }
+            }
+        }
+        t
+    }
+}
+
+/// The usage stage.
+pub struct Usage {
+    state: Arc<AppState>,
+}
+
+impl Usage {
+    pub fn new(state: &Arc<AppState>) -> Self {
+        Usage {
+            state: state.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageMetadata {
+    #[serde(default)]
+    prompt_token_count: u64,
+    #[serde(default)]
+    candidates_token_count: u64,
+    #[serde(default)]
+    thoughts_token_count: u64,
+    #[serde(default)]
+    total_token_count: u64,
+}
+
+/// Find the last `usageMetadata` object in the tail of an answer.
+pub fn last_usage(tail: &[u8]) -> Option<TokenUsage> {
+    const NEEDLE: &[u8] = b"\"usageMetadata\"";
+    let pos = tail.windows(NEEDLE.len()).rposition(|w| w == NEEDLE)?;
+    let rest = &tail[pos + NEEDLE.len()..];
+    let colon = rest.iter().position(|b| *b == b':')?;
+    let mut it =
+        serde_json::Deserializer::from_slice(&rest[colon + 1..]).into_iter::<UsageMetadata>();
+    let u = it.next()?.ok()?;
+    Some(TokenUsage {
+        prompt: u.prompt_token_count,
+        candidates: u.candidates_token_count,
+        thoughts: u.thoughts_token_count,
+        total: u.total_token_count,
+    })
+}
+
+/// Keep the last `TAIL` bytes of the stream, with amortised copying.
+fn keep_tail(tail: &mut Vec<u8>, chunk: &Bytes) {
+    if chunk.len() >= TAIL {
+        tail.clear();
+        tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
+        return;
+    }
+    tail.extend_from_slice(chunk);
+    if tail.len() > 2 * TAIL {
+        tail.drain(..tail.len() - TAIL);
+    }
+}
+
+impl Filter for Usage {
+    fn name(&self) -> &'static str {
+        "usage"
+    }
+
+    fn on_attempt_done(&self, ctx: &mut ReqCtx, attempt: &Attempt, fault: Option<&Fault>) {
+        let (Some(key), Some(model)) = (attempt.key, ctx.model.as_deref()) else {
+            return;
+        };
+        self.state.usage.update(key, model, |c| {
+            c.attempts += 1;
+            if fault.is_none() {
+                c.ok += 1;
+            }
+        });
+    }
+
+    fn on_response_chunk(
+        &self,
+        ctx: &mut ReqCtx,
+        chunk: &mut Option<Bytes>,
+        _end: bool,
+    ) -> Result<(), GatewayError> {
+        if let Some(c) = chunk {
+            keep_tail(&mut ctx.tail, c);
+        }
+        Ok(())
+    }
+
+    fn on_finish(&self, ctx: &mut ReqCtx) {
+        if !ctx.response_started || ctx.status >= 400 {
+            return;
+        }
+        let Some(u) = last_usage(&ctx.tail) else {
+            return;
+        };
+        ctx.usage = Some(u);
+        ctx.tail = Vec::new();
+        if let (Some(key), Some(model)) = (ctx.key, ctx.model.as_deref()) {
+            self.state.usage.update(key, model, |c| {
+                c.prompt_tokens += u.prompt;
+                c.output_tokens += u.candidates + u.thoughts;
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_last_cumulative_usage_in_sse() {
+        let sse = b"data: {\"candidates\": [],\"usageMetadata\": {\"promptTokenCount\": 5,\"candidatesTokenCount\": 1,\"totalTokenCount\": 6}}\r\n\r\n\
+data: {\"candidates\": [],\"usageMetadata\": {\"promptTokenCount\": 5,\"candidatesTokenCount\": 9,\"totalTokenCount\": 20,\"thoughtsTokenCount\": 6},\"modelVersion\": \"m\"}\r\n\r\n";
+        assert_eq!(
+            last_usage(sse),
+            Some(TokenUsage {
+                prompt: 5,
+                candidates: 9,
+                thoughts: 6,
+                total: 20
+            })
+        );
+    }
+
+    #[test]
+    fn pretty_json_usage() {
+        let j = b"{\n  \"candidates\": [],\n  \"usageMetadata\": {\n    \"promptTokenCount\": 11,\n    \"candidatesTokenCount\": 1,\n    \"totalTokenCount\": 46,\n    \"promptTokensDetails\": [{\"modality\": \"TEXT\", \"tokenCount\": 11}],\n    \"thoughtsTokenCount\": 34\n  },\n  \"modelVersion\": \"gemini-2.5-flash\"\n}\n";
+        assert_eq!(
+            last_usage(j),
+            Some(TokenUsage {
+                prompt: 11,
+                candidates: 1,
+                thoughts: 34,
+                total: 46
+            })
+        );
+        assert_eq!(last_usage(b"{\"embedding\": {}}"), None);
+    }
+
+    #[test]
+    fn tail_is_bounded() {
+        let mut t = Vec::new();
+        for _ in 0..100 {
+            keep_tail(&mut t, &Bytes::from(vec![b'x'; 1000]));
+        }
+        assert!(t.len() <= 2 * TAIL);
+        keep_tail(&mut t, &Bytes::from(vec![b'y'; TAIL + 5]));
+        assert_eq!(t.len(), TAIL);
+    }
+}

@@ -1,0 +1,12 @@
+//! gemini-gateway: many Gemini API keys behind one endpoint, on Cloudflare Pingora.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod filters;
+pub mod pipeline;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod upstream;

@@ -1,0 +1,411 @@
+//! The one upstream attempt loop: send, classify, fail over to another key, then stream the answer.
+//!
+//! The pipeline owns this loop (not Pingora's proxy phases) because Pingora replays a request body
+//! only from a 64 KiB buffer; here the body is a shared `Bytes` sent whole on every attempt.
+
+use super::ctx::{AttemptRecord, Framing, ReqCtx};
+use super::{Attempt, Pipeline};
+use crate::error::{grpc_status, GatewayError, Surface};
+use crate::upstream::client::backoff;
+use crate::upstream::{classify, classify_transport, Fault, UpstreamClient};
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::client::HttpSession;
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+use std::time::Duration;
+
+/// Largest upstream error body read for classification and pass-through.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How a request ended when it could not end with a clean response.
+#[derive(Debug)]
+pub enum Abort {
+    /// Drop the client connection without finishing the body (truncated JSON, client gone).
+    Connection,
+}
+
+/// Result of one upstream exchange up to the response header.
+enum Head {
+    Answer {
+        session: Box<HttpSession>,
+        status: u16,
+    },
+    Transport(Box<pingora::Error>),
+    ClientGone,
+}
+
+/// Run attempts until one succeeds, the request fails for good, or attempts run out.
+pub async fn run(
+    p: &Pipeline,
+    session: &mut Session,
+    ctx: &mut ReqCtx,
+) -> Result<Result<(), Abort>, GatewayError> {
+    let client = &p.state.upstream;
+    let max = p.state.config.failover.max_attempts;
+    let Some(up) = ctx.upstream.clone() else {
+        return Err(GatewayError::not_found("Unknown route."));
+    };
+    loop {
+        if ctx.attempts.len() >= max {
+            return Err(exhausted_error(ctx, None));
+        }
+        let mut attempt = Attempt {
+            index: ctx.attempts.len(),
+            ..Default::default()
+        };
+        for f in &p.filters {
+            f.on_attempt(ctx, &mut attempt)?;
+        }
+        let (Some(key), Some(req)) = (attempt.key, attempt.request.take()) else {
+            return Err(GatewayError::internal(
+                "no stage prepared the upstream attempt",
+            ));
+        };
+        ctx.key = Some(key);
+        ctx.tried.push(key);
+        let peer = client.peer();
+        let head = exchange_head(client, &peer, req, up.body.as_ref(), session).await;
+        match head {
+            Head::ClientGone => {
+                ctx.cancelled = true;
+                ctx.attempts.push(AttemptRecord {
+                    key,
+                    status: None,
+                    outcome: "cancelled",
+                });
+                return Ok(Err(Abort::Connection));
+            }
+            Head::Transport(e) => {
+                let fault = classify_transport(&e);
+                tracing::debug!(error = %e, kind = fault.kind(), "upstream transport failure");
+                record(p, ctx, &attempt, key, None, &fault);
+            }
+            Head::Answer {
+                session: mut up_session,
+                status,
+            } if status >= 400 => {
+                let (body, complete) = read_capped(&mut up_session, MAX_ERROR_BODY).await;
+                client.finish(*up_session, &peer, complete).await;
+                let fault = classify(status, &body, p.state.config.failover.rate_limit_cooldown)
+                    .unwrap_or(Fault::ServerError { status });
+                record(p, ctx, &attempt, key, Some(status), &fault);
+                if !fault.is_retryable() {
+                    return Err(client_error(status, body));
+                }
+            }
+            Head::Answer {
+                session: up_session,
+                status,
+            } => {
+                ctx.attempts.push(AttemptRecord {
+                    key,
+                    status: Some(status),
+                    outcome: "ok",
+                });
+                for f in &p.filters {
+                    f.on_attempt_done(ctx, &attempt, None);
+                }
+                return stream(
+                    p,
+                    session,
+                    ctx,
+                    client,
+                    &peer,
+                    *up_session,
+                    status,
+                    up.framing,
+                )
+                .await;
+            }
+        }
+        // Retryable failure: back off only for server-side trouble (a different key is the remedy for the rest).
+        if matches!(
+            ctx.last_fault,
+            Some(Fault::ServerError { .. } | Fault::Timeout | Fault::Connect { .. })
+        ) {
+            let cfg = &p.state.config.failover;
+            let d = backoff(ctx.attempts.len() - 1, cfg.backoff_min, cfg.backoff_max);
+            if !d.is_zero() {
+                tokio::time::sleep(d).await;
+            }
+        }
+    }
+}
+
+fn record(
+    p: &Pipeline,
+    ctx: &mut ReqCtx,
+    attempt: &Attempt,
+    key: usize,
+    status: Option<u16>,
+    fault: &Fault,
+) {
+    ctx.attempts.push(AttemptRecord {
+        key,
+        status,
+        outcome: fault.kind(),
+    });
+    for f in &p.filters {
+        f.on_attempt_done(ctx, attempt, Some(fault));
+    }
+    if fault.is_retryable() {
+        ctx.last_fault = Some(fault.clone());
+    }
+}
+
+/// The error for a request that ran out of keys or attempts.
+pub fn exhausted_error(ctx: &ReqCtx, retry_after: Option<Duration>) -> GatewayError {
+    let (status, kind, msg) = match &ctx.last_fault {
+        None if retry_after.is_some() => (
+            429,
+            "no_key_available",
+            "All upstream keys are cooling down or out of quota; retry later.",
+        ),
+        None => (
+            503,
+            "no_key_available",
+            "No usable upstream key: every configured key was rejected by Gemini.",
+        ),
+        Some(Fault::RateLimited { .. } | Fault::QuotaDay { .. }) => (
+            429,
+            "upstream_rate_limited",
+            "Every upstream key tried is rate-limited; retry later.",
+        ),
+        Some(Fault::Timeout) => (
+            504,
+            "upstream_timeout",
+            "Gemini did not answer in time on any key tried.",
+        ),
+        Some(Fault::KeyInvalid { .. }) if retry_after.is_none() => (
+            503,
+            "no_key_available",
+            "No usable upstream key: every configured key was rejected by Gemini.",
+        ),
+        Some(_) => (
+            503,
+            "upstream_unavailable",
+            "Gemini is unavailable on every key tried.",
+        ),
+    };
+    GatewayError::new(status, kind, msg).with_retry_after(retry_after)
+}
+
+/// Google's own 4xx, passed to the client (its body verbatim on the Gemini surface).
+fn client_error(status: u16, body: Bytes) -> GatewayError {
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| format!("Gemini rejected the request with status {status}."));
+    let kind = if status == 404 {
+        "model_not_found"
+    } else {
+        "client_error"
+    };
+    let mut e = GatewayError::new(status, kind, message);
+    if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.get("error").is_some()) {
+        e = e.with_upstream_body(body);
+    }
+    e
+}
+
+/// Connect, send, and wait for the response header, noticing a client that leaves meanwhile.
+async fn exchange_head(
+    client: &UpstreamClient,
+    peer: &HttpPeer,
+    req: pingora::http::RequestHeader,
+    body: Option<&Bytes>,
+    session: &mut Session,
+) -> Head {
+    let work = async {
+        // A pooled connection may have been closed by the server: retry on a fresh one.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (mut s, reused) = match client.connect(peer).await {
+                Ok(v) => v,
+                Err(e) => return Head::Transport(e),
+            };
+            let sent = client.send(&mut s, req.clone(), body).await;
+            let status = match sent {
+                Ok(()) => client.read_header(&mut s).await,
+                Err(e) => Err(e),
+            };
+            match status {
+                Ok(status) => {
+                    return Head::Answer {
+                        session: Box::new(s),
+                        status,
+                    }
+                }
+                Err(e) => {
+                    client.finish(s, peer, false).await;
+                    if reused && tries < 3 {
+                        continue;
+                    }
+                    return Head::Transport(e);
+                }
+            }
+        }
+    };
+    tokio::select! {
+        head = work => head,
+        _ = client_left(session) => Head::ClientGone,
+    }
+}
+
+/// Resolves when the client closes its connection (the request body was already read).
+async fn client_left(session: &mut Session) {
+    loop {
+        match session.as_downstream_mut().read_body_or_idle(true).await {
+            Err(_) => return,
+            Ok(None) => std::future::pending::<()>().await,
+            Ok(Some(_)) => continue,
+        }
+    }
+}
+
+/// Read up to `cap` bytes of a body; returns whether the body was read to its end.
+async fn read_capped(s: &mut HttpSession, cap: usize) -> (Bytes, bool) {
+    let mut buf = Vec::new();
+    loop {
+        match s.read_response_body().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > cap {
+                    buf.extend_from_slice(&chunk[..cap - buf.len()]);
+                    return (Bytes::from(buf), false);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (Bytes::from(buf), true),
+            Err(_) => return (Bytes::from(buf), false),
+        }
+    }
+}
+
+/// Stream a success answer to the client as it arrives, through the stages' response hooks.
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    p: &Pipeline,
+    session: &mut Session,
+    ctx: &mut ReqCtx,
+    client: &UpstreamClient,
+    peer: &HttpPeer,
+    mut up: HttpSession,
+    status: u16,
+    framing: Framing,
+) -> Result<Result<(), Abort>, GatewayError> {
+    let mut resp = ResponseHeader::build(status, Some(8))
+        .map_err(|_| GatewayError::internal("response header"))?;
+    {
+        let Some(up_header) = up.response_header() else {
+            return Err(GatewayError::internal("upstream header missing"));
+        };
+        for f in p.filters.iter().rev() {
+            f.on_response_header(ctx, up_header, &mut resp)?;
+        }
+    }
+    if session
+        .write_response_header(Box::new(resp), false)
+        .await
+        .is_err()
+    {
+        ctx.cancelled = true;
+        client.finish(up, peer, false).await;
+        return Ok(Err(Abort::Connection));
+    }
+    ctx.status = status;
+    ctx.response_started = true;
+    loop {
+        let next = tokio::select! {
+            biased;
+            r = up.read_response_body() => Some(r),
+            _ = client_left(session) => None,
+        };
+        match next {
+            None => {
+                ctx.cancelled = true;
+                client.finish(up, peer, false).await;
+                return Ok(Err(Abort::Connection));
+            }
+            Some(Ok(Some(chunk))) => {
+                let mut chunk = Some(chunk);
+                for f in p.filters.iter().rev() {
+                    f.on_response_chunk(ctx, &mut chunk, false)?;
+                }
+                if let Some(c) = chunk {
+                    ctx.bytes_out += c.len() as u64;
+                    if session.write_response_body(Some(c), false).await.is_err() {
+                        ctx.cancelled = true;
+                        client.finish(up, peer, false).await;
+                        return Ok(Err(Abort::Connection));
+                    }
+                }
+            }
+            Some(Ok(None)) => {
+                let mut chunk = None;
+                for f in p.filters.iter().rev() {
+                    f.on_response_chunk(ctx, &mut chunk, true)?;
+                }
+                client.finish(up, peer, true).await;
+                let done = session.write_response_body(chunk, true).await;
+                if done.is_err() {
+                    ctx.cancelled = true;
+                    return Ok(Err(Abort::Connection));
+                }
+                return Ok(Ok(()));
+            }
+            Some(Err(e)) => {
+                let fault = classify_transport(&e);
+                tracing::warn!(kind = fault.kind(), error = %e, "upstream failed mid-response");
+                ctx.midstream_error = Some(fault.kind());
+                client.finish(up, peer, false).await;
+                return Ok(finish_with_error_event(session, ctx, framing, &fault).await);
+            }
+        }
+    }
+}
+
+/// After bytes reached the client nothing can change the status: end a stream with an error event in
+/// the client's format; a plain JSON answer is cut (the client sees a truncated body, not a complete one).
+async fn finish_with_error_event(
+    session: &mut Session,
+    ctx: &mut ReqCtx,
+    framing: Framing,
+    fault: &Fault,
+) -> Result<(), Abort> {
+    let (code, message) = match fault {
+        Fault::Timeout => (504, "The upstream stream timed out before it finished."),
+        _ => (
+            502,
+            "The upstream connection failed before the answer finished.",
+        ),
+    };
+    let event = match (ctx.surface, framing) {
+        (_, Framing::Json) => return Err(Abort::Connection),
+        (Surface::OpenAi, _) => format!(
+            "data: {}\n\n",
+            serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": "upstream_stream_error"}})
+        ),
+        (_, Framing::Sse) => format!(
+            "data: {}\r\n\r\n",
+            serde_json::json!({"error": {"code": code, "message": message, "status": grpc_status(code)}})
+        ),
+        (_, Framing::JsonArray) => format!(
+            ",\r\n{}]",
+            serde_json::json!({"error": {"code": code, "message": message, "status": grpc_status(code)}})
+        ),
+    };
+    if session
+        .write_response_body(Some(Bytes::from(event)), true)
+        .await
+        .is_err()
+    {
+        return Err(Abort::Connection);
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Per-request state: one `ReqCtx` per request, owned by Pingora, dropped when the request ends.
+
+use crate::error::{GatewayError, Surface};
+use crate::upstream::Fault;
+use bytes::Bytes;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Who the client is, once the auth stage has run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId {
+    /// Fingerprint of the credential (never the credential).
+    pub id: String,
+    pub admin: bool,
+}
+
+/// How the upstream answer is framed, which decides how a mid-stream failure is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One JSON document.
+    Json,
+    /// `text/event-stream`, `data: {...}\r\n\r\n` events.
+    Sse,
+    /// The JSON-array stream of `streamGenerateContent` without `alt=sse`.
+    JsonArray,
+}
+
+/// The request the upstream exchange will send (minus the key, chosen per attempt).
+#[derive(Debug, Clone)]
+pub struct UpstreamRequest {
+    pub method: http::Method,
+    /// Resource under the API version, e.g. `models/gemini-2.5-flash:generateContent`.
+    pub resource: String,
+    /// Query string to forward (already filtered), without `?`.
+    pub query: Option<String>,
+    /// Body to send on every attempt (shared, never copied).
+    pub body: Option<Bytes>,
+    pub framing: Framing,
+}
+
+/// One upstream attempt, as recorded for logs and metrics.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub key: usize,
+    pub status: Option<u16>,
+    /// `ok` or a [`Fault::kind`].
+    pub outcome: &'static str,
+}
+
+/// Token counts reported by Gemini's `usageMetadata`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub prompt: u64,
+    pub candidates: u64,
+    pub thoughts: u64,
+    pub total: u64,
+}
+
+/// Per-request state shared by the filter stages.
+#[derive(Debug)]
+pub struct ReqCtx {
+    pub started: Instant,
+    pub surface: Surface,
+    pub client: Option<ClientId>,
+    pub client_ip: Option<IpAddr>,
+    /// Model named by the request, without a `models/` prefix.
+    pub model: Option<String>,
+    pub upstream: Option<UpstreamRequest>,
+    /// Keys already tried in this request.
+    pub tried: Vec<usize>,
+    pub attempts: Vec<AttemptRecord>,
+    /// The key of the attempt in flight.
+    pub key: Option<usize>,
+    /// The last retryable fault seen in this request.
+    pub last_fault: Option<Fault>,
+    /// Status sent to the client (0 until a response header went out).
+    pub status: u16,
+    /// True once response bytes reached the client: no retry is possible after that.
+    pub response_started: bool,
+    /// The client went away before the answer was complete.
+    pub cancelled: bool,
+    /// The upstream failed after the response started.
+    pub midstream_error: Option<&'static str>,
+    pub error: Option<GatewayError>,
+    pub usage: Option<TokenUsage>,
+    /// Last bytes of the upstream answer (for usage accounting), bounded.
+    pub tail: Vec<u8>,
+    pub bytes_out: u64,
+}
+
+impl Default for ReqCtx {
+    fn default() -> Self {
+        ReqCtx {
+            started: Instant::now(),
+            surface: Surface::Plain,
+            client: None,
+            client_ip: None,
+            model: None,
+            upstream: None,
+            tried: Vec::new(),
+            attempts: Vec::new(),
+            key: None,
+            last_fault: None,
+            status: 0,
+            response_started: false,
+            cancelled: false,
+            midstream_error: None,
+            error: None,
+            usage: None,
+            tail: Vec::new(),
+            bytes_out: 0,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The only `ProxyHttp` implementation: it dispatches every request to the pipeline and nothing else.
+
+use super::attempt::{self, Abort};
+use super::ctx::ReqCtx;
+use super::{Flow, Pipeline, Response};
+use crate::error::{GatewayError, Surface};
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+use std::sync::Arc;
+
+/// The gateway service handed to Pingora.
+pub struct GatewayProxy {
+    pub pipeline: Arc<Pipeline>,
+}
+
+impl Pipeline {
+    /// Run a request through the chain and the attempt loop, answering it one way or another.
+    pub async fn handle(
+        &self,
+        session: &mut Session,
+        ctx: &mut ReqCtx,
+    ) -> std::result::Result<(), Abort> {
+        ctx.surface = Surface::of_path(session.req_header().uri.path());
+        let outcome = self.run(session, ctx).await;
+        match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                let r = if ctx.response_started {
+                    Err(Abort::Connection)
+                } else {
+                    write_error(session, ctx, &e).await
+                };
+                ctx.error = Some(e);
+                r
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        session: &mut Session,
+        ctx: &mut ReqCtx,
+    ) -> std::result::Result<std::result::Result<(), Abort>, GatewayError> {
+        for f in &self.filters {
+            if let Flow::Respond(resp) = f.on_request(session, ctx).await? {
+                return Ok(write_response(session, ctx, resp).await);
+            }
+        }
+        attempt::run(self, session, ctx).await
+    }
+
+    /// The end-of-request hooks; runs exactly once per request.
+    pub fn finish(&self, ctx: &mut ReqCtx) {
+        for f in self.filters.iter().rev() {
+            f.on_finish(ctx);
+        }
+    }
+}
+
+async fn write_response(
+    session: &mut Session,
+    ctx: &mut ReqCtx,
+    resp: Response,
+) -> std::result::Result<(), Abort> {
+    let mut h = ResponseHeader::build(resp.status, Some(3)).map_err(|_| Abort::Connection)?;
+    h.insert_header(http::header::CONTENT_TYPE, resp.content_type)
+        .map_err(|_| Abort::Connection)?;
+    h.insert_header(http::header::CONTENT_LENGTH, resp.body.len().to_string())
+        .map_err(|_| Abort::Connection)?;
+    send(session, ctx, h, resp.body).await
+}
+
+/// Write an error in the request's surface envelope.
+pub async fn write_error(
+    session: &mut Session,
+    ctx: &mut ReqCtx,
+    e: &GatewayError,
+) -> std::result::Result<(), Abort> {
+    let body = e.body(ctx.surface);
+    let mut h = ResponseHeader::build(e.status, Some(4)).map_err(|_| Abort::Connection)?;
+    let ct = if ctx.surface == Surface::Gemini && e.upstream_body.is_some() {
+        "application/json; charset=UTF-8"
+    } else {
+        "application/json"
+    };
+    h.insert_header(http::header::CONTENT_TYPE, ct)
+        .map_err(|_| Abort::Connection)?;
+    h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+        .map_err(|_| Abort::Connection)?;
+    if let Some(s) = e.retry_after_secs() {
+        h.insert_header(http::header::RETRY_AFTER, s.to_string())
+            .map_err(|_| Abort::Connection)?;
+    }
+    if e.status == 413 {
+        // The body was not read: this connection cannot carry another request.
+        session.set_keepalive(None);
+    }
+    send(session, ctx, h, body).await
+}
+
+async fn send(
+    session: &mut Session,
+    ctx: &mut ReqCtx,
+    h: ResponseHeader,
+    body: Bytes,
+) -> std::result::Result<(), Abort> {
+    ctx.status = h.status.as_u16();
+    // A request whose body was never read leaves bytes on the connection: do not reuse it.
+    if !session.as_downstream_mut().is_body_done() {
+        session.set_keepalive(None);
+    }
+    session
+        .write_response_header(Box::new(h), false)
+        .await
+        .map_err(|_| Abort::Connection)?;
+    ctx.response_started = true;
+    session
+        .write_response_body(Some(body), true)
+        .await
+        .map_err(|_| Abort::Connection)
+}
+
+#[async_trait]
+impl ProxyHttp for GatewayProxy {
+    type CTX = ReqCtx;
+
+    fn new_ctx(&self) -> ReqCtx {
+        ReqCtx::default()
+    }
+
+    /// Every request is answered here by the pipeline; `Ok(true)` tells Pingora it was answered.
+    /// An `Err` makes Pingora drop the client connection without finishing the body.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut ReqCtx) -> Result<bool> {
+        match self.pipeline.handle(session, ctx).await {
+            Ok(()) => Ok(true),
+            Err(Abort::Connection) => Err(Error::explain(
+                ErrorType::ConnectionClosed,
+                "request aborted",
+            )),
+        }
+    }
+
+    /// Never reached: the pipeline answers every request in `request_filter`.
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut ReqCtx,
+    ) -> Result<Box<HttpPeer>> {
+        Err(Error::explain(
+            ErrorType::InternalError,
+            "the pipeline answers every request",
+        ))
+    }
+
+    /// Called only for an aborted request: write nothing more, and close the connection.
+    async fn fail_to_proxy(
+        &self,
+        _session: &mut Session,
+        _e: &Error,
+        ctx: &mut ReqCtx,
+    ) -> FailToProxy {
+        FailToProxy {
+            error_code: ctx.status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Aborts are logged by the pipeline with context; Pingora's own line would only repeat it.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &ReqCtx, _error: &Error) -> bool {
+        true
+    }
+
+    /// Runs once per request: the end-of-request stages (usage, access log).
+    async fn logging(&self, _session: &mut Session, _e: Option<&Error>, ctx: &mut ReqCtx) {
+        self.pipeline.finish(ctx);
+    }
+}

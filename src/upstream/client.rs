@@ -1,0 +1,204 @@
+//! The Gemini client: Pingora's pooled connector (HTTP/1.1 and HTTP/2, rustls) and a pre-resolved peer.
+
+use crate::config::UpstreamConfig;
+use bytes::Bytes;
+use http::HeaderValue;
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::protocols::http::client::HttpSession;
+use pingora::protocols::ALPN;
+use pingora::upstreams::peer::{HttpPeer, Peer};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The upstream client shared by all requests.
+pub struct UpstreamClient {
+    connector: Connector,
+    peer: RwLock<Arc<HttpPeer>>,
+    cfg: UpstreamConfig,
+    host_header: HeaderValue,
+    /// `{base_path}/{api_version}` — prefix of every upstream path.
+    prefix: String,
+}
+
+impl UpstreamClient {
+    /// Build the client; resolves the upstream host once (blocking, at startup only).
+    pub fn new(cfg: &UpstreamConfig) -> Result<UpstreamClient, String> {
+        let addr = resolve_blocking(&cfg.host, cfg.port)?;
+        let host_header = HeaderValue::from_str(&cfg.authority())
+            .map_err(|_| "upstream.base_url: bad host".to_string())?;
+        Ok(UpstreamClient {
+            connector: Connector::new(None),
+            peer: RwLock::new(Arc::new(build_peer(cfg, addr))),
+            cfg: cfg.clone(),
+            host_header,
+            prefix: format!("{}/{}", cfg.base_path, cfg.api_version),
+        })
+    }
+
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.cfg
+    }
+
+    /// The current peer (cheap clone of an `Arc`).
+    pub fn peer(&self) -> Arc<HttpPeer> {
+        match self.peer.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-resolve the upstream host without blocking a worker; swap the peer if the address changed.
+    pub async fn refresh_dns(&self) {
+        if self.cfg.host.parse::<std::net::IpAddr>().is_ok() {
+            return;
+        }
+        match tokio::net::lookup_host((self.cfg.host.as_str(), self.cfg.port)).await {
+            Ok(mut addrs) => {
+                if let Some(addr) = addrs.next() {
+                    let current = self.peer();
+                    if current.address().to_string() != addr.to_string() {
+                        tracing::info!(host = %self.cfg.host, %addr, "upstream address changed");
+                        if let Ok(mut p) = self.peer.write() {
+                            *p = Arc::new(build_peer(&self.cfg, addr));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(host = %self.cfg.host, error = %e, "upstream DNS refresh failed; keeping the old address")
+            }
+        }
+    }
+
+    /// Full upstream path for a Gemini resource path such as `models/x:generateContent`.
+    pub fn path(&self, resource: &str, query: Option<&str>) -> String {
+        match query {
+            Some(q) if !q.is_empty() => format!("{}/{}?{}", self.prefix, resource, q),
+            _ => format!("{}/{}", self.prefix, resource),
+        }
+    }
+
+    /// A request header for the upstream: only what Gemini needs, never the client's credential.
+    pub fn request_header(
+        &self,
+        method: &http::Method,
+        path: &str,
+        key: &HeaderValue,
+        body_len: Option<usize>,
+    ) -> pingora::Result<RequestHeader> {
+        let mut req = RequestHeader::build(method.clone(), path.as_bytes(), Some(6))?;
+        req.insert_header(http::header::HOST, self.host_header.clone())?;
+        req.insert_header("x-goog-api-key", key.clone())?;
+        req.insert_header(
+            http::header::USER_AGENT,
+            concat!("gemini-gateway/", env!("CARGO_PKG_VERSION")),
+        )?;
+        if let Some(len) = body_len {
+            req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            req.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+        }
+        Ok(req)
+    }
+
+    /// Get a (possibly pooled) session with timeouts applied. Returns whether it was reused.
+    pub async fn connect(&self, peer: &HttpPeer) -> pingora::Result<(HttpSession, bool)> {
+        let (mut s, reused) = self.connector.get_http_session(peer).await?;
+        s.set_write_timeout(Some(self.cfg.write_timeout));
+        s.set_read_timeout(Some(self.cfg.first_byte_timeout));
+        Ok((s, reused))
+    }
+
+    /// Send the request header and body.
+    pub async fn send(
+        &self,
+        s: &mut HttpSession,
+        req: RequestHeader,
+        body: Option<&Bytes>,
+    ) -> pingora::Result<()> {
+        s.write_request_header(Box::new(req)).await?;
+        if let Some(b) = body {
+            if !b.is_empty() {
+                s.write_request_body(b.clone(), true).await?;
+            }
+        }
+        s.finish_request_body().await
+    }
+
+    /// Read the final (non-1xx) response header.
+    pub async fn read_header(&self, s: &mut HttpSession) -> pingora::Result<u16> {
+        loop {
+            s.read_response_header().await?;
+            let status = s.response_header().map(|h| h.status.as_u16()).unwrap_or(0);
+            if !(100..200).contains(&status) {
+                // After the header, reads wait at most read_timeout between body chunks.
+                s.set_read_timeout(Some(self.cfg.read_timeout));
+                return Ok(status);
+            }
+        }
+    }
+
+    /// Return a session whose response was read to the end to the pool; otherwise close it.
+    pub async fn finish(&self, mut s: HttpSession, peer: &HttpPeer, complete: bool) {
+        let is_h2 = matches!(s, HttpSession::H2(_));
+        if !complete {
+            s.shutdown().await;
+            if !is_h2 {
+                return;
+            }
+        }
+        self.connector
+            .release_http_session(s, peer, Some(self.cfg.pool_idle_timeout))
+            .await;
+    }
+}
+
+fn resolve_blocking(host: &str, port: u16) -> Result<SocketAddr, String> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("upstream.base_url: cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("upstream.base_url: {host} has no address"))
+}
+
+fn build_peer(cfg: &UpstreamConfig, addr: SocketAddr) -> HttpPeer {
+    let mut peer = HttpPeer::new(addr, cfg.tls, cfg.host.clone());
+    peer.options.connection_timeout = Some(cfg.connect_timeout);
+    peer.options.idle_timeout = Some(cfg.pool_idle_timeout);
+    peer.options.verify_cert = cfg.verify_cert;
+    peer.options.verify_hostname = cfg.verify_cert;
+    if cfg.tls && cfg.http2 {
+        peer.options.alpn = ALPN::H2H1;
+    }
+    peer
+}
+
+/// How long to wait before the next attempt after `n` failed ones (exponential, jittered, capped).
+pub fn backoff(n: usize, min: Duration, max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let exp = min.saturating_mul(1u32 << n.min(16));
+    let capped = exp.min(max);
+    // full jitter in [capped/2, capped]
+    let half = capped / 2;
+    half + Duration::from_nanos(fastrand::u64(0..=(capped - half).as_nanos() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded() {
+        let min = Duration::from_millis(50);
+        let max = Duration::from_millis(1000);
+        for n in 0..20 {
+            let d = backoff(n, min, max);
+            assert!(d <= max, "{d:?}");
+            assert!(d >= min.min(max) / 2, "{d:?}");
+        }
+        assert_eq!(backoff(3, min, Duration::ZERO), Duration::ZERO);
+    }
+}

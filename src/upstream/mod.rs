@@ -1,0 +1,10 @@
+//! Everything about talking to Gemini: the client, the key pool, the failure classifier, Pacific days.
+
+pub mod classify;
+pub mod client;
+pub mod keys;
+pub mod pacific;
+
+pub use classify::{classify, classify_transport, Fault};
+pub use client::UpstreamClient;
+pub use keys::{Health, KeyPool, Pick};
