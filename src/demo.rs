@@ -12,16 +12,26 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 pub fn run(cli: Overrides) -> Result<(), String> {
     let sim_port = free_port()?;
     let sim_addr = format!("127.0.0.1:{sim_port}");
-    let listen = cli.listen.clone().unwrap_or_else(|| "127.0.0.1:7860".into());
-    let admin = cli.admin_listen.clone().unwrap_or_else(|| "127.0.0.1:7861".into());
+    let listen = cli
+        .listen
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:7860".into());
+    let admin = cli
+        .admin_listen
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:7861".into());
     let yaml = format!(
         "listen: {listen}\nadmin_listen: {admin}\nthreads: {threads}\npasswords: [{DEMO_PASSWORD}]\n\
          keys: [demo-key-1, demo-key-2, demo-key-3]\nupstream:\n  base_url: http://{sim_addr}\n",
         threads = cli.threads.unwrap_or(2),
     );
-    let config = Config::from_parts(&yaml, &HashMap::new(), &Overrides::default()).map_err(|e| e.to_string())?;
+    let config = Config::from_parts(&yaml, &HashMap::new(), &Overrides::default())
+        .map_err(|e| e.to_string())?;
 
-    let sim = Sim::new(SimConfig { stream_interval: Duration::from_millis(150), ..SimConfig::default() });
+    let sim = Sim::new(SimConfig {
+        stream_interval: Duration::from_millis(150),
+        ..SimConfig::default()
+    });
     let run_dir = std::env::temp_dir().join(format!("gemini-gateway-demo-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
     let conf = crate::server::server_conf(config.threads, &run_dir, 1);

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod filters;
 pub mod pipeline;

@@ -68,7 +68,7 @@ fn main() -> ExitCode {
     }
     if cli.demo {
         init_logging("info", false);
-        return match demo(overrides) {
+        return match gemini_gateway::demo::run(overrides) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("demo failed: {e}");
@@ -93,8 +93,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn demo(_o: Overrides) -> Result<(), String> {
-    Err("not wired".into())
 }

@@ -1,0 +1,581 @@
+//! Reading request bodies (camelCase or snake_case), counting tokens, and making deterministic replies and embeddings.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::wire::ModalityCount;
+
+/// Tokens charged for one inline/file media part.
+pub(crate) const MEDIA_TOKENS: u64 = 258;
+
+/// Look a field up by its camelCase name, falling back to the snake_case spelling.
+pub(crate) fn field<'a>(v: &'a Value, camel: &str) -> Option<&'a Value> {
+    let obj = v.as_object()?;
+    if let Some(x) = obj.get(camel) {
+        return Some(x);
+    }
+    let mut snake = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    obj.get(&snake)
+}
+
+fn str_field<'a>(v: &'a Value, camel: &str) -> Option<&'a str> {
+    field(v, camel).and_then(Value::as_str)
+}
+
+fn parts(content: &Value) -> &[Value] {
+    field(content, "parts")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// `contents` of a generate/count request (empty when missing).
+pub(crate) fn contents(req: &Value) -> &[Value] {
+    field(req, "contents")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Tokens for a text: about one per 4 characters, at least 1 when non-empty.
+pub(crate) fn text_tokens(s: &str) -> u64 {
+    let n = s.chars().count() as u64;
+    n.div_ceil(4)
+}
+
+/// Prompt token counts per modality.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TokenCount {
+    pub text: u64,
+    pub image: u64,
+    pub audio: u64,
+    pub video: u64,
+    pub document: u64,
+}
+
+impl TokenCount {
+    pub(crate) fn total(&self) -> u64 {
+        self.text + self.image + self.audio + self.video + self.document
+    }
+
+    /// `promptTokensDetails`: TEXT always, the others when non-zero.
+    pub(crate) fn details(&self) -> Vec<ModalityCount> {
+        let mut out = vec![ModalityCount {
+            modality: "TEXT",
+            token_count: self.text,
+        }];
+        for (m, n) in [
+            ("IMAGE", self.image),
+            ("AUDIO", self.audio),
+            ("VIDEO", self.video),
+            ("DOCUMENT", self.document),
+        ] {
+            if n > 0 {
+                out.push(ModalityCount {
+                    modality: m,
+                    token_count: n,
+                });
+            }
+        }
+        out
+    }
+
+    fn add_part(&mut self, part: &Value) {
+        if let Some(t) = str_field(part, "text") {
+            self.text += text_tokens(t);
+            return;
+        }
+        for media in ["inlineData", "fileData"] {
+            if let Some(d) = field(part, media) {
+                let mime = str_field(d, "mimeType").unwrap_or("");
+                let slot = if mime.starts_with("audio/") {
+                    &mut self.audio
+                } else if mime.starts_with("video/") {
+                    &mut self.video
+                } else if mime == "application/pdf" || mime.starts_with("text/") {
+                    &mut self.document
+                } else {
+                    &mut self.image
+                };
+                *slot += MEDIA_TOKENS;
+                return;
+            }
+        }
+        for structured in [
+            "functionCall",
+            "functionResponse",
+            "executableCode",
+            "codeExecutionResult",
+        ] {
+            if let Some(v) = field(part, structured) {
+                self.text += text_tokens(&v.to_string());
+                return;
+            }
+        }
+    }
+
+    fn add_content(&mut self, content: &Value) {
+        for p in parts(content) {
+            self.add_part(p);
+        }
+    }
+}
+
+/// Count the prompt of a GenerateContentRequest-shaped value: `contents` plus `systemInstruction`.
+pub(crate) fn count_request(req: &Value) -> TokenCount {
+    let mut c = TokenCount::default();
+    for content in contents(req) {
+        c.add_content(content);
+    }
+    if let Some(sys) = field(req, "systemInstruction") {
+        c.add_content(sys);
+    }
+    c
+}
+
+/// The text of the last user turn: text parts, and `name returned {json}` for function responses.
+pub(crate) fn last_user_text(req: &Value) -> String {
+    for content in contents(req).iter().rev() {
+        let role = str_field(content, "role").unwrap_or("user");
+        if role != "user" {
+            continue;
+        }
+        let mut pieces = Vec::new();
+        for p in parts(content) {
+            if let Some(t) = str_field(p, "text") {
+                pieces.push(t.to_owned());
+            } else if let Some(fr) = field(p, "functionResponse") {
+                let name = str_field(fr, "name").unwrap_or("function");
+                let resp = field(fr, "response").cloned().unwrap_or(Value::Null);
+                pieces.push(format!("{name} returned {resp}"));
+            }
+        }
+        return pieces.join(" ");
+    }
+    String::new()
+}
+
+fn last_turn_has_function_response(req: &Value) -> bool {
+    contents(req).last().is_some_and(|c| {
+        parts(c)
+            .iter()
+            .any(|p| field(p, "functionResponse").is_some())
+    })
+}
+
+/// Only the text parts of the last user turn (for triggers).
+fn last_user_plain_text(req: &Value) -> String {
+    for content in contents(req).iter().rev() {
+        if str_field(content, "role").unwrap_or("user") != "user" {
+            continue;
+        }
+        return parts(content)
+            .iter()
+            .filter_map(|p| str_field(p, "text"))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    String::new()
+}
+
+/// The default reply: `Echo: <first 60 chars of the last user text>`.
+pub(crate) fn default_reply(req: &Value) -> String {
+    let text: String = last_user_text(req).chars().take(60).collect();
+    format!("Echo: {text}")
+}
+
+/// `generationConfig.maxOutputTokens`, if set.
+pub(crate) fn max_output_tokens(req: &Value) -> Option<u64> {
+    let gc = field(req, "generationConfig")?;
+    let v = field(gc, "maxOutputTokens")?;
+    v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64))
+}
+
+/// A function call the simulated model decides to make.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PlannedCall {
+    pub name: String,
+    pub args: Value,
+}
+
+/// Decide whether to answer with a function call.
+///
+/// Rules: the request must declare `tools[].functionDeclarations`; `toolConfig.functionCallingConfig.mode`
+/// `NONE` never calls; a last turn carrying `functionResponse` parts is answered with text. Otherwise
+/// the model calls a declared function whose name appears in the last user text, or — when that
+/// text contains "weather" — the first function whose name contains "weather" (else the first one);
+/// with mode `ANY` it always calls (the first allowed function if nothing else matched).
+pub(crate) fn plan_function_call(req: &Value) -> Option<PlannedCall> {
+    let mut decls: Vec<&Value> = Vec::new();
+    if let Some(tools) = field(req, "tools").and_then(Value::as_array) {
+        for t in tools {
+            if let Some(ds) = field(t, "functionDeclarations").and_then(Value::as_array) {
+                decls.extend(ds.iter());
+            }
+        }
+    }
+    let fcc = field(req, "toolConfig").and_then(|tc| field(tc, "functionCallingConfig"));
+    let mode = fcc
+        .and_then(|c| str_field(c, "mode"))
+        .unwrap_or("AUTO")
+        .to_ascii_uppercase();
+    if let Some(allowed) = fcc
+        .and_then(|c| field(c, "allowedFunctionNames"))
+        .and_then(Value::as_array)
+    {
+        let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+        if !names.is_empty() {
+            decls.retain(|d| str_field(d, "name").is_some_and(|n| names.contains(&n)));
+        }
+    }
+    if decls.is_empty() || mode == "NONE" || last_turn_has_function_response(req) {
+        return None;
+    }
+    let text = last_user_plain_text(req);
+    let lower = text.to_lowercase();
+    let name_of = |d: &Value| str_field(d, "name").unwrap_or("").to_owned();
+    let by_name = decls.iter().find(|d| {
+        let n = name_of(d).to_lowercase();
+        !n.is_empty() && lower.contains(&n)
+    });
+    let chosen = if let Some(d) = by_name {
+        Some(*d)
+    } else if lower.contains("weather") {
+        Some(
+            decls
+                .iter()
+                .find(|d| name_of(d).to_lowercase().contains("weather"))
+                .copied()
+                .unwrap_or(decls[0]),
+        )
+    } else if mode == "ANY" {
+        Some(decls[0])
+    } else {
+        None
+    }?;
+    Some(PlannedCall {
+        name: name_of(chosen),
+        args: make_args(chosen, &text),
+    })
+}
+
+/// Place named after " in " in the prompt ("weather in Paris?" -> "Paris").
+fn place_in(text: &str) -> Option<String> {
+    let idx = text.rfind(" in ")?;
+    let rest = &text[idx + 4..];
+    let place: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '\'')
+        .collect();
+    let place = place.trim();
+    (!place.is_empty()).then(|| place.to_owned())
+}
+
+fn schema_type(schema: &Value) -> String {
+    match field(schema, "type") {
+        Some(Value::String(s)) => s.to_lowercase(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|s| !s.eq_ignore_ascii_case("null"))
+            .unwrap_or("string")
+            .to_lowercase(),
+        _ => "string".to_owned(),
+    }
+}
+
+/// Arguments filling the declaration's required properties (all of them if none is required).
+fn make_args(decl: &Value, text: &str) -> Value {
+    let schema = field(decl, "parametersJsonSchema").or_else(|| field(decl, "parameters"));
+    let Some(props) = schema
+        .and_then(|s| field(s, "properties"))
+        .and_then(Value::as_object)
+    else {
+        return Value::Object(Map::new());
+    };
+    let required: Vec<&str> = schema
+        .and_then(|s| field(s, "required"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let keys: Vec<&str> = if required.is_empty() {
+        props.keys().map(String::as_str).collect()
+    } else {
+        required
+    };
+    let mut args = Map::new();
+    for k in keys {
+        let prop = props.get(k).cloned().unwrap_or(Value::Null);
+        let v = if let Some(first) = field(&prop, "enum")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
+            first.clone()
+        } else {
+            match schema_type(&prop).as_str() {
+                "integer" | "number" => Value::from(1),
+                "boolean" => Value::Bool(true),
+                "array" => Value::Array(Vec::new()),
+                "object" => Value::Object(Map::new()),
+                _ => Value::String(place_in(text).unwrap_or_else(|| "Paris".to_owned())),
+            }
+        };
+        args.insert(k.to_owned(), v);
+    }
+    Value::Object(args)
+}
+
+/// Split a text into `n` consecutive pieces of about equal length (in characters).
+pub(crate) fn split_text(text: &str, n: u32) -> Vec<String> {
+    let n = n.max(1) as usize;
+    let chars: Vec<char> = text.chars().collect();
+    (0..n)
+        .map(|i| {
+            let a = chars.len() * i / n;
+            let b = chars.len() * (i + 1) / n;
+            chars[a..b].iter().collect()
+        })
+        .collect()
+}
+
+/// Truncate a reply to `max` tokens; returns whether it was cut.
+pub(crate) fn truncate_to_tokens(text: &mut String, max: u64) -> bool {
+    if text_tokens(text) <= max {
+        return false;
+    }
+    let keep = usize::try_from(max.saturating_mul(4)).unwrap_or(usize::MAX);
+    *text = text.chars().take(keep).collect();
+    true
+}
+
+/// The text embedded by an embed request's `content`.
+pub(crate) fn embed_text(req: &Value) -> Option<String> {
+    let content = field(req, "content")?;
+    Some(
+        parts(content)
+            .iter()
+            .filter_map(|p| str_field(p, "text"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// `outputDimensionality` of an embed request.
+pub(crate) fn output_dimensionality(req: &Value) -> Option<u64> {
+    field(req, "outputDimensionality").and_then(Value::as_u64)
+}
+
+/// SplitMix64 step.
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A deterministic unit vector of `dim` values seeded by the text's SHA-256.
+pub(crate) fn embedding(text: &str, dim: usize) -> Vec<f32> {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&digest[..8]);
+    let mut state = u64::from_le_bytes(seed);
+    let raw: Vec<f64> = (0..dim)
+        .map(|_| (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
+        .collect();
+    let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm == 0.0 {
+        return raw.iter().map(|_| 0.0).collect();
+    }
+    raw.iter().map(|x| (x / norm) as f32).collect()
+}
+
+const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn b64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let emit = chunk.len() + 1;
+        for i in 0..4 {
+            if i < emit {
+                out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else if pad {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Random-looking bytes from a seed.
+fn bytes_from(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&splitmix(&mut state).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A 23-character `responseId` like Google's (`xlWYafXAOKSf1e8PpcODiAg`).
+pub(crate) fn response_id(seed: u64) -> String {
+    b64(&bytes_from(seed, 17), B64_URL, false)
+}
+
+/// An 8-character Gemini 3 `functionCall.id` (`3ae8iwca`).
+pub(crate) fn call_id(seed: u64) -> String {
+    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state = seed ^ 0xC0FF_EE00;
+    (0..8)
+        .map(|_| char::from(ALNUM[(splitmix(&mut state) % ALNUM.len() as u64) as usize]))
+        .collect()
+}
+
+/// An opaque base64 `thoughtSignature`.
+pub(crate) fn thought_signature(seed: u64) -> String {
+    b64(&bytes_from(seed ^ 0x5157_7A11, 96), B64_STD, true)
+}
+
+/// Lowercase hex SHA-256.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in d.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tokens_text_and_images_snake_case() {
+        let req = json!({
+            "contents": [{"role": "user", "parts": [
+                {"text": "abcdefghi"},
+                {"inline_data": {"mime_type": "image/png", "data": "AAAA"}},
+                {"inlineData": {"mimeType": "image/jpeg", "data": "AAAA"}},
+                {"text": ""}
+            ]}],
+            "system_instruction": {"parts": [{"text": "ab"}]}
+        });
+        let c = count_request(&req);
+        assert_eq!(c.text, 3 + 1);
+        assert_eq!(c.image, 2 * MEDIA_TOKENS);
+        assert_eq!(c.total(), 4 + 516);
+        assert_eq!(c.details().len(), 2);
+    }
+
+    #[test]
+    fn reply_and_split() {
+        let req = json!({"contents": [
+            {"role": "user", "parts": [{"text": "old"}]},
+            {"role": "model", "parts": [{"text": "x"}]},
+            {"role": "user", "parts": [{"text": "What is the capital of France?"}]}
+        ]});
+        let r = default_reply(&req);
+        assert_eq!(r, "Echo: What is the capital of France?");
+        let pieces = split_text(&r, 4);
+        assert_eq!(pieces.len(), 4);
+        assert_eq!(pieces.concat(), r);
+        assert!(pieces.iter().all(|p| !p.is_empty()));
+        let long = "é".repeat(100);
+        let req = json!({"contents": [{"parts": [{"text": long}]}]});
+        assert_eq!(default_reply(&req).chars().count(), 6 + 60);
+    }
+
+    #[test]
+    fn function_call_trigger() {
+        let tools = json!([{"functionDeclarations": [
+            {"name": "sum", "parametersJsonSchema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}},
+            {"name": "get_weather", "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}, "unit": {"type": "STRING", "enum": ["C", "F"]}}, "required": ["city", "unit"]}}
+        ]}]);
+        let req = json!({"contents": [{"role": "user", "parts": [{"text": "What's the weather in Paris?"}]}], "tools": tools});
+        let c = plan_function_call(&req).unwrap();
+        assert_eq!(c.name, "get_weather");
+        assert_eq!(c.args, json!({"city": "Paris", "unit": "C"}));
+
+        let req = json!({"contents": [{"role": "user", "parts": [{"text": "please use sum"}]}], "tools": tools});
+        assert_eq!(
+            plan_function_call(&req).unwrap().args,
+            json!({"a": 1, "b": 1})
+        );
+
+        let req =
+            json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}], "tools": tools});
+        assert!(plan_function_call(&req).is_none());
+        let req = json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}], "tools": tools,
+                         "tool_config": {"function_calling_config": {"mode": "ANY", "allowed_function_names": ["get_weather"]}}});
+        assert_eq!(plan_function_call(&req).unwrap().name, "get_weather");
+        let req = json!({"contents": [{"role": "user", "parts": [{"text": "weather"}]}], "tools": tools,
+                         "toolConfig": {"functionCallingConfig": {"mode": "NONE"}}});
+        assert!(plan_function_call(&req).is_none());
+
+        let req = json!({"contents": [
+            {"role": "user", "parts": [{"text": "What's the weather in Paris?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 20}}}]}
+        ], "tools": tools});
+        assert!(plan_function_call(&req).is_none());
+        assert_eq!(
+            default_reply(&req),
+            "Echo: get_weather returned {\"temp\":20}"
+        );
+        // no tools: never
+        let req = json!({"contents": [{"parts": [{"text": "weather in Rome"}]}]});
+        assert!(plan_function_call(&req).is_none());
+    }
+
+    #[test]
+    fn embeddings_deterministic_and_normalised() {
+        let a = embedding("hello", 768);
+        let b = embedding("hello", 768);
+        let c = embedding("world", 768);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let norm: f64 = a
+            .iter()
+            .map(|x| f64::from(*x) * f64::from(*x))
+            .sum::<f64>()
+            .sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(response_id(1).len(), 23);
+        assert_ne!(response_id(1), response_id(2));
+        assert_eq!(call_id(5).len(), 8);
+        assert!(thought_signature(1).ends_with('=') || thought_signature(1).len() % 4 == 0);
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(b64(b"hello", B64_STD, true), "aGVsbG8=");
+    }
+
+    #[test]
+    fn truncation() {
+        let mut t = "abcdefghijkl".to_owned();
+        assert!(truncate_to_tokens(&mut t, 2));
+        assert_eq!(t, "abcdefgh");
+        assert!(!truncate_to_tokens(&mut t, 2));
+    }
+}

@@ -1,0 +1,169 @@
+//! Malformed requests: each gets a clear 4xx in the surface's envelope and no upstream call.
+
+mod common;
+use common::*;
+
+const PATH: &str = "/v2/models/gemini-2.5-flash:generateContent";
+
+fn assert_gemini_error(r: &Resp, status: u16) -> serde_json::Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["error"]["code"], status);
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    v
+}
+
+#[test]
+fn malformed_json_bodies() {
+    let h = Harness::basic();
+    let v = assert_gemini_error(&h.post(PATH, "{\"contents\": [}"), 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("line 1"),
+        "{v}"
+    );
+    assert_gemini_error(&h.post(PATH, ""), 400);
+    assert_gemini_error(&h.post(PATH, "null"), 400);
+    assert_gemini_error(&h.post(PATH, "[1,2]"), 400);
+    assert_gemini_error(&h.post(PATH, "{\"a\": \"\\ud800\"}"), 400);
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_gemini_error(&h.post(PATH, &format!("{{\"a\": {deep}}}")), 400);
+    let r = http(
+        h.addr,
+        "POST",
+        PATH,
+        &[("x-goog-api-key", PASSWORD)],
+        b"{\"a\": \"\xff\xfe\"}",
+    );
+    assert_gemini_error(&r, 400);
+    assert_eq!(h.sim.calls(), 0);
+}
+
+#[test]
+fn oversized_body_gets_413_before_upstream() {
+    let (gw, adm, simp) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\npasswords: [{PASSWORD}]\nkeys: [k]\n\
+         upstream: {{base_url: 'http://127.0.0.1:{simp}'}}\nlimits: {{max_body_bytes: 64KiB}}\n"
+    );
+    let h = Harness::start_yaml(gemini_sim::SimConfig::default(), &yaml, gw, adm, simp);
+    let big = format!("{{\"x\": \"{}\"}}", "a".repeat(70 * 1024));
+    let r = h.post(PATH, &big);
+    assert_gemini_error(&r, 413);
+    // declared length over the cap is refused without reading the body
+    let mut s = send(
+        h.addr,
+        "POST",
+        PATH,
+        &[
+            ("x-goog-api-key", PASSWORD),
+            ("content-length", "999999999"),
+        ],
+        b"",
+    );
+    let (status, _) = read_head(&mut s);
+    assert_eq!(status, 413);
+    // chunked body crossing the cap
+    let mut s = std::net::TcpStream::connect(h.addr).unwrap();
+    use std::io::{Read, Write};
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(s, "POST {PATH} HTTP/1.1\r\nHost: x\r\nx-goog-api-key: {PASSWORD}\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    let chunk = "b".repeat(16 * 1024);
+    for _ in 0..5 {
+        if write!(s, "{:x}\r\n{chunk}\r\n", chunk.len()).is_err() {
+            break;
+        }
+    }
+    let mut out = vec![0u8; 4096];
+    let n = s.read(&mut out).unwrap();
+    assert!(String::from_utf8_lossy(&out[..n]).starts_with("HTTP/1.1 413"));
+    // under the cap goes through
+    let ok = format!(
+        "{{\"contents\": [{{\"parts\": [{{\"text\": \"{}\"}}]}}]}}",
+        "a".repeat(60 * 1024)
+    );
+    assert_eq!(h.post(PATH, &ok).status, 200);
+    assert_eq!(h.sim.calls(), 1);
+}
+
+#[test]
+fn wrong_content_type_and_encoding() {
+    let h = Harness::basic();
+    let r = http(
+        h.addr,
+        "POST",
+        PATH,
+        &[("x-goog-api-key", PASSWORD), ("content-type", "text/plain")],
+        GEN.as_bytes(),
+    );
+    assert_gemini_error(&r, 415);
+    let r = http(
+        h.addr,
+        "POST",
+        PATH,
+        &[("x-goog-api-key", PASSWORD), ("content-encoding", "gzip")],
+        GEN.as_bytes(),
+    );
+    assert_gemini_error(&r, 415);
+    let r = http(
+        h.addr,
+        "POST",
+        PATH,
+        &[
+            ("x-goog-api-key", PASSWORD),
+            ("content-type", "application/json; charset=utf-8"),
+        ],
+        GEN.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(h.sim.calls(), 1);
+}
+
+#[test]
+fn bad_routes_and_methods() {
+    let h = Harness::basic();
+    assert_gemini_error(&h.post("/v2/models/gemini-2.5-flash:explode", GEN), 404);
+    assert_gemini_error(&h.get(PATH), 405);
+    assert_gemini_error(&h.post("/v2/models", GEN), 405);
+    assert_gemini_error(
+        &h.post("/v2/models/..%2F..%2Fadmin:generateContent", GEN),
+        400,
+    );
+    assert_gemini_error(&h.post("/v2/models/a b:generateContent", GEN), 400);
+    assert_gemini_error(&h.get("/v2/models?pageSize=abc"), 400);
+    assert_gemini_error(
+        &h.post(
+            "/v2/models/gemini-2.5-flash:streamGenerateContent?alt=xml",
+            GEN,
+        ),
+        400,
+    );
+    assert_gemini_error(&h.get("/v2/files"), 404);
+    let r = h.get("/admin");
+    assert_eq!(r.status, 404);
+    assert_eq!(h.sim.calls(), 0);
+}
+
+#[test]
+fn content_length_with_transfer_encoding_is_rejected() {
+    let h = Harness::basic();
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(h.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        s,
+        "POST {PATH} HTTP/1.1\r\nHost: x\r\nx-goog-api-key: {PASSWORD}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 400"),
+        "{text}"
+    );
+    assert_eq!(h.sim.calls(), 0);
+}

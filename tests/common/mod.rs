@@ -1,0 +1,304 @@
+//! Test harness: the gateway, its admin port and the Gemini simulator in one in-process Pingora
+//! server on ephemeral loopback ports, plus a small raw HTTP/1.1 client.
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use gemini_gateway::config::Config;
+use gemini_gateway::state::AppState;
+use gemini_sim::{Sim, SimConfig};
+use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "test-password";
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+struct TestSignal(tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>);
+
+#[async_trait]
+impl ShutdownSignalWatch for TestSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        if let Some(rx) = self.0.lock().await.take() {
+            let _ = rx.await;
+        }
+        ShutdownSignal::FastShutdown
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running gateway + simulator.
+pub struct Harness {
+    pub sim: Sim,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub sim_addr: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Start with these upstream keys and extra YAML appended to the base config.
+    pub fn start(sim_cfg: SimConfig, keys: &[&str], extra_yaml: &str) -> Harness {
+        let (gw, adm, simp) = (free_port(), free_port(), free_port());
+        let keys_yaml: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+        let yaml = format!(
+            "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nadmin_api_key: {ADMIN_KEY}\n\
+             keys: [{}]\nupstream:\n  base_url: http://127.0.0.1:{simp}\n  first_byte_timeout: 5s\n  read_timeout: 5s\n{extra_yaml}",
+            keys_yaml.join(", ")
+        );
+        let yaml = if extra_yaml.contains("failover:") {
+            yaml
+        } else {
+            format!("{yaml}\nfailover:\n  backoff_min: 1ms\n  backoff_max: 5ms\n")
+        };
+        Self::start_yaml(sim_cfg, &yaml, gw, adm, simp)
+    }
+
+    pub fn start_yaml(sim_cfg: SimConfig, yaml: &str, gw: u16, adm: u16, simp: u16) -> Harness {
+        let config = Config::from_yaml(yaml).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
+        let dir = tempfile::tempdir().unwrap();
+        let conf = gemini_gateway::server::server_conf(2, dir.path(), 1);
+        let (mut server, state) = gemini_gateway::server::build(config, conf).unwrap();
+        let sim = Sim::new(sim_cfg);
+        let sim_addr: SocketAddr = format!("127.0.0.1:{simp}").parse().unwrap();
+        server.add_boxed_service(sim.service(&server.configuration, &sim_addr.to_string()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(TestSignal(tokio::sync::Mutex::new(Some(rx)))),
+            });
+        });
+        let h = Harness {
+            sim,
+            addr: format!("127.0.0.1:{gw}").parse().unwrap(),
+            admin: format!("127.0.0.1:{adm}").parse().unwrap(),
+            sim_addr,
+            state,
+            stop: Some(tx),
+            thread: Some(thread),
+            _dir: dir,
+        };
+        for a in [h.addr, h.admin, h.sim_addr] {
+            wait_port(a);
+        }
+        h
+    }
+
+    /// Start with default sim and two good keys.
+    pub fn basic() -> Harness {
+        Self::start(SimConfig::default(), &["key-a", "key-b"], "")
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Resp {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[
+                ("x-goog-api-key", PASSWORD),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        http(self.addr, "GET", path, &[("x-goog-api-key", PASSWORD)], b"")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn wait_port(a: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&a, Duration::from_millis(100)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("port {a} never opened");
+}
+
+/// Poll `f` until it is true or 5 s pass.
+pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+pub const GEN: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Hello there"}]}]}"#;
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// True if the body ended properly (length reached or chunked terminator seen).
+    pub complete: bool,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Open a connection and send one request; the caller reads the answer.
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let has_len = headers.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+    });
+    if !has_len && (!body.is_empty() || method == "POST") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    BufReader::new(s)
+}
+
+/// Read a response header.
+pub fn read_head(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    (status, headers)
+}
+
+/// Read one chunk of a chunked body: `Ok(Some(bytes))`, `Ok(None)` at the terminator, `Err` if cut.
+pub fn read_chunk(r: &mut BufReader<TcpStream>) -> Result<Option<Vec<u8>>, String> {
+    let mut size_line = String::new();
+    if r.read_line(&mut size_line).map_err(|e| e.to_string())? == 0 {
+        return Err("connection closed".into());
+    }
+    let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or(""), 16)
+        .map_err(|_| format!("bad chunk size {size_line:?}"))?;
+    let mut buf = vec![0u8; size + 2];
+    r.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    if size == 0 {
+        return Ok(None);
+    }
+    buf.truncate(size);
+    Ok(Some(buf))
+}
+
+/// Read a whole body given the headers.
+pub fn read_body(r: &mut BufReader<TcpStream>, headers: &[(String, String)]) -> (Vec<u8>, bool) {
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            match read_chunk(r) {
+                Ok(Some(c)) => body.extend_from_slice(&c),
+                Ok(None) => return (body, true),
+                Err(_) => return (body, false),
+            }
+        }
+    } else if let Some(len) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        let mut body = vec![0u8; len];
+        match r.read_exact(&mut body) {
+            Ok(()) => (body, true),
+            Err(_) => (body, false),
+        }
+    } else {
+        let mut body = Vec::new();
+        let _ = r.read_to_end(&mut body);
+        (body, true)
+    }
+}
+
+/// One request, whole response.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut r = send(addr, method, path, headers, body);
+    let (status, headers) = read_head(&mut r);
+    let (body, complete) = read_body(&mut r, &headers);
+    Resp {
+        status,
+        headers,
+        body,
+        complete,
+    }
+}
+
+/// Split an SSE body into its `data:` payloads (`\r\n\r\n` or `\n\n` separated).
+pub fn sse_events(body: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: ").map(str::to_string))
+        .collect()
+}
