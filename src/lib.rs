@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod filters;
+pub mod logging;
 pub mod pipeline;
 pub mod secret;
 pub mod server;

@@ -32,20 +32,6 @@ struct Cli {
     threads: Option<usize>,
 }
 
-fn init_logging(level: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},pingora_core=warn,pingora_proxy=warn"))
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let overrides = Overrides {
@@ -67,7 +53,7 @@ fn main() -> ExitCode {
         };
     }
     if cli.demo {
-        init_logging("info", false);
+        gemini_gateway::logging::init("info", false);
         return match gemini_gateway::demo::run(overrides) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -83,7 +69,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config.log.level, config.log.json);
+    gemini_gateway::logging::init(&config.log.level, config.log.json);
     let run_dir = std::env::temp_dir();
     let conf = gemini_gateway::server::server_conf(config.threads, &run_dir, 5);
     match gemini_gateway::server::build(config, conf) {

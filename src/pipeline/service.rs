@@ -58,6 +58,45 @@ impl Pipeline {
         for f in self.filters.iter().rev() {
             f.on_finish(ctx);
         }
+        self.access_log(ctx);
+    }
+
+    /// One line per request; keys appear only as fingerprints, clients as credential fingerprints.
+    fn access_log(&self, ctx: &ReqCtx) {
+        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+            return;
+        }
+        let attempts: Vec<String> = ctx
+            .attempts
+            .iter()
+            .map(|a| {
+                let fp = self
+                    .state
+                    .pool
+                    .get(a.key)
+                    .map_or("?", |k| k.fingerprint.as_str());
+                match a.status {
+                    Some(s) => format!("{fp}:{s}:{}", a.outcome),
+                    None => format!("{fp}:{}", a.outcome),
+                }
+            })
+            .collect();
+        let usage = ctx.usage.unwrap_or_default();
+        tracing::info!(
+            target: "access",
+            client = ctx.client.as_ref().map_or("-", |c| c.id.as_str()),
+            ip = ?ctx.client_ip,
+            route = ctx.upstream.as_ref().map_or("-", |u| u.resource.as_str()),
+            status = ctx.status,
+            error = ctx.error.as_ref().map_or("", |e| e.kind),
+            attempts = %attempts.join(","),
+            ms = ctx.started.elapsed().as_millis() as u64,
+            prompt_tokens = usage.prompt,
+            output_tokens = usage.candidates + usage.thoughts,
+            cancelled = ctx.cancelled,
+            midstream_error = ctx.midstream_error.unwrap_or(""),
+            "request"
+        );
     }
 }
 

@@ -384,7 +384,7 @@ impl Exchange<'_> {
                 )
                 .await;
         };
-        let listed = |list: &[String]| list.iter().any(|k| *k == key);
+        let listed = |list: &[String]| list.contains(&key);
         if listed(&cfg.forbidden_keys) {
             let service_method = match &route {
                 Route::Call { method, .. } => format!(
@@ -509,7 +509,8 @@ impl Exchange<'_> {
                     match serde_json::from_slice(&req.body) {
                         Ok(v) => v,
                         Err(e) => {
-                            let msg = format!("Invalid JSON payload received. {e}");
+                            let msg =
+                                format!("Invalid JSON payload received. Unexpected token.\n{e}");
                             return self.invalid_argument(&msg).await;
                         }
                     }

@@ -64,7 +64,10 @@ pub fn start(cfg: SimConfig) -> TestServer {
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "simulator did not start on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "simulator did not start on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     TestServer {
@@ -132,7 +135,13 @@ impl Resp {
     }
 }
 
-pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8], close: bool) -> Vec<u8> {
+pub fn request_bytes(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    close: bool,
+) -> Vec<u8> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: sim\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -153,7 +162,8 @@ pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &
 pub fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(&request_bytes(method, path, headers, body, true)).unwrap();
+    s.write_all(&request_bytes(method, path, headers, body, true))
+        .unwrap();
     let mut raw = Vec::new();
     let mut buf = [0u8; 16384];
     loop {
@@ -174,7 +184,10 @@ pub fn post(addr: &str, path: &str, key: &str, body: &Value) -> Resp {
         addr,
         "POST",
         path,
-        &[("x-goog-api-key", key), ("Content-Type", "application/json")],
+        &[
+            ("x-goog-api-key", key),
+            ("Content-Type", "application/json"),
+        ],
         &b,
     )
 }
@@ -241,7 +254,8 @@ pub fn dechunk(mut b: &[u8]) -> (Vec<u8>, bool) {
             return (out, false);
         };
         let size_txt = String::from_utf8_lossy(&b[..eol]).into_owned();
-        let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16) else {
+        let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16)
+        else {
             return (out, false);
         };
         b = &b[eol + 2..];
