@@ -1,6 +1,6 @@
 //! Test harness: the gateway, its admin port and the Gemini simulator in one in-process Pingora
 //! server on ephemeral loopback ports, plus a small raw HTTP/1.1 client.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use async_trait::async_trait;
 use gemini_gateway::config::Config;

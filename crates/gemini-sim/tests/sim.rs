@@ -1,5 +1,8 @@
 //! End-to-end tests: a real Pingora simulator on loopback, driven by a raw HTTP/1.1 client.
 
+// Test code: helpers outside #[test] functions may panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::HashMap;
