@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -130,14 +131,18 @@ class Process:
             else:
                 time.sleep(0.02)
 
-    def stop(self) -> None:
+    def signal_stop(self) -> None:
+        """Ask for a fast shutdown: Pingora treats SIGINT as "stop now" (SIGTERM waits out a grace period)."""
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+            self.proc.send_signal(signal.SIGINT)
+
+    def stop(self) -> None:
+        self.signal_stop()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
         self._log.close()
 
 
@@ -301,6 +306,8 @@ def gateway_factory(sim_server: Sim, log_dir: Path):
         return gw
 
     yield start
+    for gw in started:  # signal all first, so they shut down in parallel
+        gw.process.signal_stop()
     for gw in started:
         gw.process.stop()
 

@@ -314,16 +314,20 @@ impl Exchange<'_> {
         let method = hdr.method.as_str().to_owned();
         let path = percent_decode(hdr.uri.path());
         let query = hdr.uri.query().map(str::to_owned);
-        let headers: Vec<(String, String)> = hdr
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let record = self.sh.cfg.record;
+        let headers: Vec<(String, String)> = if record {
+            hdr.headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let header_key = hdr
             .headers
             .get("x-goog-api-key")
@@ -344,18 +348,20 @@ impl Exchange<'_> {
             req.api_key = req.query_param("key").filter(|k| !k.is_empty());
         }
         self.sh.note_call(req.api_key.as_deref());
-        self.sh.record(RecordedRequest {
-            method: req.method.clone(),
-            path: req.path.clone(),
-            query: req.query.clone(),
-            api_key: req.api_key.clone(),
-            headers,
-            body_len: req.body.len(),
-            body_sha256: content::sha256_hex(&req.body),
-            body: (req.body.len() <= RECORD_BODY_LIMIT)
-                .then(|| serde_json::from_slice(&req.body).ok())
-                .flatten(),
-        });
+        if record {
+            self.sh.record(RecordedRequest {
+                method: req.method.clone(),
+                path: req.path.clone(),
+                query: req.query.clone(),
+                api_key: req.api_key.clone(),
+                headers,
+                body_len: req.body.len(),
+                body_sha256: content::sha256_hex(&req.body),
+                body: (req.body.len() <= RECORD_BODY_LIMIT)
+                    .then(|| serde_json::from_slice(&req.body).ok())
+                    .flatten(),
+            });
+        }
         tracing::debug!(method = %req.method, path = %req.path, key = ?req.api_key, "gemini-sim request");
         self.gemini(&req).await
     }
