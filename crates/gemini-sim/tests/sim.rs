@@ -1145,3 +1145,80 @@ fn sse_events_match_the_real_recording() {
         assert_eq!(shape(&ev, ignore), shape(&real, ignore));
     }
 }
+
+#[test]
+fn large_body_is_answered_but_not_kept_parsed() {
+    let t = start(SimConfig::default());
+    let body = prompt(&"y".repeat(2 << 20));
+    let r = post(&t.addr, GEN, "k", &body);
+    assert_eq!(r.status, 200);
+    let rec = &t.sim.requests()[0];
+    assert!(rec.body_len > 1 << 20);
+    assert!(rec.body.is_none());
+    assert_eq!(rec.body_sha256.len(), 64);
+}
+
+#[test]
+fn binary_serves_and_exits_on_sigterm() {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gemini-sim"))
+            .args([
+                "--listen",
+                &addr,
+                "--valid-keys",
+                "a,b",
+                "--rpm",
+                "1",
+                "--stream-events",
+                "2",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), format!("gemini-sim listening on {addr}"));
+    assert!(wait_for(Duration::from_secs(10), || TcpStream::connect(
+        &addr
+    )
+    .is_ok()));
+    assert_eq!(post(&addr, GEN, "c", &prompt("x")).status, 400);
+    assert_eq!(post(&addr, SSE, "a", &prompt("x")).sse_events().len(), 2);
+    assert_eq!(post(&addr, SSE, "a", &prompt("x")).status, 429);
+    let stats = send(&addr, "GET", "/_sim/stats", &[], b"").json();
+    assert_eq!(stats["calls"], 3);
+
+    let t0 = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut exited = false;
+    while t0.elapsed() < Duration::from_secs(5) {
+        if child.0.try_wait().unwrap().is_some() {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(exited, "gemini-sim did not exit on SIGTERM");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
