@@ -83,6 +83,10 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     pub http2: bool,
     pub verify_cert: bool,
+    /// Extra CA bundle (PEM) trusted for the upstream, besides the system roots.
+    pub ca_file: Option<String>,
+    /// Idle upstream connections kept per peer.
+    pub pool_size: usize,
     pub dns_refresh: Duration,
 }
 
@@ -445,8 +449,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         pool_idle_timeout: u.pool_idle_timeout.unwrap_or(Duration::from_secs(90)),
         http2: u.http2.unwrap_or(true),
         verify_cert: u.verify_cert.unwrap_or(true),
+        ca_file: u.ca_file.filter(|f| !f.is_empty()),
+        pool_size: u.pool_size.unwrap_or(128),
         dns_refresh: u.dns_refresh.unwrap_or(Duration::from_secs(300)),
     };
+    if let Some(f) = &upstream.ca_file {
+        if !Path::new(f).is_file() {
+            return Err(err("upstream.ca_file", format!("no such file: {f}")));
+        }
+    }
+    if upstream.pool_size == 0 {
+        return Err(err("upstream.pool_size", "must be at least 1"));
+    }
     for (name, d) in [
         ("upstream.connect_timeout", upstream.connect_timeout),
         ("upstream.first_byte_timeout", upstream.first_byte_timeout),

@@ -55,6 +55,8 @@ pub struct RawUpstream {
     pub pool_idle_timeout: Option<Duration>,
     pub http2: Option<bool>,
     pub verify_cert: Option<bool>,
+    pub ca_file: Option<String>,
+    pub pool_size: Option<usize>,
     #[serde(with = "humantime_serde")]
     pub dns_refresh: Option<Duration>,
 }

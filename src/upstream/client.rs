@@ -4,6 +4,7 @@ use crate::config::UpstreamConfig;
 use bytes::Bytes;
 use http::HeaderValue;
 use pingora::connectors::http::Connector;
+use pingora::connectors::ConnectorOptions;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::ALPN;
@@ -29,7 +30,11 @@ impl UpstreamClient {
         let host_header = HeaderValue::from_str(&cfg.authority())
             .map_err(|_| "upstream.base_url: bad host".to_string())?;
         Ok(UpstreamClient {
-            connector: Connector::new(None),
+            connector: Connector::new(Some({
+                let mut o = ConnectorOptions::new(cfg.pool_size);
+                o.ca_file = cfg.ca_file.clone();
+                o
+            })),
             peer: RwLock::new(Arc::new(build_peer(cfg, addr))),
             cfg: cfg.clone(),
             host_header,

@@ -102,6 +102,29 @@ impl Sim {
         Box::new(svc)
     }
 
+    /// The same service over TLS on `addr`, with the PEM certificate chain and key at the given paths;
+    /// `h2` offers HTTP/2 by ALPN (as Google does) besides HTTP/1.1.
+    pub fn tls_service(
+        &self,
+        conf: &Arc<ServerConf>,
+        addr: &str,
+        cert_path: &str,
+        key_path: &str,
+        h2: bool,
+    ) -> pingora::Result<Box<dyn ServiceWithDependents>> {
+        let mut svc = pingora::proxy::http_proxy_service_with_name(
+            conf,
+            server::SimProxy::new(self.shared.clone()),
+            "gemini-sim-tls",
+        );
+        let mut tls = pingora::listeners::tls::TlsSettings::intermediate(cert_path, key_path)?;
+        if h2 {
+            tls.enable_h2();
+        }
+        svc.add_tls_with_settings(addr, None, tls);
+        Ok(Box::new(svc))
+    }
+
     /// Append a fault rule (rules are checked in insertion order, the first match applies).
     pub fn add_fault(&self, rule: FaultRule) {
         self.shared.add_fault(rule);

@@ -312,6 +312,7 @@ impl Exchange<'_> {
     async fn handle(&mut self) -> Result<()> {
         let hdr = self.s.req_header();
         let method = hdr.method.as_str().to_owned();
+        let version = format!("{:?}", hdr.version);
         let path = percent_decode(hdr.uri.path());
         let query = hdr.uri.query().map(str::to_owned);
         let record = self.sh.cfg.record;
@@ -351,6 +352,7 @@ impl Exchange<'_> {
         if record {
             self.sh.record(RecordedRequest {
                 method: req.method.clone(),
+                version,
                 path: req.path.clone(),
                 query: req.query.clone(),
                 api_key: req.api_key.clone(),

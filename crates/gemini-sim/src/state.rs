@@ -15,6 +15,9 @@ use crate::{Quota, SimConfig};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRequest {
     pub method: String,
+    /// HTTP version as received, e.g. `HTTP/1.1` or `HTTP/2.0`.
+    #[serde(default)]
+    pub version: String,
     pub path: String,
     pub query: Option<String>,
     /// Value of `x-goog-api-key`, or of `?key=` when the header is absent.
