@@ -331,6 +331,15 @@ fn usage_is_counted_from_usage_metadata() {
     );
     let last: serde_json::Value =
         serde_json::from_str(sse_events(&r2.body).last().unwrap()).unwrap();
+    let p_expected = u["promptTokenCount"].as_u64().unwrap()
+        + last["usageMetadata"]["promptTokenCount"].as_u64().unwrap();
+    // Usage is recorded at the end of the request, just after the last byte went out.
+    assert!(eventually(|| h
+        .state
+        .usage
+        .get(0, "gemini-2.5-flash")
+        .prompt_tokens
+        == p_expected));
     let c = h.state.usage.get(0, "gemini-2.5-flash");
     assert_eq!(c.attempts, 2);
     assert_eq!(c.ok, 2);
