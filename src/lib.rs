@@ -3,12 +3,15 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod convert;
 pub mod demo;
 pub mod error;
 pub mod filters;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod upstream;

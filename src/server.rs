@@ -70,6 +70,9 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
             state: state.clone(),
         },
     ));
+    if state.config.pipeline.iter().any(|s| s == "openai") {
+        server.add_service(background_service("model list", ModelRefresh { state: state.clone() }));
+    }
     tracing::info!(%listen, admin = %admin_listen, keys = state.pool.len(), upstream = %state.upstream.config().authority(), "gemini-gateway configured");
     Ok((server, state))
 }
@@ -86,6 +89,40 @@ impl BackgroundService for DnsRefresh {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => self.state.upstream.refresh_dns().await,
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Keeps the upstream model list behind `/v1/models` fresh.
+struct ModelRefresh {
+    state: Arc<AppState>,
+}
+
+#[async_trait]
+impl BackgroundService for ModelRefresh {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        // Lazy: the first `GET /v1/models` fills the cache on demand; from then on it is kept fresh.
+        let every = self.state.config.openai.models_refresh;
+        let mut wait = every;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {
+                    if self.state.models.any().is_none() {
+                        continue;
+                    }
+                    match crate::upstream::models::refresh(&self.state).await {
+                        Ok(n) => {
+                            tracing::debug!(models = n, "model list refreshed");
+                            wait = every;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "model list refresh failed; retrying");
+                            wait = (wait * 4).min(every);
+                        }
+                    }
+                }
                 _ = shutdown.changed() => return,
             }
         }

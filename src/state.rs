@@ -3,6 +3,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::filters::usage::UsageCounters;
+use crate::upstream::models::ModelCache;
 use crate::upstream::{KeyPool, UpstreamClient};
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ pub struct AppState {
     pub upstream: UpstreamClient,
     pub usage: UsageCounters,
     pub clock: Clock,
+    pub models: ModelCache,
 }
 
 impl AppState {
@@ -23,6 +25,7 @@ impl AppState {
             pool,
             upstream,
             usage: UsageCounters::default(),
+            models: ModelCache::default(),
             clock: Clock::default(),
             config,
         }))

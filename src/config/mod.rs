@@ -16,6 +16,7 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 pub const DEFAULT_PIPELINE: &[&str] = &[
     "auth",
     "limits",
+    "openai",
     "surface",
     "key_select",
     "exchange",
@@ -50,7 +51,21 @@ pub struct Config {
     pub failover: FailoverConfig,
     pub limits: LimitsConfig,
     pub pipeline: Vec<String>,
+    pub openai: OpenAiConfig,
     pub log: LogConfig,
+}
+
+/// The OpenAI-compatible surface.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    /// Safety threshold sent with translated requests: `OFF` when filtering is disabled, else `BLOCK_NONE`.
+    pub disable_safety_filtering: bool,
+    /// Add `line_count` to `write_to_file` tool calls that lack it (Roo Code).
+    pub roo_code_line_count: bool,
+    /// Model ids listed by `/v1/models` besides the upstream's.
+    pub extra_models: Vec<String>,
+    /// How often the upstream model list is refreshed.
+    pub models_refresh: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +266,25 @@ fn apply_env(raw: &mut RawConfig, env: &HashMap<String, String>) -> Result<(), C
     }
     if let Some(v) = env.get("MAX_BODY_BYTES").filter(|v| !v.is_empty()) {
         raw.limits.max_body_bytes = Some(v.clone());
+    }
+    if let Some(v) = env
+        .get("DISABLE_SAFETY_FILTERING")
+        .filter(|v| !v.is_empty())
+    {
+        let b = match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                return Err(err(
+                    "DISABLE_SAFETY_FILTERING",
+                    format!("must be true or false (got {v:?})"),
+                ))
+            }
+        };
+        raw.openai.disable_safety_filtering = Some(b);
+    }
+    if let Some(v) = env.get("EXTRA_MODELS") {
+        raw.openai.extra_models = split_list(v);
     }
     if let Some(v) = env.get("LOG_LEVEL").filter(|v| !v.is_empty()) {
         raw.log.level = Some(v.clone());
@@ -523,6 +557,28 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .pipeline
         .unwrap_or_else(|| DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect());
 
+    let o = raw.openai;
+    let mut extra_models = Vec::new();
+    for (i, m) in o.extra_models.iter().enumerate() {
+        let m = m.trim().trim_start_matches("models/");
+        if !crate::filters::surface::valid_model_id(m) {
+            return Err(err(
+                &format!("openai.extra_models[{i}]"),
+                format!("invalid model id {m:?}"),
+            ));
+        }
+        extra_models.push(m.to_string());
+    }
+    let openai = OpenAiConfig {
+        disable_safety_filtering: o.disable_safety_filtering.unwrap_or(false),
+        roo_code_line_count: o.roo_code_line_count.unwrap_or(true),
+        extra_models,
+        models_refresh: o.models_refresh.unwrap_or(Duration::from_secs(600)),
+    };
+    if openai.models_refresh < Duration::from_secs(10) {
+        return Err(err("openai.models_refresh", "must be at least 10s"));
+    }
+
     let level = raw.log.level.unwrap_or_else(|| "info".into());
     let json = match raw.log.format.as_deref() {
         None | Some("text") => false,
@@ -550,6 +606,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         failover,
         limits,
         pipeline,
+        openai,
         log: LogConfig { level, json },
     })
 }

@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub failover: RawFailover,
     pub limits: RawLimits,
     pub pipeline: Option<Vec<String>>,
+    pub openai: RawOpenAi,
     pub log: RawLog,
 }
 
@@ -91,4 +92,14 @@ pub struct RawLimits {
 pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOpenAi {
+    pub disable_safety_filtering: Option<bool>,
+    pub roo_code_line_count: Option<bool>,
+    pub extra_models: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub models_refresh: Option<Duration>,
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod exchange;
 pub mod key_select;
 pub mod limits;
+pub mod openai_compat;
 pub mod surface;
 pub mod usage;
 
@@ -16,13 +17,14 @@ pub fn build(name: &str, state: &Arc<AppState>) -> Result<Arc<dyn Filter>, Strin
     Ok(match name {
         "auth" => Arc::new(auth::Auth::new(state)),
         "limits" => Arc::new(limits::Limits::new(state)),
+        "openai" => Arc::new(openai_compat::OpenAiCompat::new(state)),
         "surface" => Arc::new(surface::SurfaceStage::new(state)),
         "key_select" => Arc::new(key_select::KeySelect::new(state)),
         "exchange" => Arc::new(exchange::Exchange::new(state)),
         "usage" => Arc::new(usage::Usage::new(state)),
         other => {
             return Err(format!(
-                "pipeline: unknown stage {other:?} (known: auth, limits, surface, key_select, exchange, usage)"
+                "pipeline: unknown stage {other:?} (known: auth, limits, openai, surface, key_select, exchange, usage)"
             ))
         }
     })

@@ -270,7 +270,7 @@ pub async fn read_body(session: &mut Session, cap: usize) -> Result<Bytes, Gatew
 }
 
 /// Reject bodies that are not JSON by their declared type or encoding.
-fn check_content_type(session: &Session) -> Result<(), GatewayError> {
+pub fn check_content_type(session: &Session) -> Result<(), GatewayError> {
     let h = &session.req_header().headers;
     if let Some(ct) = h.get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");

@@ -299,6 +299,9 @@ async fn stream(
     status: u16,
     framing: Framing,
 ) -> Result<Result<(), Abort>, GatewayError> {
+    if ctx.buffer_response {
+        return buffered(p, session, ctx, client, peer, up, status).await;
+    }
     let mut resp = ResponseHeader::build(status, Some(8))
         .map_err(|_| GatewayError::internal("response header"))?;
     {
@@ -368,6 +371,72 @@ async fn stream(
             }
         }
     }
+}
+
+/// Largest upstream answer read whole for transformation.
+const MAX_BUFFERED: usize = 64 * 1024 * 1024;
+
+/// Read the whole answer, let the stages transform it (or fail it), then send it with its length.
+async fn buffered(
+    p: &Pipeline,
+    session: &mut Session,
+    ctx: &mut ReqCtx,
+    client: &UpstreamClient,
+    peer: &HttpPeer,
+    mut up: HttpSession,
+    status: u16,
+) -> Result<Result<(), Abort>, GatewayError> {
+    let read = tokio::select! {
+        biased;
+        r = read_capped(&mut up, MAX_BUFFERED) => Some(r),
+        _ = client_left(session) => None,
+    };
+    let Some((body, complete)) = read else {
+        ctx.cancelled = true;
+        client.finish(up, peer, false).await;
+        return Ok(Err(Abort::Connection));
+    };
+    let mut resp = ResponseHeader::build(status, Some(8))
+        .map_err(|_| GatewayError::internal("response header"))?;
+    {
+        let Some(up_header) = up.response_header() else {
+            return Err(GatewayError::internal("upstream header missing"));
+        };
+        for f in p.filters.iter().rev() {
+            f.on_response_header(ctx, up_header, &mut resp)?;
+        }
+    }
+    client.finish(up, peer, complete).await;
+    if !complete {
+        ctx.midstream_error = Some("truncated");
+        return Err(GatewayError::bad_gateway(
+            "The upstream answer was cut off before it finished.",
+        ));
+    }
+    let mut chunk = Some(body);
+    for f in p.filters.iter().rev() {
+        f.on_response_chunk(ctx, &mut chunk, true)?;
+    }
+    let body = chunk.unwrap_or_default();
+    let _ = resp.remove_header(&http::header::TRANSFER_ENCODING);
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+        .map_err(|_| GatewayError::internal("response header"))?;
+    if session
+        .write_response_header(Box::new(resp), false)
+        .await
+        .is_err()
+    {
+        ctx.cancelled = true;
+        return Ok(Err(Abort::Connection));
+    }
+    ctx.status = status;
+    ctx.response_started = true;
+    ctx.bytes_out += body.len() as u64;
+    if session.write_response_body(Some(body), true).await.is_err() {
+        ctx.cancelled = true;
+        return Ok(Err(Abort::Connection));
+    }
+    Ok(Ok(()))
 }
 
 /// After bytes reached the client nothing can change the status: end a stream with an error event in

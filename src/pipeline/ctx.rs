@@ -86,6 +86,11 @@ pub struct ReqCtx {
     /// Last bytes of the upstream answer (for usage accounting), bounded.
     pub tail: Vec<u8>,
     pub bytes_out: u64,
+    /// Read the whole upstream answer before sending anything, so stages can transform it or turn it
+    /// into an error (OpenAI JSON answers). Streams are never buffered.
+    pub buffer_response: bool,
+    /// State of the OpenAI translation for `/v1` requests.
+    pub openai: Option<Box<crate::filters::openai_compat::OpenAiState>>,
 }
 
 impl Default for ReqCtx {
@@ -109,6 +114,8 @@ impl Default for ReqCtx {
             usage: None,
             tail: Vec::new(),
             bytes_out: 0,
+            buffer_response: false,
+            openai: None,
         }
     }
 }

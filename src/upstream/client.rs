@@ -144,6 +144,38 @@ impl UpstreamClient {
         }
     }
 
+    /// A small GET outside the request pipeline (model list refresh, key checks): status and body.
+    pub async fn get(
+        &self,
+        resource: &str,
+        query: Option<&str>,
+        key: &HeaderValue,
+        cap: usize,
+    ) -> pingora::Result<(u16, Bytes)> {
+        let peer = self.peer();
+        let path = self.path(resource, query);
+        let req = self.request_header(&http::Method::GET, &path, key, None)?;
+        let (mut s, _) = self.connect(&peer).await?;
+        let result = async {
+            self.send(&mut s, req, None).await?;
+            let status = self.read_header(&mut s).await?;
+            let mut body = Vec::new();
+            while let Some(chunk) = s.read_response_body().await? {
+                if body.len() + chunk.len() > cap {
+                    return Err(pingora::Error::explain(
+                        pingora::ErrorType::ReadError,
+                        "upstream answer too large",
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, Bytes::from(body)))
+        }
+        .await;
+        self.finish(s, &peer, result.is_ok()).await;
+        result
+    }
+
     /// Return a session whose response was read to the end to the pool; otherwise close it.
     pub async fn finish(&self, mut s: HttpSession, peer: &HttpPeer, complete: bool) {
         let is_h2 = matches!(s, HttpSession::H2(_));

@@ -2,7 +2,10 @@
 
 pub mod classify;
 pub mod client;
+pub mod estimate;
 pub mod keys;
+pub mod limits;
+pub mod models;
 pub mod pacific;
 
 pub use classify::{classify, classify_transport, Fault};

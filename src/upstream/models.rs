@@ -1,0 +1,93 @@
+//! The cached list of upstream model ids behind `GET /v1/models`, refreshed in the background.
+
+use crate::state::AppState;
+use crate::upstream::{classify, classify_transport, Pick};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Model ids (without `models/`) as last fetched.
+#[derive(Default)]
+pub struct ModelCache {
+    inner: RwLock<Option<(Instant, Arc<Vec<String>>)>>,
+}
+
+impl ModelCache {
+    /// The cached ids if fetched less than `max_age` ago.
+    pub fn fresh(&self, now: Instant, max_age: Duration) -> Option<Arc<Vec<String>>> {
+        let g = self.inner.read().ok()?;
+        let (at, ids) = g.as_ref()?;
+        (now.saturating_duration_since(*at) < max_age).then(|| ids.clone())
+    }
+
+    /// The cached ids, however old.
+    pub fn any(&self) -> Option<Arc<Vec<String>>> {
+        self.inner.read().ok()?.as_ref().map(|(_, ids)| ids.clone())
+    }
+
+    pub fn set(&self, ids: Vec<String>, now: Instant) {
+        if let Ok(mut g) = self.inner.write() {
+            *g = Some((now, Arc::new(ids)));
+        }
+    }
+}
+
+/// Fetch every page of the upstream model list with a usable key; failures are classified and
+/// reported to the key pool like any other attempt.
+pub async fn refresh(state: &AppState) -> Result<usize, String> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    let mut tried = Vec::new();
+    for _page in 0..50 {
+        let query = {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("pageSize", "1000");
+            if let Some(t) = &token {
+                q.append_pair("pageToken", t);
+            }
+            q.finish()
+        };
+        let body = loop {
+            let now = state.clock.now();
+            let Pick::Key(k) = state.pool.pick(&tried, now) else {
+                return Err("no usable key to list models".into());
+            };
+            let Some(key) = state.pool.get(k) else {
+                return Err("key vanished".into());
+            };
+            match state
+                .upstream
+                .get("models", Some(&query), key.header_value(), 8 * 1024 * 1024)
+                .await
+            {
+                Ok((200, body)) => break body,
+                Ok((status, body)) => {
+                    let fault = classify(status, &body, state.config.failover.rate_limit_cooldown);
+                    if let Some(f) = &fault {
+                        state.pool.report_fault(k, f, now, state.clock.now_utc());
+                        if !f.is_retryable() {
+                            return Err(format!("model list refused with status {status}"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    state
+                        .pool
+                        .report_fault(k, &classify_transport(&e), now, state.clock.now_utc())
+                }
+            }
+            tried.push(k);
+            if tried.len() >= 3 {
+                return Err("model list failed on 3 keys".into());
+            }
+        };
+        let (page, next) = crate::convert::gemini_model_page(&body).map_err(|e| e.message)?;
+        ids.extend(page);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
+    }
+    let n = ids.len();
+    state.models.set(ids, state.clock.now());
+    Ok(n)
+}
