@@ -1,0 +1,581 @@
+//! Gemini response wire types and the translation pieces shared by the stream and non-stream paths.
+//!
+//! The wire types are lenient: camelCase or snake_case names, unknown fields ignored, integers
+//! given as numbers, floats or strings.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use super::random_id;
+
+/// `GenerateContentResponse`, one whole answer or one SSE event.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateResponse {
+    #[serde(default)]
+    pub candidates: Option<Vec<Candidate>>,
+    #[serde(default, alias = "prompt_feedback")]
+    pub prompt_feedback: Option<PromptFeedback>,
+    #[serde(default, alias = "usage_metadata")]
+    pub usage_metadata: Option<UsageMetadata>,
+    /// A `google.rpc.Status` error (mid-stream errors arrive as `data: {"error": {...}}`).
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Candidate {
+    #[serde(default)]
+    pub content: Option<Content>,
+    #[serde(default, alias = "finish_reason")]
+    pub finish_reason: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub index: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Content {
+    #[serde(default)]
+    pub parts: Option<Vec<Part>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Part {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub thought: Option<bool>,
+    #[serde(default, alias = "thought_signature")]
+    pub thought_signature: Option<String>,
+    #[serde(default, alias = "function_call")]
+    pub function_call: Option<FunctionCall>,
+    #[serde(default, alias = "inline_data")]
+    pub inline_data: Option<InlineData>,
+    #[serde(default, alias = "executable_code")]
+    pub executable_code: Option<ExecutableCode>,
+    #[serde(default, alias = "code_execution_result")]
+    pub code_execution_result: Option<CodeExecutionResult>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FunctionCall {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub args: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InlineData {
+    #[serde(default, alias = "mime_type")]
+    pub mime_type: String,
+    #[serde(default)]
+    pub data: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ExecutableCode {
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub code: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CodeExecutionResult {
+    #[serde(default)]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PromptFeedback {
+    #[serde(default, alias = "block_reason")]
+    pub block_reason: Option<String>,
+}
+
+/// `usageMetadata`; cumulative on every stream event.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UsageMetadata {
+    #[serde(
+        default,
+        alias = "prompt_token_count",
+        deserialize_with = "lenient_u64"
+    )]
+    pub prompt_token_count: Option<u64>,
+    #[serde(
+        default,
+        alias = "candidates_token_count",
+        deserialize_with = "lenient_u64"
+    )]
+    pub candidates_token_count: Option<u64>,
+    #[serde(default, alias = "total_token_count", deserialize_with = "lenient_u64")]
+    pub total_token_count: Option<u64>,
+    #[serde(
+        default,
+        alias = "thoughts_token_count",
+        deserialize_with = "lenient_u64"
+    )]
+    pub thoughts_token_count: Option<u64>,
+    #[serde(
+        default,
+        alias = "cached_content_token_count",
+        deserialize_with = "lenient_u64"
+    )]
+    pub cached_content_token_count: Option<u64>,
+    #[serde(
+        default,
+        alias = "tool_use_prompt_token_count",
+        deserialize_with = "lenient_u64"
+    )]
+    pub tool_use_prompt_token_count: Option<u64>,
+}
+
+/// Integers that may arrive as `12`, `12.0` or `"12"` (proto3 JSON int64 is a string).
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// OpenAI `usage`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct OpenAiUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub prompt_tokens_details: PromptDetails,
+    pub completion_tokens_details: CompletionDetails,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct PromptDetails {
+    pub cached_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct CompletionDetails {
+    pub reasoning_tokens: u64,
+}
+
+impl UsageMetadata {
+    /// Prompt tokens as OpenAI counts them: the prompt plus tool-use prompt tokens.
+    pub fn prompt(&self) -> u64 {
+        self.prompt_token_count.unwrap_or(0) + self.tool_use_prompt_token_count.unwrap_or(0)
+    }
+
+    /// Completion tokens as OpenAI counts them: candidates plus thoughts, so that
+    /// `prompt + completion = total`.
+    pub fn completion(&self) -> u64 {
+        self.candidates_token_count.unwrap_or(0) + self.thoughts_token_count.unwrap_or(0)
+    }
+
+    pub fn to_openai(self) -> OpenAiUsage {
+        let prompt = self.prompt();
+        let completion = self.completion();
+        OpenAiUsage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: self.total_token_count.unwrap_or(prompt + completion),
+            prompt_tokens_details: PromptDetails {
+                cached_tokens: self.cached_content_token_count.unwrap_or(0),
+            },
+            completion_tokens_details: CompletionDetails {
+                reasoning_tokens: self.thoughts_token_count.unwrap_or(0),
+            },
+        }
+    }
+}
+
+/// Gemini `finishReason` → OpenAI `finish_reason`.
+///
+/// | Gemini | OpenAI |
+/// |---|---|
+/// | `STOP`, `FINISH_REASON_UNSPECIFIED` | `stop` (`tool_calls` when the candidate produced a function call) |
+/// | `MAX_TOKENS` | `length` |
+/// | `SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `LANGUAGE`, `IMAGE_SAFETY`, `IMAGE_PROHIBITED_CONTENT`, `IMAGE_RECITATION` | `content_filter` |
+/// | `MALFORMED_FUNCTION_CALL`, `UNEXPECTED_TOOL_CALL`, `TOO_MANY_TOOL_CALLS`, `MISSING_THOUGHT_SIGNATURE`, `MALFORMED_RESPONSE`, `OTHER`, `NO_IMAGE`, `IMAGE_OTHER`, anything new | `stop` (`tool_calls` when calls were produced) — OpenAI has no better word; the text, if any, is delivered |
+pub(crate) fn finish_reason(gemini: &str, had_tool_calls: bool) -> &'static str {
+    let base = match gemini {
+        "MAX_TOKENS" => "length",
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "LANGUAGE"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => "content_filter",
+        _ => "stop",
+    };
+    if base == "stop" && had_tool_calls {
+        "tool_calls"
+    } else {
+        base
+    }
+}
+
+/// One translated piece of a candidate's content, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Piece {
+    /// Answer text (also inline images as Markdown and code-execution blocks).
+    Text(String),
+    /// A thought summary (only produced when the client asked for thoughts).
+    Reasoning(String),
+    /// A function call.
+    Call(ToolCall),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// `args` serialised as a JSON string.
+    pub arguments: String,
+    /// The part's `thoughtSignature`, round-tripped via `extra_content.google.thought_signature`.
+    pub signature: Option<String>,
+}
+
+impl ToolCall {
+    /// `{"google": {"thought_signature": "..."}}` when there is a signature.
+    pub fn extra_content(&self) -> Option<Value> {
+        self.signature
+            .as_ref()
+            .map(|s| serde_json::json!({"google": {"thought_signature": s}}))
+    }
+}
+
+/// Hands out tool-call ids, unique within one response: Gemini's own `functionCall.id` when it
+/// sent one, else `call_` + 24 random alphanumerics.
+#[derive(Debug, Default)]
+pub(crate) struct CallIds {
+    used: HashSet<String>,
+}
+
+impl CallIds {
+    pub fn next(&mut self, gemini_id: Option<&str>) -> String {
+        if let Some(id) = gemini_id.filter(|s| !s.is_empty()) {
+            if self.used.insert(id.to_string()) {
+                return id.to_string();
+            }
+        }
+        loop {
+            let id = random_id("call_", 24);
+            if self.used.insert(id.clone()) {
+                return id;
+            }
+        }
+    }
+}
+
+/// Translate one candidate's parts.
+///
+/// * text → `Text` (empty text, e.g. Gemini 3's signature-only closing part, is skipped);
+/// * `thought: true` text → `Reasoning` when `include_thoughts`, else dropped;
+/// * `functionCall` → `Call` (with the Roo Code `line_count` fix when `roo`);
+/// * `inlineData` (image output) → Markdown image with a `data:` URI;
+/// * `executableCode` / `codeExecutionResult` → fenced code blocks.
+pub(crate) fn pieces(
+    parts: &[Part],
+    include_thoughts: bool,
+    roo: bool,
+    ids: &mut CallIds,
+) -> Vec<Piece> {
+    let mut out = Vec::new();
+    for p in parts {
+        if let Some(fc) = &p.function_call {
+            let mut args = match &fc.args {
+                Some(Value::Object(m)) => Value::Object(m.clone()),
+                Some(Value::Null) | None => Value::Object(Default::default()),
+                Some(other) => other.clone(),
+            };
+            if roo {
+                roo_line_count(&fc.name, &mut args);
+            }
+            out.push(Piece::Call(ToolCall {
+                id: ids.next(fc.id.as_deref()),
+                name: fc.name.clone(),
+                arguments: args.to_string(),
+                signature: p.thought_signature.clone().filter(|s| !s.is_empty()),
+            }));
+            continue;
+        }
+        if let Some(text) = &p.text {
+            if text.is_empty() {
+                continue;
+            }
+            if p.thought == Some(true) {
+                if include_thoughts {
+                    out.push(Piece::Reasoning(text.clone()));
+                }
+            } else {
+                out.push(Piece::Text(text.clone()));
+            }
+            continue;
+        }
+        if p.thought == Some(true) {
+            continue;
+        }
+        if let Some(d) = &p.inline_data {
+            if !d.data.is_empty() {
+                out.push(Piece::Text(format!(
+                    "![image](data:{};base64,{})",
+                    d.mime_type, d.data
+                )));
+            }
+            continue;
+        }
+        if let Some(c) = &p.executable_code {
+            let lang = c.language.as_deref().unwrap_or("").to_ascii_lowercase();
+            let lang = if lang == "language_unspecified" {
+                ""
+            } else {
+                lang.as_str()
+            };
+            out.push(Piece::Text(format!("\n```{lang}\n{}\n```\n", c.code)));
+            continue;
+        }
+        if let Some(r) = &p.code_execution_result {
+            if let Some(o) = r.output.as_deref().filter(|o| !o.is_empty()) {
+                out.push(Piece::Text(format!("\n```output\n{o}\n```\n")));
+            }
+        }
+    }
+    out
+}
+
+/// Roo Code compatibility: `write_to_file` without `line_count` gets one computed from
+/// `content`, counted as JavaScript's `content.split("\n").length` (what Roo compares against).
+pub(crate) fn roo_line_count(name: &str, args: &mut Value) {
+    if name != "write_to_file" {
+        return;
+    }
+    let Value::Object(m) = args else { return };
+    if m.contains_key("line_count") {
+        return;
+    }
+    let Some(content) = m.get("content").and_then(Value::as_str) else {
+        return;
+    };
+    let n = content.matches('\n').count() + 1;
+    m.insert("line_count".into(), Value::from(n));
+}
+
+/// OpenAI error `type` for a Gemini / HTTP status code.
+pub(crate) fn openai_error_type(code: u64) -> &'static str {
+    match code {
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        c if c >= 500 => "server_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// Pieces of an upstream `google.rpc.Status` error: (HTTP code, status name, message).
+pub(crate) fn error_parts(err: &Value) -> (u64, Option<String>, String) {
+    let code = err.get("code").and_then(Value::as_u64).unwrap_or(500);
+    let status = err
+        .get("status")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or("Gemini reported an error.")
+        .to_string();
+    (code, status, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> GenerateResponse {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn accepts_snake_case_and_unknown_fields() {
+        let r = parse(
+            json!({"candidates": [{"content": {"parts": [{"text": "a", "thought_signature": "s"},
+                {"function_call": {"name": "f", "args": {}}}]}, "finish_reason": "STOP", "index": 0, "weird": 1}],
+            "usage_metadata": {"prompt_token_count": 3, "candidates_token_count": 2.0, "total_token_count": "5"},
+            "somethingNew": true}),
+        );
+        let c = &r.candidates.unwrap()[0];
+        assert_eq!(c.finish_reason.as_deref(), Some("STOP"));
+        let parts = c.content.as_ref().unwrap().parts.as_ref().unwrap();
+        assert_eq!(parts[0].thought_signature.as_deref(), Some("s"));
+        assert_eq!(parts[1].function_call.as_ref().unwrap().name, "f");
+        let u = r.usage_metadata.unwrap();
+        assert_eq!(
+            (u.prompt(), u.completion(), u.total_token_count),
+            (3, 2, Some(5))
+        );
+    }
+
+    #[test]
+    fn finish_reason_table() {
+        assert_eq!(finish_reason("STOP", false), "stop");
+        assert_eq!(finish_reason("STOP", true), "tool_calls");
+        assert_eq!(finish_reason("FINISH_REASON_UNSPECIFIED", false), "stop");
+        assert_eq!(finish_reason("MAX_TOKENS", true), "length");
+        for r in [
+            "SAFETY",
+            "RECITATION",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+            "LANGUAGE",
+            "IMAGE_SAFETY",
+        ] {
+            assert_eq!(finish_reason(r, false), "content_filter", "{r}");
+        }
+        for r in [
+            "MALFORMED_FUNCTION_CALL",
+            "OTHER",
+            "UNEXPECTED_TOOL_CALL",
+            "TOO_MANY_TOOL_CALLS",
+            "MISSING_THOUGHT_SIGNATURE",
+            "SOMETHING_NEW",
+        ] {
+            assert_eq!(finish_reason(r, false), "stop", "{r}");
+        }
+    }
+
+    #[test]
+    fn usage_adds_thoughts_to_completion() {
+        let u = UsageMetadata {
+            prompt_token_count: Some(11),
+            candidates_token_count: Some(1),
+            total_token_count: Some(46),
+            thoughts_token_count: Some(34),
+            cached_content_token_count: Some(4),
+            tool_use_prompt_token_count: None,
+        };
+        let o = u.to_openai();
+        assert_eq!(o.prompt_tokens, 11);
+        assert_eq!(o.completion_tokens, 35);
+        assert_eq!(o.total_tokens, 46);
+        assert_eq!(o.completion_tokens_details.reasoning_tokens, 34);
+        assert_eq!(o.prompt_tokens_details.cached_tokens, 4);
+    }
+
+    #[test]
+    fn call_ids_prefer_gemini_and_stay_unique() {
+        let mut ids = CallIds::default();
+        assert_eq!(ids.next(Some("abc")), "abc");
+        let dup = ids.next(Some("abc"));
+        assert_ne!(dup, "abc");
+        assert!(dup.starts_with("call_") && dup.len() == 29);
+        let a = ids.next(None);
+        let b = ids.next(Some(""));
+        assert_ne!(a, b);
+        assert!(a.starts_with("call_") && a.len() == 29);
+    }
+
+    #[test]
+    fn pieces_translate_each_part_kind() {
+        let parts: Vec<Part> = serde_json::from_value(json!([
+            {"text": "thinking...", "thought": true},
+            {"text": "Hello"},
+            {"text": ""},
+            {"functionCall": {"id": "g1", "name": "f", "args": {"a": 1}}, "thoughtSignature": "SIG"},
+            {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
+            {"executableCode": {"language": "PYTHON", "code": "print(1)"}},
+            {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1\n"}}
+        ]))
+        .unwrap();
+        let mut ids = CallIds::default();
+        let p = pieces(&parts, false, false, &mut ids);
+        assert_eq!(p.len(), 5);
+        assert_eq!(p[0], Piece::Text("Hello".into()));
+        assert_eq!(
+            p[1],
+            Piece::Call(ToolCall {
+                id: "g1".into(),
+                name: "f".into(),
+                arguments: "{\"a\":1}".into(),
+                signature: Some("SIG".into())
+            })
+        );
+        assert_eq!(
+            p[2],
+            Piece::Text("![image](data:image/png;base64,iVBO)".into())
+        );
+        assert_eq!(p[3], Piece::Text("\n```python\nprint(1)\n```\n".into()));
+        assert_eq!(p[4], Piece::Text("\n```output\n1\n\n```\n".into()));
+        let mut ids = CallIds::default();
+        let p = pieces(&parts, true, false, &mut ids);
+        assert_eq!(p[0], Piece::Reasoning("thinking...".into()));
+    }
+
+    #[test]
+    fn function_call_without_args_gets_empty_object() {
+        let parts: Vec<Part> =
+            serde_json::from_value(json!([{"functionCall": {"name": "now"}}])).unwrap();
+        let p = pieces(&parts, false, false, &mut CallIds::default());
+        let Piece::Call(c) = &p[0] else { panic!() };
+        assert_eq!(c.arguments, "{}");
+        assert!(c.id.starts_with("call_"));
+        assert_eq!(c.extra_content(), None);
+    }
+
+    #[test]
+    fn roo_line_count_added_only_when_missing() {
+        let mut a = json!({"path": "a.txt", "content": "one\ntwo\nthree"});
+        roo_line_count("write_to_file", &mut a);
+        assert_eq!(a["line_count"], 3);
+        let mut a = json!({"content": "x\n", "line_count": 9});
+        roo_line_count("write_to_file", &mut a);
+        assert_eq!(a["line_count"], 9);
+        let mut a = json!({"content": "x"});
+        roo_line_count("read_file", &mut a);
+        assert!(a.get("line_count").is_none());
+    }
+
+    #[test]
+    fn roo_fix_applies_through_pieces() {
+        let parts: Vec<Part> = serde_json::from_value(
+            json!([{"functionCall": {"name": "write_to_file", "args": {"path": "p", "content": "a\nb"}}}]),
+        )
+        .unwrap();
+        let p = pieces(&parts, false, true, &mut CallIds::default());
+        let Piece::Call(c) = &p[0] else { panic!() };
+        let args: Value = serde_json::from_str(&c.arguments).unwrap();
+        assert_eq!(args["line_count"], 2);
+        let p = pieces(&parts, false, false, &mut CallIds::default());
+        let Piece::Call(c) = &p[0] else { panic!() };
+        assert!(!c.arguments.contains("line_count"));
+    }
+
+    #[test]
+    fn error_parts_read_status() {
+        let (c, s, m) = error_parts(
+            &json!({"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}),
+        );
+        assert_eq!(
+            (c, s.as_deref(), m.as_str()),
+            (503, Some("UNAVAILABLE"), "The model is overloaded.")
+        );
+        assert_eq!(openai_error_type(503), "server_error");
+        assert_eq!(openai_error_type(429), "rate_limit_error");
+        assert_eq!(openai_error_type(400), "invalid_request_error");
+    }
+}
