@@ -71,7 +71,12 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
         },
     ));
     if state.config.pipeline.iter().any(|s| s == "openai") {
-        server.add_service(background_service("model list", ModelRefresh { state: state.clone() }));
+        server.add_service(background_service(
+            "model list",
+            ModelRefresh {
+                state: state.clone(),
+            },
+        ));
     }
     tracing::info!(%listen, admin = %admin_listen, keys = state.pool.len(), upstream = %state.upstream.config().authority(), "gemini-gateway configured");
     Ok((server, state))

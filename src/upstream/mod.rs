@@ -7,6 +7,7 @@ pub mod keys;
 pub mod limits;
 pub mod models;
 pub mod pacific;
+pub mod scheduler;
 
 pub use classify::{classify, classify_transport, Fault};
 pub use client::UpstreamClient;
