@@ -10,6 +10,7 @@ pub mod filters;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod report;
 pub mod secret;
 pub mod server;
 pub mod state;

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub upstream_ttfb: Histogram,
     /// `gemini_gateway_request_duration_seconds{surface}`: whole request.
     pub duration: HistogramVec,
+    known: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 impl Metrics {
@@ -102,7 +103,26 @@ impl Metrics {
             overhead,
             upstream_ttfb,
             duration,
+            known: Default::default(),
         })
+    }
+
+    /// Allow `model` as a label value (models in the limits table or the upstream list).
+    pub fn know_model(&self, model: &str) {
+        if let Ok(mut k) = self.known.write() {
+            if k.len() < 1000 {
+                k.insert(model.to_string());
+            }
+        }
+    }
+
+    /// The label for a model: itself if known, else `other` (clients choose model names; labels stay bounded).
+    pub fn model_label<'a>(&self, model: Option<&'a str>) -> &'a str {
+        match model {
+            Some(m) if self.known.read().is_ok_and(|k| k.contains(m)) => m,
+            Some(_) => "other",
+            None => "none",
+        }
     }
 
     /// The text exposition format.

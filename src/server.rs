@@ -70,6 +70,26 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
             state: state.clone(),
         },
     ));
+    server.add_service(background_service(
+        "scheduler upkeep",
+        Upkeep {
+            state: state.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "key health",
+        KeyHealth {
+            state: state.clone(),
+        },
+    ));
+    if state.config.report.interval_minutes > 0 {
+        server.add_service(background_service(
+            "usage report",
+            Report {
+                state: state.clone(),
+            },
+        ));
+    }
     if state.config.pipeline.iter().any(|s| s == "openai") {
         server.add_service(background_service(
             "model list",
@@ -127,6 +147,105 @@ impl BackgroundService for ModelRefresh {
                             wait = (wait * 4).min(every);
                         }
                     }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Re-tiers keys as windows slide, reloads the model limits file when it changes or on SIGHUP,
+/// prunes old usage days, and flushes pending usage at shutdown.
+struct Upkeep {
+    state: Arc<AppState>,
+}
+
+#[async_trait]
+impl BackgroundService for Upkeep {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let st = &self.state;
+        let mut retier = tokio::time::interval(std::time::Duration::from_secs(2));
+        let mut reload = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut prune = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            tokio::select! {
+                _ = retier.tick() => st.pool.refresh(st.clock.now(), st.clock.now_utc()),
+                _ = reload.tick() => match st.pool.limits.reload_if_changed() {
+                    Ok(true) => tracing::info!("model limits file changed: reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "model limits file is invalid; keeping the previous limits"),
+                },
+                _ = prune.tick() => {
+                    let keep = crate::upstream::pacific::day_of(st.clock.now_utc())
+                        - chrono::Duration::days(i64::from(st.config.store.retention_days));
+                    let store = st.store.clone();
+                    let _ = tokio::task::spawn_blocking(move || store.prune(keep)).await;
+                }
+                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    match st.pool.limits.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: model limits reloaded"),
+                        Err(e) => tracing::warn!(error = %e, "SIGHUP: model limits reload failed; keeping the previous limits"),
+                    }
+                }
+                _ = shutdown.changed() => {
+                    let st = st.clone();
+                    let _ = tokio::task::spawn_blocking(move || st.writer.flush()).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Checks every key at startup, then re-validates disabled keys periodically.
+struct KeyHealth {
+    state: Arc<AppState>,
+}
+
+#[async_trait]
+impl BackgroundService for KeyHealth {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let st = &self.state;
+        if st.config.key_health.startup_check {
+            let all: Vec<usize> = (0..st.pool.len()).collect();
+            let (valid, invalid, unknown) = crate::upstream::health::check_all(st, all).await;
+            tracing::info!(
+                valid,
+                invalid,
+                inconclusive = unknown,
+                "startup key check done"
+            );
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(st.config.key_health.revalidate_interval) => {
+                    let disabled = crate::upstream::health::disabled(st);
+                    if !disabled.is_empty() {
+                        let (restored, still, _) = crate::upstream::health::check_all(st, disabled).await;
+                        tracing::info!(restored, still_invalid = still, "disabled keys re-validated");
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Logs the usage report every `report.interval_minutes`.
+struct Report {
+    state: Arc<AppState>,
+}
+
+#[async_trait]
+impl BackgroundService for Report {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let every = std::time::Duration::from_secs(self.state.config.report.interval_minutes * 60);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {
+                    let report = crate::report::build(&self.state);
+                    crate::report::log(&report, self.state.config.report.level);
                 }
                 _ = shutdown.changed() => return,
             }

@@ -93,13 +93,7 @@ fn invalid_key_is_disabled_and_not_tried_again() {
         "an invalid key is tried once, then never again"
     );
     assert_eq!(h.sim.calls_for_key("good-key"), 6);
-    let bad = h
-        .state
-        .pool
-        .iter()
-        .find(|k| k.secret().expose() == "bad-key")
-        .unwrap();
-    assert!(matches!(bad.health(), Health::Invalid { .. }));
+    assert!(matches!(health_of(&h, "bad-key"), Health::Invalid { .. }));
 }
 
 #[test]
@@ -128,7 +122,7 @@ fn client_400_is_passed_through_not_retried_key_not_penalised() {
         "Google's own envelope is passed through: {v}"
     );
     assert_eq!(h.sim.calls(), 1);
-    assert!(h.state.pool.iter().all(|k| k.health() == Health::Active));
+    assert!(all_active(&h));
     // 404 for an unknown model is the client's too
     let r = h.post("/v2/models/no-such-model:generateContent", GEN);
     assert_eq!(r.status, 404);
@@ -171,14 +165,13 @@ fn per_day_quota_parks_key_until_pacific_midnight() {
     let h = Harness::basic();
     h.sim.add_fault(fault(FaultAction::QuotaDay, Some(1)));
     assert_eq!(h.post(PATH, GEN).status, 200);
-    let parked: Vec<_> = h
-        .state
-        .pool
-        .iter()
-        .filter(|k| matches!(k.health(), Health::Parked { .. }))
+    let now = h.state.clock.now();
+    let parked: Vec<Health> = (0..h.state.pool.len())
+        .map(|i| h.state.pool.overall(i, now))
+        .filter(|s| matches!(s, Health::Parked { .. }))
         .collect();
     assert_eq!(parked.len(), 1);
-    let Health::Parked { until_wall, .. } = parked[0].health() else {
+    let Health::Parked { until_wall, .. } = parked[0].clone() else {
         unreachable!()
     };
     let pt = until_wall.with_timezone(&chrono_tz::America::Los_Angeles);
@@ -349,7 +342,7 @@ fn client_disconnect_cancels_upstream() {
     );
     assert_eq!(h.sim.calls(), 1);
     // the key was not penalised for the client's departure
-    assert!(h.state.pool.iter().all(|k| k.health() == Health::Active));
+    assert!(all_active(&h));
 }
 
 #[test]
@@ -371,7 +364,7 @@ fn client_disconnect_while_waiting_for_first_byte_cancels_upstream() {
         eventually(|| h.sim.cancelled() == 1),
         "upstream not cancelled"
     );
-    assert!(h.state.pool.iter().all(|k| k.health() == Health::Active));
+    assert!(all_active(&h));
 }
 
 #[test]

@@ -69,7 +69,8 @@ fn start(pki: &Pki, trust_ca: bool) -> TlsHarness {
     };
     let yaml = format!(
         "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nkeys: [k1, k2]\n\
-         upstream:\n  base_url: https://127.0.0.1:{simp}\n  http2: true\n{ca_line}failover:\n  backoff_min: 1ms\n  backoff_max: 2ms\n"
+         upstream:\n  base_url: https://127.0.0.1:{simp}\n  http2: true\n{ca_line}failover:\n  backoff_min: 1ms\n  backoff_max: 2ms\nkey_health:\n  startup_check: false\nmodel_limits:\n  path: {}\n",
+        no_limits_path()
     );
     let config = Config::from_yaml(&yaml).unwrap();
     let dir = tempfile::tempdir().unwrap();

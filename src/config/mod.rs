@@ -52,7 +52,40 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub pipeline: Vec<String>,
     pub openai: OpenAiConfig,
+    /// Model limits file; None = the built-in table.
+    pub model_limits_path: Option<std::path::PathBuf>,
+    /// Skip keys whose group would exceed a limit before calling them (off for paid-tier keys).
+    pub enforce_limits: bool,
+    pub store: StoreConfig,
+    pub key_health: KeyHealthConfig,
+    pub report: ReportConfig,
     pub log: LogConfig,
+}
+
+/// Usage persistence.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// SQLite file; None = in-memory (counts do not survive a restart).
+    pub path: Option<std::path::PathBuf>,
+    pub flush_interval: Duration,
+    pub retention_days: u32,
+}
+
+/// Key checks.
+#[derive(Debug, Clone)]
+pub struct KeyHealthConfig {
+    pub startup_check: bool,
+    pub revalidate_interval: Duration,
+    pub check_timeout: Duration,
+    pub concurrency: usize,
+}
+
+/// The periodic usage report.
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    /// Minutes between reports; 0 = off.
+    pub interval_minutes: u64,
+    pub level: tracing::Level,
 }
 
 /// The OpenAI-compatible surface.
@@ -282,6 +315,38 @@ fn apply_env(raw: &mut RawConfig, env: &HashMap<String, String>) -> Result<(), C
             }
         };
         raw.openai.disable_safety_filtering = Some(b);
+    }
+    if let Some(v) = env.get("CONTEXT_DB_PATH").filter(|v| !v.is_empty()) {
+        raw.store.path = Some(v.clone());
+    }
+    if let Some(v) = env.get("ENFORCE_MODEL_LIMITS").filter(|v| !v.is_empty()) {
+        raw.model_limits.enforce = Some(match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                return Err(err(
+                    "ENFORCE_MODEL_LIMITS",
+                    format!("must be true or false (got {v:?})"),
+                ))
+            }
+        });
+    }
+    if let Some(v) = env.get("MODEL_LIMITS_PATH").filter(|v| !v.is_empty()) {
+        raw.model_limits.path = Some(v.clone());
+    }
+    if let Some(v) = env
+        .get("USAGE_REPORT_INTERVAL_MINUTES")
+        .filter(|v| !v.is_empty())
+    {
+        raw.report.interval_minutes = Some(v.trim().parse().map_err(|_| {
+            err(
+                "USAGE_REPORT_INTERVAL_MINUTES",
+                format!("must be a whole number (got {v:?})"),
+            )
+        })?);
+    }
+    if let Some(v) = env.get("REPORT_LOG_LEVEL").filter(|v| !v.is_empty()) {
+        raw.report.level = Some(v.clone());
     }
     if let Some(v) = env.get("EXTRA_MODELS") {
         raw.openai.extra_models = split_list(v);
@@ -579,6 +644,75 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         return Err(err("openai.models_refresh", "must be at least 10s"));
     }
 
+    let store = StoreConfig {
+        path: raw
+            .store
+            .path
+            .filter(|p| !p.is_empty() && p != ":memory:")
+            .map(std::path::PathBuf::from),
+        flush_interval: raw.store.flush_interval.unwrap_or(Duration::from_secs(2)),
+        retention_days: raw.store.retention_days.unwrap_or(30),
+    };
+    if store.flush_interval < Duration::from_millis(10) {
+        return Err(err("store.flush_interval", "must be at least 10ms"));
+    }
+    if store.retention_days < 8 {
+        return Err(err(
+            "store.retention_days",
+            "must be at least 8 (the report uses 7 days of history)",
+        ));
+    }
+    let kh = raw.key_health;
+    let key_health = KeyHealthConfig {
+        startup_check: kh.startup_check.unwrap_or(true),
+        revalidate_interval: kh.revalidate_interval.unwrap_or(Duration::from_secs(600)),
+        check_timeout: kh.check_timeout.unwrap_or(Duration::from_secs(10)),
+        concurrency: kh.concurrency.unwrap_or(16),
+    };
+    if key_health.concurrency == 0 {
+        return Err(err("key_health.concurrency", "must be at least 1"));
+    }
+    if key_health.revalidate_interval < Duration::from_secs(1) {
+        return Err(err("key_health.revalidate_interval", "must be at least 1s"));
+    }
+    let report = ReportConfig {
+        interval_minutes: raw.report.interval_minutes.unwrap_or(30),
+        level: match raw
+            .report
+            .level
+            .as_deref()
+            .map(|l| l.trim().to_ascii_uppercase())
+        {
+            None => tracing::Level::INFO,
+            Some(l) => match l.as_str() {
+                "TRACE" => tracing::Level::TRACE,
+                "DEBUG" => tracing::Level::DEBUG,
+                "INFO" => tracing::Level::INFO,
+                "WARN" | "WARNING" => tracing::Level::WARN,
+                "ERROR" | "CRITICAL" => tracing::Level::ERROR,
+                other => {
+                    return Err(err(
+                        "report.level",
+                        format!("must be DEBUG, INFO, WARNING, ERROR or CRITICAL (got {other:?})"),
+                    ))
+                }
+            },
+        },
+    };
+    let model_limits_path = raw
+        .model_limits
+        .path
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from);
+    if let Some(p) = &model_limits_path {
+        if !p.is_file() {
+            return Err(err(
+                "model_limits.path",
+                format!("no such file: {}", p.display()),
+            ));
+        }
+    }
+
     let level = raw.log.level.unwrap_or_else(|| "info".into());
     let json = match raw.log.format.as_deref() {
         None | Some("text") => false,
@@ -607,6 +741,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         limits,
         pipeline,
         openai,
+        model_limits_path,
+        enforce_limits: raw.model_limits.enforce.unwrap_or(true),
+        store,
+        key_health,
+        report,
         log: LogConfig { level, json },
     })
 }

@@ -20,6 +20,10 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub pipeline: Option<Vec<String>>,
     pub openai: RawOpenAi,
+    pub model_limits: RawModelLimits,
+    pub store: RawStore,
+    pub key_health: RawKeyHealth,
+    pub report: RawReport,
     pub log: RawLog,
 }
 
@@ -102,4 +106,38 @@ pub struct RawOpenAi {
     pub extra_models: Vec<String>,
     #[serde(with = "humantime_serde")]
     pub models_refresh: Option<Duration>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawModelLimits {
+    pub path: Option<String>,
+    pub enforce: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub path: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Option<Duration>,
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKeyHealth {
+    pub startup_check: Option<bool>,
+    #[serde(with = "humantime_serde")]
+    pub revalidate_interval: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub check_timeout: Option<Duration>,
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawReport {
+    pub interval_minutes: Option<u64>,
+    pub level: Option<String>,
 }

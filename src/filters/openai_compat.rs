@@ -42,6 +42,17 @@ impl std::fmt::Debug for OpenAiState {
     }
 }
 
+impl OpenAiState {
+    /// The metric route label.
+    pub fn route(&self) -> &'static str {
+        match self {
+            OpenAiState::Chat { .. } => "chat.completions",
+            OpenAiState::Embeddings { .. } => "embeddings",
+            OpenAiState::ModelList | OpenAiState::Model { .. } => "models",
+        }
+    }
+}
+
 /// The OpenAI stage.
 pub struct OpenAiCompat {
     state: Arc<AppState>,
@@ -124,6 +135,9 @@ impl Filter for OpenAiCompat {
                     )
                 };
                 ctx.model = Some(plan.model.clone());
+                ctx.est_tokens =
+                    crate::upstream::estimate::validate_and_estimate(&plan.body).unwrap_or(0);
+                ctx.counts_quota = true;
                 ctx.buffer_response = !plan.stream;
                 ctx.upstream = Some(UpstreamRequest {
                     method: Method::POST,
@@ -146,6 +160,8 @@ impl Filter for OpenAiCompat {
                 let body = read_body(session, self.max_body).await?;
                 let plan = convert::embeddings_request(&body).map_err(convert_error)?;
                 ctx.model = Some(plan.model.clone());
+                ctx.est_tokens = plan.prompt_tokens;
+                ctx.counts_quota = true;
                 ctx.buffer_response = true;
                 ctx.upstream = Some(UpstreamRequest {
                     method: Method::POST,

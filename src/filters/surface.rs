@@ -331,7 +331,9 @@ impl Filter for SurfaceStage {
             NativeRoute::Call { model, method } => {
                 check_content_type(session)?;
                 let body = read_body(session, self.max_body).await?;
-                check_json_object(&body).map_err(GatewayError::bad_request)?;
+                ctx.est_tokens = crate::upstream::estimate::validate_and_estimate(&body)
+                    .map_err(GatewayError::bad_request)?;
+                ctx.counts_quota = *method != "countTokens";
                 (
                     format!("models/{model}:{method}"),
                     Some(body),

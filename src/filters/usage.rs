@@ -165,10 +165,40 @@ impl Filter for Usage {
         ctx.usage = Some(u);
         ctx.tail = Vec::new();
         if let (Some(key), Some(model)) = (ctx.key, ctx.model.as_deref()) {
+            let output = u.candidates + u.thoughts;
             self.state.usage.update(key, model, |c| {
                 c.prompt_tokens += u.prompt;
-                c.output_tokens += u.candidates + u.thoughts;
+                c.output_tokens += output;
             });
+            let label = self.state.metrics.model_label(Some(model));
+            self.state
+                .metrics
+                .tokens
+                .with_label_values(&[label, "input"])
+                .inc_by(u.prompt);
+            self.state
+                .metrics
+                .tokens
+                .with_label_values(&[label, "output"])
+                .inc_by(output);
+            if ctx.counts_quota {
+                let (now, wall) = (self.state.clock.now(), self.state.clock.now_utc());
+                self.state
+                    .pool
+                    .record_tokens(key, model, u.prompt, output, now, wall);
+                if let Some(k) = self.state.pool.get(key) {
+                    self.state.writer.record(crate::store::UsageDelta {
+                        day: crate::upstream::pacific::day_of(wall),
+                        group: self.state.pool.group_name(k.group).to_string(),
+                        model: model.to_string(),
+                        counts: crate::store::DayCounts {
+                            requests: 0,
+                            input_tokens: u.prompt,
+                            output_tokens: output,
+                        },
+                    });
+                }
+            }
         }
     }
 }

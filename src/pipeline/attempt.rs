@@ -65,7 +65,13 @@ pub async fn run(
         ctx.key = Some(key);
         ctx.tried.push(key);
         let peer = client.peer();
+        let sent_at = std::time::Instant::now();
         let head = exchange_head(client, &peer, req, up.body.as_ref(), session).await;
+        if matches!(head, Head::Answer { .. }) {
+            let ttfb = sent_at.elapsed();
+            ctx.upstream_ttfb = Some(ttfb);
+            p.state.metrics.upstream_ttfb.observe(ttfb.as_secs_f64());
+        }
         match head {
             Head::ClientGone => {
                 ctx.cancelled = true;
@@ -103,6 +109,7 @@ pub async fn run(
                     status: Some(status),
                     outcome: "ok",
                 });
+                p.state.metrics.attempts.with_label_values(&["ok"]).inc();
                 for f in &p.filters {
                     f.on_attempt_done(ctx, &attempt, None);
                 }
@@ -146,6 +153,11 @@ fn record(
         status,
         outcome: fault.kind(),
     });
+    p.state
+        .metrics
+        .attempts
+        .with_label_values(&[fault.kind()])
+        .inc();
     for f in &p.filters {
         f.on_attempt_done(ctx, attempt, Some(fault));
     }
@@ -323,6 +335,7 @@ async fn stream(
     }
     ctx.status = status;
     ctx.response_started = true;
+    ctx.first_byte = Some(ctx.started.elapsed());
     loop {
         let next = tokio::select! {
             biased;
@@ -431,6 +444,7 @@ async fn buffered(
     }
     ctx.status = status;
     ctx.response_started = true;
+    ctx.first_byte = Some(ctx.started.elapsed());
     ctx.bytes_out += body.len() as u64;
     if session.write_response_body(Some(body), true).await.is_err() {
         ctx.cancelled = true;

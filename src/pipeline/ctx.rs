@@ -89,6 +89,14 @@ pub struct ReqCtx {
     /// Read the whole upstream answer before sending anything, so stages can transform it or turn it
     /// into an error (OpenAI JSON answers). Streams are never buffered.
     pub buffer_response: bool,
+    /// Estimated input tokens of the upstream request (for quota pre-checks).
+    pub est_tokens: u64,
+    /// Whether the upstream call counts against the model's generate/embed quota.
+    pub counts_quota: bool,
+    /// Upstream time to response header of the attempt that answered.
+    pub upstream_ttfb: Option<std::time::Duration>,
+    /// Time from the request's start to the response header reaching the client.
+    pub first_byte: Option<std::time::Duration>,
     /// State of the OpenAI translation for `/v1` requests.
     pub openai: Option<Box<crate::filters::openai_compat::OpenAiState>>,
 }
@@ -115,6 +123,10 @@ impl Default for ReqCtx {
             tail: Vec::new(),
             bytes_out: 0,
             buffer_response: false,
+            est_tokens: 0,
+            counts_quota: false,
+            upstream_ttfb: None,
+            first_byte: None,
             openai: None,
         }
     }

@@ -58,7 +58,54 @@ impl Pipeline {
         for f in self.filters.iter().rev() {
             f.on_finish(ctx);
         }
+        self.record_metrics(ctx);
         self.access_log(ctx);
+    }
+
+    /// Request counters and latency histograms; labels are bounded (known models only).
+    fn record_metrics(&self, ctx: &ReqCtx) {
+        let m = &self.state.metrics;
+        let surface = match ctx.surface {
+            Surface::Gemini => "gemini",
+            Surface::OpenAi => "openai",
+            Surface::Plain => "other",
+        };
+        let route = match (&ctx.openai, &ctx.upstream) {
+            (Some(o), _) => o.route(),
+            (None, Some(u)) => u
+                .resource
+                .rsplit_once(':')
+                .map_or("models", |(_, method)| method),
+            (None, None) => "none",
+        };
+        let route = match route {
+            "generateContent"
+            | "streamGenerateContent"
+            | "countTokens"
+            | "embedContent"
+            | "batchEmbedContents"
+            | "models"
+            | "chat.completions"
+            | "embeddings" => route,
+            _ => "other",
+        };
+        let model = m.model_label(ctx.model.as_deref());
+        m.requests
+            .with_label_values(&[
+                surface,
+                route,
+                model,
+                crate::metrics::status_class(ctx.status),
+            ])
+            .inc();
+        m.duration
+            .with_label_values(&[surface])
+            .observe(ctx.started.elapsed().as_secs_f64());
+        if let (Some(first), Some(up)) = (ctx.first_byte, ctx.upstream_ttfb) {
+            m.overhead
+                .with_label_values(&[surface])
+                .observe(first.saturating_sub(up).as_secs_f64());
+        }
     }
 
     /// One line per request; keys appear only as fingerprints, clients as credential fingerprints.

@@ -258,7 +258,7 @@ mod tests {
         // 1 s of 128 kbit/s audio is 16 kB raw, ~21.3 kB base64 -> 32 tokens
         let audio = format!(
             r#"{{"contents":[{{"parts":[{{"inlineData":{{"mimeType":"audio/mp3","data":"{}"}}}}]}}]}}"#,
-            "A".repeat(21_336)
+            "A".repeat(21_332)
         );
         assert_eq!(validate_and_estimate(audio.as_bytes()).unwrap(), 32);
         let pdf = format!(

@@ -3,7 +3,7 @@
 pub mod classify;
 pub mod client;
 pub mod estimate;
-pub mod keys;
+pub mod health;
 pub mod limits;
 pub mod models;
 pub mod pacific;
@@ -11,4 +11,4 @@ pub mod scheduler;
 
 pub use classify::{classify, classify_transport, Fault};
 pub use client::UpstreamClient;
-pub use keys::{Health, KeyPool, Pick};
+pub use scheduler::{Health, Pick, PoolKey, Scheduler};

@@ -48,7 +48,7 @@ pub async fn refresh(state: &AppState) -> Result<usize, String> {
         };
         let body = loop {
             let now = state.clock.now();
-            let Pick::Key(k) = state.pool.pick(&tried, now) else {
+            let Pick::Key(k) = state.pool.pick("", 0, &tried, now, state.clock.now_utc()) else {
                 return Err("no usable key to list models".into());
             };
             let Some(key) = state.pool.get(k) else {
@@ -63,17 +63,21 @@ pub async fn refresh(state: &AppState) -> Result<usize, String> {
                 Ok((status, body)) => {
                     let fault = classify(status, &body, state.config.failover.rate_limit_cooldown);
                     if let Some(f) = &fault {
-                        state.pool.report_fault(k, f, now, state.clock.now_utc());
+                        state
+                            .pool
+                            .report_fault(k, "", f, now, state.clock.now_utc());
                         if !f.is_retryable() {
                             return Err(format!("model list refused with status {status}"));
                         }
                     }
                 }
-                Err(e) => {
-                    state
-                        .pool
-                        .report_fault(k, &classify_transport(&e), now, state.clock.now_utc())
-                }
+                Err(e) => state.pool.report_fault(
+                    k,
+                    "",
+                    &classify_transport(&e),
+                    now,
+                    state.clock.now_utc(),
+                ),
             }
             tried.push(k);
             if tried.len() >= 3 {
@@ -86,6 +90,9 @@ pub async fn refresh(state: &AppState) -> Result<usize, String> {
             Some(t) if !t.is_empty() => token = Some(t),
             _ => break,
         }
+    }
+    for id in &ids {
+        state.metrics.know_model(id);
     }
     let n = ids.len();
     state.models.set(ids, state.clock.now());

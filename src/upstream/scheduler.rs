@@ -223,9 +223,11 @@ pub struct Scheduler {
     models: RwLock<HashMap<String, Arc<Mutex<ModelState>>>>,
     pub limits: Arc<Limits>,
     cfg: FailoverConfig,
+    /// Pre-check limits before choosing a key.
+    enforce: bool,
     base: Instant,
     /// Day counts loaded from the store at startup, applied when a model is first seen.
-    preload: Mutex<HashMap<(String, String), (NaiveDate, u64, u64, u64)>>,
+    preload: Mutex<HashMap<(String, String), Preload>>,
 }
 
 impl Scheduler {
@@ -262,9 +264,16 @@ impl Scheduler {
             models: RwLock::new(HashMap::new()),
             limits,
             cfg,
+            enforce: true,
             base: Instant::now(),
             preload: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Turn the limit pre-check on or off (paid-tier pools).
+    pub fn with_enforcement(mut self, enforce: bool) -> Self {
+        self.enforce = enforce;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -291,6 +300,15 @@ impl Scheduler {
             .read()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Limits for a group × model; the empty model (listing, counting tokens) has none.
+    fn lim(&self, group: usize, model: &str) -> ModelLimits {
+        if model.is_empty() {
+            ModelLimits::default()
+        } else {
+            self.limits.get(self.group_name(group), model)
+        }
     }
 
     fn sec(&self, now: Instant) -> u64 {
@@ -368,7 +386,7 @@ impl Scheduler {
                 gen: 0,
                 slot: Slot::Ready,
             });
-            let lim = self.limits.get(self.group_name(k.group), model);
+            let lim = self.lim(k.group, model);
             let t = tier(score(&st.windows[k.group], &lim, sec));
             st.tiers[t].push_back((i as u32, 0));
             st.entries += 1;
@@ -412,8 +430,13 @@ impl Scheduler {
                 }
                 let g = self.keys[ku].group;
                 st.windows[g].roll_day(today);
-                let lim = self.limits.get(self.group_name(g), model);
-                match precheck(&st.windows[g], &lim, est, sec) {
+                let lim = self.lim(g, model);
+                let checked = if self.enforce {
+                    precheck(&st.windows[g], &lim, est, sec)
+                } else {
+                    Ok(())
+                };
+                match checked {
                     Ok(()) => {
                         chosen = Some(ku);
                         break 'tiers;
@@ -479,7 +502,7 @@ impl Scheduler {
     fn push_ready(&self, st: &mut ModelState, model: &str, k: usize, sec: u64) {
         st.keys[k].gen = st.keys[k].gen.wrapping_add(1);
         let g = self.keys[k].group;
-        let lim = self.limits.get(self.group_name(g), model);
+        let lim = self.lim(g, model);
         let t = tier(score(&st.windows[g], &lim, sec));
         let gen = st.keys[k].gen;
         st.tiers[t].push_back((k as u32, gen));
@@ -793,7 +816,7 @@ impl Scheduler {
 
     /// The score of a group for a model now.
     pub fn group_score(&self, group: usize, model: &str, now: Instant) -> f64 {
-        let lim = self.limits.get(self.group_name(group), model);
+        let lim = self.lim(group, model);
         let Some(m) = self.model_if_known(model) else {
             return 1.0;
         };
@@ -803,6 +826,9 @@ impl Scheduler {
             .map_or(1.0, |w| score(w, &lim, self.sec(now)))
     }
 }
+
+/// Day counts loaded from the store: (day, requests, input tokens, output tokens).
+type Preload = (NaiveDate, u64, u64, u64);
 
 enum Wait {
     Seconds(u64),

@@ -67,6 +67,19 @@ impl Harness {
     }
 
     pub fn start_yaml(sim_cfg: SimConfig, yaml: &str, gw: u16, adm: u16, simp: u16) -> Harness {
+        // Tests count upstream calls exactly: no startup key check unless a test asks for it.
+        let yaml = if yaml.contains("key_health:") {
+            yaml.to_string()
+        } else {
+            format!("{yaml}\nkey_health:\n  startup_check: false\n")
+        };
+        // Tests about failover are not about quotas: unless a test names limits, nothing is limited.
+        let yaml = if yaml.contains("model_limits:") {
+            yaml
+        } else {
+            format!("{yaml}\nmodel_limits:\n  path: {}\n", no_limits_path())
+        };
+        let yaml = yaml.as_str();
         let config = Config::from_yaml(yaml).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
         let dir = tempfile::tempdir().unwrap();
         let conf = gemini_gateway::server::server_conf(2, dir.path(), 1);
@@ -139,6 +152,32 @@ pub fn wait_port(a: SocketAddr) {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("port {a} never opened");
+}
+
+/// The test limits file with nothing limited.
+pub fn no_limits_path() -> String {
+    format!(
+        "{}/tests/fixtures/no_limits.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Every key active for every model seen.
+pub fn all_active(h: &Harness) -> bool {
+    let now = h.state.clock.now();
+    (0..h.state.pool.len())
+        .all(|i| h.state.pool.overall(i, now) == gemini_gateway::upstream::Health::Active)
+}
+
+/// The overall state of the key with this secret value.
+pub fn health_of(h: &Harness, key: &str) -> gemini_gateway::upstream::Health {
+    let i = h
+        .state
+        .pool
+        .iter()
+        .position(|k| k.secret().expose() == key)
+        .expect("no such key");
+    h.state.pool.overall(i, h.state.clock.now())
 }
 
 /// Poll `f` until it is true or 5 s pass.

@@ -1,0 +1,91 @@
+//! Key health over time: a concurrent startup check of every key, and periodic re-validation of
+//! disabled keys. A key is only ever disabled by Google's own answer, never by a timeout or a
+//! network error.
+
+use crate::state::AppState;
+use crate::upstream::{classify, Fault};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    Valid,
+    Invalid(Fault),
+    /// Timeout, network error, 429, 5xx: says nothing about the key.
+    Unknown(String),
+}
+
+/// `GET models?pageSize=1` with the key.
+pub async fn check_key(state: &AppState, idx: usize) -> Check {
+    let Some(key) = state.pool.get(idx) else {
+        return Check::Unknown("no such key".into());
+    };
+    let timeout = state.config.key_health.check_timeout;
+    let call = state.upstream.get(
+        "models",
+        Some("pageSize=1"),
+        key.header_value(),
+        1024 * 1024,
+    );
+    match tokio::time::timeout(timeout, call).await {
+        Err(_) => Check::Unknown("timeout".into()),
+        Ok(Err(e)) => Check::Unknown(e.etype().as_str().to_string()),
+        Ok(Ok((200, _))) => Check::Valid,
+        Ok(Ok((status, body))) => match classify(status, &body, Duration::from_secs(60)) {
+            Some(f @ Fault::KeyInvalid { .. }) => Check::Invalid(f),
+            _ => Check::Unknown(format!("status {status}")),
+        },
+    }
+}
+
+/// Check `keys` concurrently (bounded); disable the invalid ones, restore the valid ones.
+pub async fn check_all(state: &Arc<AppState>, keys: Vec<usize>) -> (usize, usize, usize) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(
+        state.config.key_health.concurrency,
+    ));
+    let mut set = tokio::task::JoinSet::new();
+    for idx in keys {
+        let state = state.clone();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            (idx, check_key(&state, idx).await)
+        });
+    }
+    let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
+    while let Some(r) = set.join_next().await {
+        let Ok((idx, check)) = r else { continue };
+        let now = state.clock.now();
+        match check {
+            Check::Valid => {
+                valid += 1;
+                state.pool.restore(idx, now);
+            }
+            Check::Invalid(f) => {
+                invalid += 1;
+                state
+                    .pool
+                    .report_fault(idx, "", &f, now, state.clock.now_utc());
+            }
+            Check::Unknown(why) => {
+                unknown += 1;
+                if let Some(k) = state.pool.get(idx) {
+                    tracing::debug!(key = %k.fingerprint, why = %why, "key check inconclusive; key kept");
+                }
+            }
+        }
+    }
+    (valid, invalid, unknown)
+}
+
+/// Keys currently disabled.
+pub fn disabled(state: &AppState) -> Vec<usize> {
+    state
+        .pool
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.invalid().is_some())
+        .map(|(i, _)| i)
+        .collect()
+}
