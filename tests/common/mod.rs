@@ -67,6 +67,11 @@ impl Harness {
     }
 
     pub fn start_yaml(sim_cfg: SimConfig, yaml: &str, gw: u16, adm: u16, simp: u16) -> Harness {
+        Self::start_with_sim(Sim::new(sim_cfg), yaml, gw, adm, simp)
+    }
+
+    /// Start with a simulator prepared by the test (faults added before the gateway starts).
+    pub fn start_with_sim(sim: Sim, yaml: &str, gw: u16, adm: u16, simp: u16) -> Harness {
         // Tests count upstream calls exactly: no startup key check unless a test asks for it.
         let yaml = if yaml.contains("key_health:") {
             yaml.to_string()
@@ -84,7 +89,6 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let conf = gemini_gateway::server::server_conf(2, dir.path(), 1);
         let (mut server, state) = gemini_gateway::server::build(config, conf).unwrap();
-        let sim = Sim::new(sim_cfg);
         let sim_addr: SocketAddr = format!("127.0.0.1:{simp}").parse().unwrap();
         server.add_boxed_service(sim.service(&server.configuration, &sim_addr.to_string()));
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -107,6 +111,15 @@ impl Harness {
             wait_port(a);
         }
         h
+    }
+
+    /// A base config for these ports, without keys.
+    pub fn base_yaml(gw: u16, adm: u16, simp: u16) -> String {
+        format!(
+            "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nadmin_api_key: {ADMIN_KEY}\n\
+             upstream:\n  base_url: http://127.0.0.1:{simp}\n  first_byte_timeout: 5s\n\
+             failover:\n  backoff_min: 1ms\n  backoff_max: 5ms\n"
+        )
     }
 
     /// Start with default sim and two good keys.
