@@ -7,6 +7,8 @@ use std::time::Duration;
 
 /// The client credential the demo accepts.
 pub const DEMO_PASSWORD: &str = "demo-password";
+/// The admin credential of the demo (admin JSON API on the admin port).
+pub const DEMO_ADMIN_KEY: &str = "demo-admin-key";
 
 /// Run the demo until interrupted.
 pub fn run(cli: Overrides) -> Result<(), String> {
@@ -21,7 +23,7 @@ pub fn run(cli: Overrides) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| "127.0.0.1:7861".into());
     let yaml = format!(
-        "listen: {listen}\nadmin_listen: {admin}\nthreads: {threads}\npasswords: [{DEMO_PASSWORD}]\n\
+        "listen: {listen}\nadmin_listen: {admin}\nthreads: {threads}\npasswords: [{DEMO_PASSWORD}]\nadmin_api_key: {DEMO_ADMIN_KEY}\n\
          keys: [demo-key-1, demo-key-2, demo-key-3]\nupstream:\n  base_url: http://{sim_addr}\n",
         threads = cli.threads.unwrap_or(2),
     );
@@ -41,13 +43,19 @@ pub fn run(cli: Overrides) -> Result<(), String> {
 
     println!(
         "\ngemini-gateway demo: gateway on http://{listen} (admin http://{admin}), Gemini simulator on http://{sim_addr}\n\
-         Upstream keys: demo-key-1, demo-key-2, demo-key-3. Client password: {DEMO_PASSWORD}\n\n\
+         Upstream keys: demo-key-1, demo-key-2, demo-key-3. Client password: {DEMO_PASSWORD}. Admin key: {DEMO_ADMIN_KEY}\n\
+         Free-tier limits (data/model_limits.yaml) are enforced per key, as with real keys: see /api/keys.\n\n\
          Try:\n  curl -s http://{listen}/v2/models/gemini-2.5-flash:generateContent \\\n    \
          -H 'x-goog-api-key: {DEMO_PASSWORD}' -H 'content-type: application/json' \\\n    \
          -d '{{\"contents\":[{{\"role\":\"user\",\"parts\":[{{\"text\":\"Hello, gateway\"}}]}}]}}'\n\n  \
          curl -sN 'http://{listen}/v2/models/gemini-2.5-flash:streamGenerateContent?alt=sse' \\\n    \
          -H 'x-goog-api-key: {DEMO_PASSWORD}' -H 'content-type: application/json' \\\n    \
-         -d '{{\"contents\":[{{\"role\":\"user\",\"parts\":[{{\"text\":\"Stream to me\"}}]}}]}}'\n\n\
+         -d '{{\"contents\":[{{\"role\":\"user\",\"parts\":[{{\"text\":\"Stream to me\"}}]}}]}}'\n\n  \
+         curl -s http://{listen}/v1/chat/completions -H 'authorization: Bearer {DEMO_PASSWORD}' \\\n    \
+         -H 'content-type: application/json' \\\n    \
+         -d '{{\"model\":\"gemini-2.5-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hi from the OpenAI surface\"}}]}}'\n\n  \
+         curl -s http://{admin}/api/keys -H 'authorization: Bearer {DEMO_ADMIN_KEY}'\n  \
+         curl -s http://{admin}/metrics\n\n\
          Press Ctrl-C to stop.\n"
     );
     server.run_forever()

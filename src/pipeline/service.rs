@@ -132,7 +132,7 @@ impl Pipeline {
         tracing::info!(
             target: "access",
             client = ctx.client.as_ref().map_or("-", |c| c.id.as_str()),
-            ip = ?ctx.client_ip,
+            ip = %ctx.client_ip.map_or_else(|| "-".to_string(), |i| i.to_string()),
             route = ctx.upstream.as_ref().map_or("-", |u| u.resource.as_str()),
             status = ctx.status,
             error = ctx.error.as_ref().map_or("", |e| e.kind),
