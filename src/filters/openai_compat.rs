@@ -192,7 +192,9 @@ impl Filter for OpenAiCompat {
                 Ok(Flow::Continue)
             }
             (r, &Method::GET) if r.starts_with("/models/") => {
-                let id = r["/models/".len()..].trim_start_matches("models/");
+                // SDKs percent-encode the slash of a `models/` prefix.
+                let raw = r["/models/".len()..].replace("%2F", "/").replace("%2f", "/");
+                let id = raw.trim_start_matches("models/");
                 if !valid_model_id(id) {
                     return Err(
                         GatewayError::bad_request(format!("Invalid model id {id:?}."))

@@ -290,9 +290,38 @@ def sim_server(log_dir: Path):
     proc.stop()
 
 
+#: Bound on waiting for a new gateway's startup key check.
+STARTUP_CHECK_TIMEOUT_S = 5.0
+
+
+def _is_startup_probe(record: dict) -> bool:
+    return record["path"] == "/v1beta/models" and record.get("query") == "pageSize=1"
+
+
+def _settle_startup_probes(sim: Sim, gw: Gateway) -> None:
+    """Wait (bounded) for the gateway's startup key check -- one background `GET models?pageSize=1`
+    per key -- to finish, then clear the simulator, so tests see only the requests they caused.
+
+    Note: this resets the simulator (records, counters, faults): add faults after starting a gateway.
+    """
+    deadline = time.monotonic() + STARTUP_CHECK_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if "startup key check done" in gw.process.log_tail(20000):
+            break
+        probed = {r["api_key"] for r in sim.requests() if _is_startup_probe(r)}
+        if probed >= set(gw.keys):
+            time.sleep(0.05)  # the last probe's answer is still on its way back
+            break
+        time.sleep(0.02)
+    sim.reset()
+
+
 @pytest.fixture(scope="session")
 def gateway_factory(sim_server: Sim, log_dir: Path):
-    """Start extra gateways (own key pool, same simulator) for tests that leave keys cooling."""
+    """Start extra gateways (own key pool, same simulator) for tests that leave keys cooling.
+
+    Returns once the new gateway's startup key check is over, with the simulator reset (see
+    `_settle_startup_probes`)."""
     bin_path = _binary("GATEWAY_BIN", "gemini-gateway")
     started: list[Gateway] = []
     counter = [0]
@@ -303,6 +332,7 @@ def gateway_factory(sim_server: Sim, log_dir: Path):
         ks = tuple(keys) if keys is not None else (f"iso{n}-key-a", f"iso{n}-key-b")
         gw = _start_gateway(bin_path, sim_server, ks, log_dir, f"gemini-gateway-{n}")
         started.append(gw)
+        _settle_startup_probes(sim_server, gw)
         return gw
 
     yield start
