@@ -381,7 +381,11 @@ fn models_list_is_cached_and_get_accepts_both_forms() {
         b"",
     );
     assert_eq!(r.status, 200);
-    for id in ["gemini-2.5-flash", "models/gemini-2.5-flash", "models%2Fgemini-2.5-flash"] {
+    for id in [
+        "gemini-2.5-flash",
+        "models/gemini-2.5-flash",
+        "models%2Fgemini-2.5-flash",
+    ] {
         let r = http(
             h.addr,
             "GET",

@@ -21,7 +21,13 @@ fn limits_file(dir: &tempfile::TempDir, entry: &str) -> String {
 }
 
 fn admin_get(h: &Harness, path: &str) -> Resp {
-    http(h.admin, "GET", path, &[("authorization", &format!("Bearer {ADMIN_KEY}"))], b"")
+    http(
+        h.admin,
+        "GET",
+        path,
+        &[("authorization", &format!("Bearer {ADMIN_KEY}"))],
+        b"",
+    )
 }
 
 #[test]
@@ -40,12 +46,23 @@ fn a_key_at_its_rpm_is_skipped_before_it_is_called() {
     assert_eq!(h.sim.calls_for_key("k1"), 2);
     assert_eq!(h.sim.calls_for_key("k2"), 2);
     let r = h.post(PATH, GEN);
-    assert_eq!(r.status, 429, "both keys are at their RPM: answered without calling upstream");
+    assert_eq!(
+        r.status, 429,
+        "both keys are at their RPM: answered without calling upstream"
+    );
     let ra: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&ra));
-    assert_eq!(h.sim.calls(), 4, "no call was spent on a key known to be full");
+    assert_eq!(
+        h.sim.calls(),
+        4,
+        "no call was spent on a key known to be full"
+    );
     // countTokens does not spend generate quota
-    assert_eq!(h.post("/v2/models/gemini-2.5-flash:countTokens", GEN).status, 200);
+    assert_eq!(
+        h.post("/v2/models/gemini-2.5-flash:countTokens", GEN)
+            .status,
+        200
+    );
     // the window slides: a minute later the keys are used again
     h.state.clock.advance(Duration::from_secs(61));
     assert_eq!(h.post(PATH, GEN).status, 200);
@@ -56,8 +73,19 @@ fn the_simulators_own_quota_429_is_learned_and_honoured() {
     let (gw, adm, simp) = (free_port(), free_port(), free_port());
     // The file believes 100 RPM, Google (the simulator) enforces 3.
     let dir = tempfile::tempdir().unwrap();
-    let yaml = format!("{}keys: [only]\nmodel_limits:\n  path: {}\n", Harness::base_yaml(gw, adm, simp), limits_file(&dir, "{rpm: 100}"));
-    let sim = SimConfig { quota: Some(gemini_sim::Quota { rpm: Some(3), tpm: None, rpd: None }), ..SimConfig::default() };
+    let yaml = format!(
+        "{}keys: [only]\nmodel_limits:\n  path: {}\n",
+        Harness::base_yaml(gw, adm, simp),
+        limits_file(&dir, "{rpm: 100}")
+    );
+    let sim = SimConfig {
+        quota: Some(gemini_sim::Quota {
+            rpm: Some(3),
+            tpm: None,
+            rpd: None,
+        }),
+        ..SimConfig::default()
+    };
     let h = Harness::start_yaml(sim, &yaml, gw, adm, simp);
     for _ in 0..3 {
         assert_eq!(h.post(PATH, GEN).status, 200);
@@ -67,7 +95,10 @@ fn the_simulators_own_quota_429_is_learned_and_honoured() {
     assert_eq!(h.sim.calls(), 4);
     // the learned limit (3) now overrides the file (100) for this project and model
     let group = h.state.pool.group_name(0).to_string();
-    assert_eq!(h.state.pool.limits.get(&group, "gemini-2.5-flash").rpm, Some(3));
+    assert_eq!(
+        h.state.pool.limits.get(&group, "gemini-2.5-flash").rpm,
+        Some(3)
+    );
     let v = admin_get(&h, "/api/keys").json();
     assert_eq!(v["learned_limits"][0]["limit"], "rpm");
     assert_eq!(v["learned_limits"][0]["value"], 3);
@@ -79,15 +110,25 @@ fn the_simulators_own_quota_429_is_learned_and_honoured() {
 #[test]
 fn day_exhausted_key_is_parked_until_pacific_midnight_then_returns() {
     let h = Harness::start(SimConfig::default(), &["k1"], "");
-    h.sim.add_fault(FaultRule { key: None, model: None, times: Some(1), action: FaultAction::QuotaDay });
+    h.sim.add_fault(FaultRule {
+        key: None,
+        model: None,
+        times: Some(1),
+        action: FaultAction::QuotaDay,
+    });
     let r = h.post(PATH, GEN);
     assert_eq!(r.status, 429);
-    let Health::Parked { until_wall, .. } = health_of(&h, "k1") else { panic!("{:?}", health_of(&h, "k1")) };
+    let Health::Parked { until_wall, .. } = health_of(&h, "k1") else {
+        panic!("{:?}", health_of(&h, "k1"))
+    };
     let pt = until_wall.with_timezone(&chrono_tz::America::Los_Angeles);
     assert_eq!(pt.format("%H:%M").to_string(), "00:00");
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     let to_midnight = (until_wall - chrono::Utc::now()).num_seconds() as u64;
-    assert!(wait.abs_diff(to_midnight) <= 2, "Retry-After {wait} is the time to Pacific midnight {to_midnight}");
+    assert!(
+        wait.abs_diff(to_midnight) <= 2,
+        "Retry-After {wait} is the time to Pacific midnight {to_midnight}"
+    );
     // still parked an hour before midnight (if midnight is more than an hour away)
     assert_eq!(h.post(PATH, GEN).status, 429);
     assert_eq!(h.sim.calls(), 1);
@@ -111,43 +152,98 @@ fn a_restart_keeps_the_days_counts() {
     };
     {
         let (gw, adm, simp) = (free_port(), free_port(), free_port());
-        let h = Harness::start_yaml(SimConfig::default(), &yaml_for(gw, adm, simp), gw, adm, simp);
+        let h = Harness::start_yaml(
+            SimConfig::default(),
+            &yaml_for(gw, adm, simp),
+            gw,
+            adm,
+            simp,
+        );
         for _ in 0..3 {
             assert_eq!(h.post(PATH, GEN).status, 200);
         }
-        assert!(eventually(|| h.state.pool.usage(0, "gemini-2.5-flash", h.state.clock.now(), h.state.clock.now_utc()).unwrap().3 > 0));
+        assert!(eventually(|| h
+            .state
+            .pool
+            .usage(
+                0,
+                "gemini-2.5-flash",
+                h.state.clock.now(),
+                h.state.clock.now_utc()
+            )
+            .unwrap()
+            .3
+            > 0));
     } // gateway stopped; pending usage flushed
     let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let h = Harness::start_yaml(SimConfig::default(), &yaml_for(gw, adm, simp), gw, adm, simp);
+    let h = Harness::start_yaml(
+        SimConfig::default(),
+        &yaml_for(gw, adm, simp),
+        gw,
+        adm,
+        simp,
+    );
     assert_eq!(h.post(PATH, GEN).status, 200);
-    let (_, _, day_requests, day_input, _) =
-        h.state.pool.usage(0, "gemini-2.5-flash", h.state.clock.now(), h.state.clock.now_utc()).unwrap();
+    let (_, _, day_requests, day_input, _) = h
+        .state
+        .pool
+        .usage(
+            0,
+            "gemini-2.5-flash",
+            h.state.clock.now(),
+            h.state.clock.now_utc(),
+        )
+        .unwrap();
     assert_eq!(day_requests, 4, "3 before the restart + 1 after");
     assert!(day_input > 0);
     let v = admin_get(&h, "/api/keys").json();
     assert_eq!(v["keys"][0]["group"], "proj-a");
-    assert_eq!(v["keys"][0]["models"]["gemini-2.5-flash"]["group_usage"]["today_requests"], 4);
+    assert_eq!(
+        v["keys"][0]["models"]["gemini-2.5-flash"]["group_usage"]["today_requests"],
+        4
+    );
     let today = gemini_gateway::upstream::pacific::day_of(chrono::Utc::now());
-    assert!(eventually(|| h.state.store.day(today).unwrap().iter().any(|(g, m, c)| g == "proj-a" && m == "gemini-2.5-flash" && c.requests == 4)));
+    assert!(eventually(|| h.state.store.day(today).unwrap().iter().any(
+        |(g, m, c)| g == "proj-a" && m == "gemini-2.5-flash" && c.requests == 4
+    )));
     assert_eq!(h.state.store.pragma("journal_mode").unwrap(), "wal");
 }
 
 #[test]
 fn startup_check_disables_invalid_keys_but_never_for_a_timeout() {
     let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let sim = Sim::new(SimConfig { invalid_keys: vec!["bad".into()], ..SimConfig::default() });
-    sim.add_fault(FaultRule { key: Some("slow".into()), model: None, times: Some(1), action: FaultAction::Hang });
+    let sim = Sim::new(SimConfig {
+        invalid_keys: vec!["bad".into()],
+        ..SimConfig::default()
+    });
+    sim.add_fault(FaultRule {
+        key: Some("slow".into()),
+        model: None,
+        times: Some(1),
+        action: FaultAction::Hang,
+    });
     let yaml = format!(
         "{}keys: [good, bad, slow]\nkey_health:\n  startup_check: true\n  check_timeout: 300ms\n  revalidate_interval: 1h\nmodel_limits:\n  path: {}\n",
         Harness::base_yaml(gw, adm, simp),
         no_limits_path()
     );
     let h = Harness::start_with_sim(sim, &yaml, gw, adm, simp);
-    assert!(eventually(|| matches!(health_of(&h, "bad"), Health::Invalid { .. })), "invalid key found at startup");
+    assert!(
+        eventually(|| matches!(health_of(&h, "bad"), Health::Invalid { .. })),
+        "invalid key found at startup"
+    );
     assert_eq!(health_of(&h, "good"), Health::Active);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(health_of(&h, "slow"), Health::Active, "a timeout never disables a key");
-    assert!(h.sim.requests().iter().all(|r| r.path == "/v1beta/models" && r.query.as_deref() == Some("pageSize=1")));
+    assert_eq!(
+        health_of(&h, "slow"),
+        Health::Active,
+        "a timeout never disables a key"
+    );
+    assert!(h
+        .sim
+        .requests()
+        .iter()
+        .all(|r| r.path == "/v1beta/models" && r.query.as_deref() == Some("pageSize=1")));
 }
 
 #[test]
@@ -159,7 +255,12 @@ fn an_invalid_key_is_revalidated_and_restored() {
         no_limits_path()
     );
     let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
-    h.sim.add_fault(FaultRule { key: Some("k1".into()), model: None, times: None, action: FaultAction::InvalidKey });
+    h.sim.add_fault(FaultRule {
+        key: Some("k1".into()),
+        model: None,
+        times: None,
+        action: FaultAction::InvalidKey,
+    });
     for _ in 0..3 {
         assert_eq!(h.post(PATH, GEN).status, 200);
     }
@@ -169,25 +270,56 @@ fn an_invalid_key_is_revalidated_and_restored() {
     assert!(matches!(health_of(&h, "k1"), Health::Invalid { .. }));
     // Google accepts the key again (e.g. the API was re-enabled): the periodic check restores it
     h.sim.clear_faults();
-    assert!(eventually(|| health_of(&h, "k1") == Health::Active), "key restored");
+    assert!(
+        eventually(|| health_of(&h, "k1") == Health::Active),
+        "key restored"
+    );
     let before = h.sim.calls_for_key("k1");
     for _ in 0..4 {
         assert_eq!(h.post(PATH, GEN).status, 200);
     }
-    assert!(h.sim.calls_for_key("k1") > before, "the restored key serves requests again");
+    assert!(
+        h.sim.calls_for_key("k1") > before,
+        "the restored key serves requests again"
+    );
 }
 
 #[test]
 fn metrics_have_the_expected_series_and_no_key_material() {
-    let h = Harness::start(SimConfig::default(), &["secret-upstream-key-one", "secret-upstream-key-two"], "");
-    h.sim.add_fault(FaultRule { key: None, model: None, times: Some(1), action: FaultAction::RateLimit { retry_delay_secs: 5 } });
+    let h = Harness::start(
+        SimConfig::default(),
+        &["secret-upstream-key-one", "secret-upstream-key-two"],
+        "",
+    );
+    h.sim.add_fault(FaultRule {
+        key: None,
+        model: None,
+        times: Some(1),
+        action: FaultAction::RateLimit {
+            retry_delay_secs: 5,
+        },
+    });
     assert_eq!(h.post(PATH, GEN).status, 200);
-    assert_eq!(h.post("/v2/models/gemini-2.5-flash:streamGenerateContent?alt=sse", GEN).status, 200);
-    assert_eq!(h.post("/v2/models/made-up-model-xyz:generateContent", GEN).status, 404);
+    assert_eq!(
+        h.post(
+            "/v2/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            GEN
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        h.post("/v2/models/made-up-model-xyz:generateContent", GEN)
+            .status,
+        404
+    );
     std::thread::sleep(Duration::from_millis(100));
     let r = http(h.admin, "GET", "/metrics", &[], b"");
     assert_eq!(r.status, 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
     let text = r.text();
     let series: Vec<(&str, f64)> = text
         .lines()
@@ -198,20 +330,61 @@ fn metrics_have_the_expected_series_and_no_key_material() {
         })
         .collect();
     let get = |needle: &str| series.iter().find(|(n, _)| *n == needle).map(|(_, v)| *v);
-    assert_eq!(get(r#"gemini_gateway_requests_total{model="gemini-2.5-flash",route="generateContent",status_class="2xx",surface="gemini"}"#), Some(1.0), "{text}");
-    assert_eq!(get(r#"gemini_gateway_requests_total{model="gemini-2.5-flash",route="streamGenerateContent",status_class="2xx",surface="gemini"}"#), Some(1.0));
-    assert_eq!(get(r#"gemini_gateway_requests_total{model="other",route="generateContent",status_class="4xx",surface="gemini"}"#), Some(1.0), "unknown model names are not labels");
-    assert_eq!(get(r#"gemini_gateway_upstream_attempts_total{outcome="rate_limited"}"#), Some(1.0));
-    assert_eq!(get(r#"gemini_gateway_upstream_attempts_total{outcome="ok"}"#), Some(2.0));
-    assert_eq!(get(r#"gemini_gateway_upstream_attempts_total{outcome="client_error"}"#), Some(1.0));
+    assert_eq!(
+        get(
+            r#"gemini_gateway_requests_total{model="gemini-2.5-flash",route="generateContent",status_class="2xx",surface="gemini"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        get(
+            r#"gemini_gateway_requests_total{model="gemini-2.5-flash",route="streamGenerateContent",status_class="2xx",surface="gemini"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(
+            r#"gemini_gateway_requests_total{model="other",route="generateContent",status_class="4xx",surface="gemini"}"#
+        ),
+        Some(1.0),
+        "unknown model names are not labels"
+    );
+    assert_eq!(
+        get(r#"gemini_gateway_upstream_attempts_total{outcome="rate_limited"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(r#"gemini_gateway_upstream_attempts_total{outcome="ok"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        get(r#"gemini_gateway_upstream_attempts_total{outcome="client_error"}"#),
+        Some(1.0)
+    );
     assert_eq!(get(r#"gemini_gateway_keys{state="cooling"}"#), Some(1.0));
     assert_eq!(get(r#"gemini_gateway_keys{state="active"}"#), Some(1.0));
-    assert!(get(r#"gemini_gateway_tokens_total{direction="input",model="gemini-2.5-flash"}"#).unwrap() > 0.0);
+    assert!(
+        get(r#"gemini_gateway_tokens_total{direction="input",model="gemini-2.5-flash"}"#).unwrap()
+            > 0.0
+    );
     assert!(text.contains("gemini_gateway_overhead_seconds_bucket"));
     assert!(text.contains("gemini_gateway_upstream_ttfb_seconds_count 4"));
     assert!(!text.contains("made-up-model-xyz"));
-    assert!(!text.contains("secret-upstream-key") && !text.contains(PASSWORD) && !text.contains(ADMIN_KEY));
-    // promtool, where installed, must find nothing to complain about
+    assert!(
+        !text.contains("secret-upstream-key")
+            && !text.contains(PASSWORD)
+            && !text.contains(ADMIN_KEY)
+    );
+    // promtool (Debian's prometheus package; CI installs it) must find nothing to complain about
+    let promtool = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(
+        promtool || std::env::var_os("CI").is_none(),
+        "CI must have promtool"
+    );
     if let Ok(mut child) = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -220,9 +393,19 @@ fn metrics_have_the_expected_series_and_no_key_material() {
         .spawn()
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -231,7 +414,17 @@ fn admin_api_requires_the_admin_key_and_shows_fingerprints_only() {
     let h = Harness::start(SimConfig::default(), &["secret-upstream-key-one"], "");
     assert_eq!(h.post(PATH, GEN).status, 200);
     assert_eq!(http(h.admin, "GET", "/api/keys", &[], b"").status, 401);
-    assert_eq!(http(h.admin, "GET", "/api/keys", &[("authorization", &format!("Bearer {PASSWORD}"))], b"").status, 401);
+    assert_eq!(
+        http(
+            h.admin,
+            "GET",
+            "/api/keys",
+            &[("authorization", &format!("Bearer {PASSWORD}"))],
+            b""
+        )
+        .status,
+        401
+    );
     let r = admin_get(&h, "/api/keys");
     assert_eq!(r.status, 200);
     let v = r.json();
@@ -241,7 +434,12 @@ fn admin_api_requires_the_admin_key_and_shows_fingerprints_only() {
     let r = admin_get(&h, "/api/report");
     assert_eq!(r.status, 200);
     let rep = r.json();
-    let m = rep["models"].as_array().unwrap().iter().find(|m| m["model"] == "gemini-2.5-flash").unwrap();
+    let m = rep["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "gemini-2.5-flash")
+        .unwrap();
     assert_eq!(m["today"]["requests"], 1);
     assert!(m["advice"].as_str().is_some());
     assert!(!r.text().contains("secret-upstream-key"));

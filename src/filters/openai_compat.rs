@@ -193,7 +193,9 @@ impl Filter for OpenAiCompat {
             }
             (r, &Method::GET) if r.starts_with("/models/") => {
                 // SDKs percent-encode the slash of a `models/` prefix.
-                let raw = r["/models/".len()..].replace("%2F", "/").replace("%2f", "/");
+                let raw = r["/models/".len()..]
+                    .replace("%2F", "/")
+                    .replace("%2f", "/");
                 let id = raw.trim_start_matches("models/");
                 if !valid_model_id(id) {
                     return Err(
