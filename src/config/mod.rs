@@ -243,6 +243,18 @@ fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
+fn env_bool(env: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ConfigError> {
+    match env.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(err(name, format!("must be true or false (got {v:?})"))),
+        },
+    }
+}
+
 fn env_u32(env: &HashMap<String, String>, name: &str) -> Result<Option<u32>, ConfigError> {
     match env.get(name) {
         None => Ok(None),
@@ -300,36 +312,14 @@ fn apply_env(raw: &mut RawConfig, env: &HashMap<String, String>) -> Result<(), C
     if let Some(v) = env.get("MAX_BODY_BYTES").filter(|v| !v.is_empty()) {
         raw.limits.max_body_bytes = Some(v.clone());
     }
-    if let Some(v) = env
-        .get("DISABLE_SAFETY_FILTERING")
-        .filter(|v| !v.is_empty())
-    {
-        let b = match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => true,
-            "0" | "false" | "no" | "off" => false,
-            _ => {
-                return Err(err(
-                    "DISABLE_SAFETY_FILTERING",
-                    format!("must be true or false (got {v:?})"),
-                ))
-            }
-        };
+    if let Some(b) = env_bool(env, "DISABLE_SAFETY_FILTERING")? {
         raw.openai.disable_safety_filtering = Some(b);
     }
     if let Some(v) = env.get("CONTEXT_DB_PATH").filter(|v| !v.is_empty()) {
         raw.store.path = Some(v.clone());
     }
-    if let Some(v) = env.get("ENFORCE_MODEL_LIMITS").filter(|v| !v.is_empty()) {
-        raw.model_limits.enforce = Some(match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => true,
-            "0" | "false" | "no" | "off" => false,
-            _ => {
-                return Err(err(
-                    "ENFORCE_MODEL_LIMITS",
-                    format!("must be true or false (got {v:?})"),
-                ))
-            }
-        });
+    if let Some(b) = env_bool(env, "ENFORCE_MODEL_LIMITS")? {
+        raw.model_limits.enforce = Some(b);
     }
     if let Some(v) = env.get("MODEL_LIMITS_PATH").filter(|v| !v.is_empty()) {
         raw.model_limits.path = Some(v.clone());

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::gemini::error_parts;
+use super::gemini::upstream_error;
 use super::{b64, bare_model, ConvertError, EmbedPlan};
 
 /// Translate an OpenAI embeddings request into a `batchEmbedContents` body.
@@ -178,16 +178,7 @@ pub fn embeddings_response(gemini: &[u8], plan: &EmbedPlan) -> Result<Vec<u8>, C
         ))
     })?;
     if let Some(err) = &resp.error {
-        let (code, _, message) = error_parts(err);
-        return Err(ConvertError {
-            status: u16::try_from(code)
-                .ok()
-                .filter(|c| (400..600).contains(c))
-                .unwrap_or(502),
-            code: None,
-            param: None,
-            message,
-        });
+        return Err(upstream_error(err));
     }
     let embeddings = resp.embeddings.unwrap_or_default();
     if embeddings.len() != plan.inputs {

@@ -386,6 +386,20 @@ pub(crate) fn openai_error_type(code: u64) -> &'static str {
 }
 
 /// Pieces of an upstream `google.rpc.Status` error: (HTTP code, status name, message).
+/// An upstream `{"error": …}` as a `ConvertError` keeping Gemini's status (502 if it has none usable).
+pub(crate) fn upstream_error(err: &Value) -> super::ConvertError {
+    let (code, _, message) = error_parts(err);
+    super::ConvertError {
+        status: u16::try_from(code)
+            .ok()
+            .filter(|c| (400..600).contains(c))
+            .unwrap_or(502),
+        code: None,
+        param: None,
+        message,
+    }
+}
+
 pub(crate) fn error_parts(err: &Value) -> (u64, Option<String>, String) {
     let code = err.get("code").and_then(Value::as_u64).unwrap_or(500);
     let status = err

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::gemini::{
-    error_parts, finish_reason, pieces, CallIds, GenerateResponse, OpenAiUsage, Piece,
+    finish_reason, pieces, upstream_error, CallIds, GenerateResponse, OpenAiUsage, Piece,
     PromptFeedback,
 };
 use super::{ChatMeta, ConvertError};
@@ -77,16 +77,7 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
         ))
     })?;
     if let Some(err) = &resp.error {
-        let (code, _, message) = error_parts(err);
-        return Err(ConvertError {
-            status: u16::try_from(code)
-                .ok()
-                .filter(|c| (400..600).contains(c))
-                .unwrap_or(502),
-            code: None,
-            param: None,
-            message,
-        });
+        return Err(upstream_error(err));
     }
     let candidates = resp.candidates.unwrap_or_default();
     if candidates.is_empty() {

@@ -165,65 +165,6 @@ fn forward_query(
     Ok(((!q.is_empty()).then_some(q), framing))
 }
 
-/// Check that a body is one JSON object, without building it (cheap, and bounded by serde_json's depth limit).
-pub fn check_json_object(body: &[u8]) -> Result<(), String> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
-        return Err(if first.is_none() {
-            "Request body is empty; a JSON object is required.".to_string()
-        } else {
-            "Request body must be a JSON object.".to_string()
-        });
-    }
-    serde_json::from_slice::<Checked>(body)
-        .map(|_| ())
-        .map_err(|e| format!("Invalid JSON payload: {e}."))
-}
-
-/// Deserializes any JSON while building nothing, but decoding every string (so lone surrogates fail).
-struct Checked;
-
-impl<'de> serde::Deserialize<'de> for Checked {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(CheckVisitor)
-    }
-}
-
-struct CheckVisitor;
-
-impl<'de> serde::de::Visitor<'de> for CheckVisitor {
-    type Value = Checked;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-}
-
 /// Read the request body with a size cap; 413 as soon as it is exceeded.
 pub async fn read_body(session: &mut Session, cap: usize) -> Result<Bytes, GatewayError> {
     let declared = session
@@ -451,25 +392,5 @@ mod tests {
             forward_query(&g, Some("key=k")).unwrap(),
             (None, Framing::Json)
         );
-    }
-
-    #[test]
-    fn json_checks() {
-        assert!(check_json_object(b" {\"contents\": []}").is_ok());
-        assert!(check_json_object(b"").unwrap_err().contains("empty"));
-        assert!(check_json_object(b"null")
-            .unwrap_err()
-            .contains("JSON object"));
-        assert!(check_json_object(b"[1]")
-            .unwrap_err()
-            .contains("JSON object"));
-        assert!(check_json_object(b"{\"a\": ")
-            .unwrap_err()
-            .contains("line 1"));
-        let deep = format!("{}{}", "{\"a\":[".repeat(10_000), "]}".repeat(10_000));
-        assert!(check_json_object(deep.as_bytes())
-            .unwrap_err()
-            .contains("recursion"));
-        assert!(check_json_object(b"{\"a\": \"\\ud800\"}").is_err());
     }
 }

@@ -314,16 +314,7 @@ async fn stream(
     if ctx.buffer_response {
         return buffered(p, session, ctx, client, peer, up, status).await;
     }
-    let mut resp = ResponseHeader::build(status, Some(8))
-        .map_err(|_| GatewayError::internal("response header"))?;
-    {
-        let Some(up_header) = up.response_header() else {
-            return Err(GatewayError::internal("upstream header missing"));
-        };
-        for f in p.filters.iter().rev() {
-            f.on_response_header(ctx, up_header, &mut resp)?;
-        }
-    }
+    let resp = response_header(p, ctx, &up, status)?;
     if session
         .write_response_header(Box::new(resp), false)
         .await
@@ -386,6 +377,24 @@ async fn stream(
     }
 }
 
+/// The client's response header, built by the stages from the upstream's.
+fn response_header(
+    p: &Pipeline,
+    ctx: &mut ReqCtx,
+    up: &HttpSession,
+    status: u16,
+) -> Result<ResponseHeader, GatewayError> {
+    let mut resp = ResponseHeader::build(status, Some(8))
+        .map_err(|_| GatewayError::internal("response header"))?;
+    let Some(up_header) = up.response_header() else {
+        return Err(GatewayError::internal("upstream header missing"));
+    };
+    for f in p.filters.iter().rev() {
+        f.on_response_header(ctx, up_header, &mut resp)?;
+    }
+    Ok(resp)
+}
+
 /// Largest upstream answer read whole for transformation.
 const MAX_BUFFERED: usize = 64 * 1024 * 1024;
 
@@ -409,16 +418,7 @@ async fn buffered(
         client.finish(up, peer, false).await;
         return Ok(Err(Abort::Connection));
     };
-    let mut resp = ResponseHeader::build(status, Some(8))
-        .map_err(|_| GatewayError::internal("response header"))?;
-    {
-        let Some(up_header) = up.response_header() else {
-            return Err(GatewayError::internal("upstream header missing"));
-        };
-        for f in p.filters.iter().rev() {
-            f.on_response_header(ctx, up_header, &mut resp)?;
-        }
-    }
+    let mut resp = response_header(p, ctx, &up, status)?;
     client.finish(up, peer, complete).await;
     if !complete {
         ctx.midstream_error = Some("truncated");
