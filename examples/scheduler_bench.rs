@@ -1,7 +1,7 @@
 //! Micro-benchmark of key selection: CPU per pick (with its usage accounting) for pools of 10 and
 //! 10,000 keys, each its own project, under free-tier-like limits that are never reached.
 //! Run: cargo run --release --example scheduler_bench
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gemini_gateway::config::{FailoverConfig, KeyConfig};
 use gemini_gateway::secret::Secret;
