@@ -13,6 +13,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// `gemini_gateway_upstream_attempts_total{outcome}`
     pub attempts: IntCounterVec,
+    /// `gemini_gateway_errors_total{surface, kind}`: requests the gateway answered with an error, by cause.
+    pub errors: IntCounterVec,
     /// `gemini_gateway_keys{state}` (set at scrape time)
     pub keys: IntGaugeVec,
     /// `gemini_gateway_tokens_total{model, direction}`
@@ -43,6 +45,13 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "gemini_gateway_errors_total",
+                "Requests answered with an error, by surface and cause (auth, limits, no key, upstream, bad request, ...).",
+            ),
+            &["surface", "kind"],
+        )?;
         let keys = IntGaugeVec::new(
             Opts::new(
                 "gemini_gateway_keys",
@@ -70,7 +79,7 @@ impl Metrics {
             &["surface"],
         )?;
         let slow = vec![
-            0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
         ];
         let upstream_ttfb = Histogram::with_opts(
             HistogramOpts::new(
@@ -89,6 +98,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(attempts.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(keys.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
         registry.register(Box::new(overhead.clone()))?;
@@ -98,6 +108,7 @@ impl Metrics {
             registry,
             requests,
             attempts,
+            errors,
             keys,
             tokens,
             overhead,

@@ -2,7 +2,7 @@
 //! the 7-day average and advice on the number of keys. Logged periodically and served as JSON.
 
 use crate::state::AppState;
-use crate::upstream::pacific;
+use crate::upstream::{pacific, Health};
 use chrono::{Duration as ChronoDuration, NaiveTime, TimeZone};
 use chrono_tz::America::Los_Angeles;
 use serde::Serialize;
@@ -53,7 +53,7 @@ pub struct Report {
     pub keys_valid: usize,
     pub models: Vec<ModelSummary>,
     pub groups: Vec<GroupModel>,
-    pub learned_limits: Vec<(String, String, String, u64)>,
+    pub learned_limits: Vec<serde_json::Value>,
 }
 
 /// Advice from the projected utilisation (the seed's thresholds).
@@ -102,13 +102,10 @@ pub fn build(state: &AppState) -> Report {
     let mut groups = Vec::new();
     let mut models: BTreeMap<String, (Usage, usize, Option<u64>, Option<u64>)> = BTreeMap::new();
     let mut group_keys: Vec<Vec<String>> = vec![Vec::new(); pool.groups().count()];
-    let mut group_active: Vec<Vec<bool>> = vec![Vec::new(); pool.groups().count()];
-    for (i, k) in pool.iter().enumerate() {
+    for k in pool.iter() {
         group_keys[k.group].push(k.fingerprint.clone());
-        group_active[k.group].push(k.invalid().is_none());
-        let _ = i;
     }
-    for model in pool.models() {
+    for model in pool.quota_models() {
         for (g, name) in pool.groups().enumerate() {
             let Some((mr, mt, dr, di, dout)) = pool.usage(g, &model, now, wall) else {
                 continue;
@@ -119,7 +116,14 @@ pub fn build(state: &AppState) -> Report {
                 input_tokens: di,
                 output_tokens: dout,
             };
-            let active = group_active[g].iter().any(|a| *a);
+            // capacity counts groups that can serve this model today: a usable key, not parked
+            let active = pool.iter().enumerate().any(|(i, k)| {
+                k.group == g
+                    && !matches!(
+                        pool.health(i, &model, now),
+                        Health::Invalid { .. } | Health::Parked { .. }
+                    )
+            });
             let e = models
                 .entry(model.clone())
                 .or_insert((Usage::default(), 0, Some(0), Some(0)));
@@ -149,16 +153,19 @@ pub fn build(state: &AppState) -> Report {
         .unwrap_or_default();
     let mut summaries = Vec::new();
     for (model, (today, active, cap_r, cap_t)) in models {
+        // average over the days that have history (up to 7), not a fixed 7
         let mut avg = Usage::default();
-        for (_, _, m, c) in history.iter().filter(|(_, _, m, _)| *m == model) {
-            let _ = m;
+        let mut days = std::collections::BTreeSet::new();
+        for (d, _, _, c) in history.iter().filter(|(_, _, m, _)| *m == model) {
+            days.insert(*d);
             avg.requests += c.requests;
             avg.input_tokens += c.input_tokens;
             avg.output_tokens += c.output_tokens;
         }
-        avg.requests /= 7;
-        avg.input_tokens /= 7;
-        avg.output_tokens /= 7;
+        let n = days.len().max(1) as u64;
+        avg.requests /= n;
+        avg.input_tokens /= n;
+        avg.output_tokens /= n;
         let proj = |v: u64| (v as f64 / elapsed).round() as u64;
         let projected = Usage {
             requests: proj(today.requests),
@@ -204,7 +211,7 @@ pub fn build(state: &AppState) -> Report {
             .limits
             .learned()
             .into_iter()
-            .map(|(g, m, k, v)| (g, m, k.as_str().to_string(), v))
+            .map(|(g, m, k, v)| serde_json::json!({"group": g, "model": m, "limit": k.as_str(), "value": v}))
             .collect(),
     }
 }

@@ -444,3 +444,76 @@ fn admin_api_requires_the_admin_key_and_shows_fingerprints_only() {
     assert!(m["advice"].as_str().is_some());
     assert!(!r.text().contains("secret-upstream-key"));
 }
+
+#[test]
+fn unusual_outcomes_are_counted_and_client_model_names_stay_bounded() {
+    let h = Harness::basic();
+    assert_eq!(http(h.addr, "POST", PATH, &[], GEN.as_bytes()).status, 401);
+    for i in 0..200 {
+        let r = h.post(&format!("/v2/models/invented-{i}:generateContent"), GEN);
+        assert_eq!(r.status, 404);
+    }
+    assert!(
+        h.state.pool.models().len() <= 129,
+        "per-model state is capped: {}",
+        h.state.pool.models().len()
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let text = http(h.admin, "GET", "/metrics", &[], b"").text();
+    assert!(
+        text.contains(r#"gemini_gateway_errors_total{kind="unauthorized",surface="gemini"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="none""#));
+    assert!(text
+        .contains(r#"gemini_gateway_errors_total{kind="model_not_found",surface="gemini"} 200"#));
+}
+
+#[test]
+fn usage_report_is_logged_at_the_configured_level() {
+    let h = Harness::start(
+        SimConfig::default(),
+        &["k1"],
+        "report:\n  interval_minutes: 30\n  level: WARNING\n",
+    );
+    assert_eq!(h.post(PATH, GEN).status, 200);
+    let report = gemini_gateway::report::build(&h.state);
+    let m = report
+        .models
+        .iter()
+        .find(|m| m.model == "gemini-2.5-flash")
+        .unwrap();
+    assert_eq!(m.today.requests, 1);
+    assert_eq!(m.active_groups, 1);
+    assert!(m.projected_today.requests >= 1);
+    assert_eq!(h.state.config.report.level, tracing::Level::WARN);
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let b2 = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || W(b2.clone()))
+        .finish();
+    tracing::subscriber::with_default(sub, || {
+        gemini_gateway::report::log(&report, h.state.config.report.level)
+    });
+    let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    assert!(
+        out.contains("WARN")
+            && out.contains("usage report: model")
+            && out.contains("gemini-2.5-flash"),
+        "{out}"
+    );
+    assert!(out.contains("rpd=\"1/-\""), "{out}");
+}
+
+struct W(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl std::io::Write for W {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

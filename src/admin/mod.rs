@@ -87,7 +87,7 @@ impl AdminApp {
         let st = &self.state;
         let now = st.clock.now();
         let wall = st.clock.now_utc();
-        let models = st.pool.models();
+        let models = st.pool.quota_models();
         let keys: Vec<Value> = st
             .pool
             .iter()

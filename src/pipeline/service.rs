@@ -86,7 +86,8 @@ impl Pipeline {
             | "batchEmbedContents"
             | "models"
             | "chat.completions"
-            | "embeddings" => route,
+            | "embeddings"
+            | "none" => route,
             _ => "other",
         };
         let model = m.model_label(ctx.model.as_deref());
@@ -98,6 +99,9 @@ impl Pipeline {
                 crate::metrics::status_class(ctx.status),
             ])
             .inc();
+        if let Some(e) = &ctx.error {
+            m.errors.with_label_values(&[surface, e.kind]).inc();
+        }
         m.duration
             .with_label_values(&[surface])
             .observe(ctx.started.elapsed().as_secs_f64());

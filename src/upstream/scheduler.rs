@@ -30,6 +30,8 @@ const W_RPD: f64 = 0.4;
 const W_TPD: f64 = 0.3;
 const W_RPM: f64 = 0.2;
 const W_TPM: f64 = 0.1;
+/// Most models tracked separately; further (client-invented) names share the limit-free state.
+const MAX_MODELS: usize = 128;
 
 /// A key's state for one model (or globally, when invalid).
 #[derive(Debug, Clone, PartialEq)]
@@ -302,6 +304,17 @@ impl Scheduler {
             .unwrap_or_default()
     }
 
+    /// Models with quota state, for reports ("" is the limit-free state of listing and counting).
+    pub fn quota_models(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .models()
+            .into_iter()
+            .filter(|m| !m.is_empty())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Limits for a group × model; the empty model (listing, counting tokens) has none.
     fn lim(&self, group: usize, model: &str) -> ModelLimits {
         if model.is_empty() {
@@ -352,6 +365,9 @@ impl Scheduler {
     fn model(&self, model: &str, now: Instant, wall: DateTime<Utc>) -> Arc<Mutex<ModelState>> {
         if let Some(m) = self.model_if_known(model) {
             return m;
+        }
+        if !model.is_empty() && self.models.read().is_ok_and(|m| m.len() >= MAX_MODELS) {
+            return self.model("", now, wall);
         }
         let today = pacific::day_of(wall);
         let mut windows: Vec<Windows> = self.groups.iter().map(|_| Windows::new(today)).collect();
@@ -776,10 +792,18 @@ impl Scheduler {
     }
 
     /// The key's worst state over all models seen (for readiness and listings).
+    /// The gateway's own holds (a full window found by the pre-check) are not a key fault and count
+    /// as active here; so do the quota-free listing/counting calls (model "").
     pub fn overall(&self, idx: usize, now: Instant) -> Health {
         let mut worst = Health::Active;
-        for m in self.models() {
-            let h = self.health(idx, &m, now);
+        for m in self.models().iter().filter(|m| !m.is_empty()) {
+            let h = match self.health(idx, m, now) {
+                Health::Cooling {
+                    reason: "window_full",
+                    ..
+                } => Health::Active,
+                h => h,
+            };
             match (&worst, &h) {
                 (_, Health::Invalid { .. }) => return h,
                 (Health::Active, Health::Cooling { .. } | Health::Parked { .. }) => worst = h,
