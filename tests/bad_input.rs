@@ -167,3 +167,30 @@ fn content_length_with_transfer_encoding_is_rejected() {
     );
     assert_eq!(h.sim.calls(), 0);
 }
+
+#[test]
+fn pipeline_config_is_checked_at_startup() {
+    let base = "passwords: [p]\nkeys: [k]\nupstream: {base_url: 'http://127.0.0.1:9'}\n";
+    let build = |extra: &str| {
+        let cfg = gemini_gateway::config::Config::from_yaml(&format!("{base}{extra}")).unwrap();
+        let state = gemini_gateway::state::AppState::new(cfg).unwrap();
+        gemini_gateway::pipeline::Pipeline::from_config(state).map(|_| ())
+    };
+    assert!(build("").is_ok());
+    assert!(
+        build("pipeline: [auth, surface, key_select, exchange, bogus]\n")
+            .unwrap_err()
+            .contains("unknown stage")
+    );
+    assert!(
+        build("pipeline: [auth, surface, openai, key_select, exchange]\n")
+            .unwrap_err()
+            .contains("before")
+    );
+    assert!(build("pipeline: [surface, key_select, exchange]\n")
+        .unwrap_err()
+        .contains("auth"));
+    assert!(build("pipeline: [auth, surface, exchange]\n")
+        .unwrap_err()
+        .contains("key_select"));
+}

@@ -119,6 +119,19 @@ impl Pipeline {
                 return Err(format!("pipeline: the {required:?} stage is required"));
             }
         }
+        let pos = |name: &str| state.config.pipeline.iter().position(|n| n == name);
+        for (before, after) in [
+            ("auth", "surface"),
+            ("openai", "surface"),
+            ("limits", "surface"),
+            ("key_select", "exchange"),
+        ] {
+            if let (Some(a), Some(b)) = (pos(before), pos(after)) {
+                if a > b {
+                    return Err(format!("pipeline: {before:?} must come before {after:?}"));
+                }
+            }
+        }
         if state.config.auth.required && !state.config.pipeline.iter().any(|n| n == "auth") {
             return Err("pipeline: the \"auth\" stage is required unless `auth: none`".into());
         }
