@@ -169,28 +169,34 @@ fn content_length_with_transfer_encoding_is_rejected() {
 }
 
 #[test]
-fn pipeline_config_is_checked_at_startup() {
+fn pipeline_config_is_checked_by_check_config() {
     let base = "passwords: [p]\nkeys: [k]\nupstream: {base_url: 'http://127.0.0.1:9'}\n";
-    let build = |extra: &str| {
-        let cfg = gemini_gateway::config::Config::from_yaml(&format!("{base}{extra}")).unwrap();
-        let state = gemini_gateway::state::AppState::new(cfg).unwrap();
-        gemini_gateway::pipeline::Pipeline::from_config(state).map(|_| ())
+    let check = |extra: &str| {
+        gemini_gateway::config::Config::from_yaml(&format!("{base}{extra}")).map(|_| ())
     };
-    assert!(build("").is_ok());
+    assert!(check("").is_ok());
+    let e = check("pipeline: [auth, surface, key_select, exchange, bogus]\n").unwrap_err();
+    assert_eq!(e.field, "pipeline");
+    assert!(e.message.contains("unknown stage"));
     assert!(
-        build("pipeline: [auth, surface, key_select, exchange, bogus]\n")
+        check("pipeline: [auth, surface, openai, key_select, exchange]\n")
             .unwrap_err()
-            .contains("unknown stage")
-    );
-    assert!(
-        build("pipeline: [auth, surface, openai, key_select, exchange]\n")
-            .unwrap_err()
+            .message
             .contains("before")
     );
-    assert!(build("pipeline: [surface, key_select, exchange]\n")
+    assert!(check("pipeline: [surface, key_select, exchange]\n")
         .unwrap_err()
+        .message
         .contains("auth"));
-    assert!(build("pipeline: [auth, surface, exchange]\n")
+    assert!(check("pipeline: [auth, surface, exchange]\n")
         .unwrap_err()
+        .message
         .contains("key_select"));
+    assert!(
+        check("pipeline: [auth, auth, surface, key_select, exchange]\n")
+            .unwrap_err()
+            .message
+            .contains("twice")
+    );
+    assert!(check("auth: none\npipeline: [surface, key_select, exchange]\n").is_ok());
 }

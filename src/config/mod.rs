@@ -436,6 +436,63 @@ pub fn parse_base_url(v: &str) -> Result<(bool, String, u16, String), ConfigErro
     Ok((tls, host, port, path.trim_end_matches('/').to_string()))
 }
 
+/// Every stage the registry knows (`crate::filters::build`).
+pub const STAGES: &[&str] = &[
+    "auth",
+    "limits",
+    "openai",
+    "surface",
+    "key_select",
+    "exchange",
+    "usage",
+];
+
+/// Stage names exist, each at most once, required ones present, in a workable order.
+fn check_pipeline(p: &[String], auth_required: bool) -> Result<(), ConfigError> {
+    for (i, name) in p.iter().enumerate() {
+        if !STAGES.contains(&name.as_str()) {
+            return Err(err(
+                "pipeline",
+                format!("unknown stage {name:?} (known: {})", STAGES.join(", ")),
+            ));
+        }
+        if p[..i].contains(name) {
+            return Err(err("pipeline", format!("stage {name:?} is listed twice")));
+        }
+    }
+    let pos = |name: &str| p.iter().position(|n| n == name);
+    for required in ["surface", "key_select", "exchange"] {
+        if pos(required).is_none() {
+            return Err(err(
+                "pipeline",
+                format!("the {required:?} stage is required"),
+            ));
+        }
+    }
+    if auth_required && pos("auth").is_none() {
+        return Err(err(
+            "pipeline",
+            "the \"auth\" stage is required unless `auth: none`",
+        ));
+    }
+    for (before, after) in [
+        ("auth", "surface"),
+        ("openai", "surface"),
+        ("limits", "surface"),
+        ("key_select", "exchange"),
+    ] {
+        if let (Some(a), Some(b)) = (pos(before), pos(after)) {
+            if a > b {
+                return Err(err(
+                    "pipeline",
+                    format!("{before:?} must come before {after:?}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let listen = parse_addr("listen", raw.listen.as_deref().unwrap_or("0.0.0.0:7860"))?;
     let admin_listen = parse_addr(
@@ -611,6 +668,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let pipeline: Vec<String> = raw
         .pipeline
         .unwrap_or_else(|| DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect());
+    check_pipeline(&pipeline, required)?;
 
     let o = raw.openai;
     let mut extra_models = Vec::new();

@@ -114,27 +114,6 @@ impl Pipeline {
         for name in &state.config.pipeline {
             filters.push(crate::filters::build(name, &state)?);
         }
-        for required in ["surface", "key_select", "exchange"] {
-            if !state.config.pipeline.iter().any(|n| n == required) {
-                return Err(format!("pipeline: the {required:?} stage is required"));
-            }
-        }
-        let pos = |name: &str| state.config.pipeline.iter().position(|n| n == name);
-        for (before, after) in [
-            ("auth", "surface"),
-            ("openai", "surface"),
-            ("limits", "surface"),
-            ("key_select", "exchange"),
-        ] {
-            if let (Some(a), Some(b)) = (pos(before), pos(after)) {
-                if a > b {
-                    return Err(format!("pipeline: {before:?} must come before {after:?}"));
-                }
-            }
-        }
-        if state.config.auth.required && !state.config.pipeline.iter().any(|n| n == "auth") {
-            return Err("pipeline: the \"auth\" stage is required unless `auth: none`".into());
-        }
         Ok(Pipeline { state, filters })
     }
 }
