@@ -547,3 +547,104 @@ fn large_openai_body_fails_over_intact() {
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].body_sha256, reqs[1].body_sha256);
 }
+
+#[test]
+fn parallel_tool_calls_stream_with_indexes_and_round_trip() {
+    let h = Harness::basic();
+    let tools = json!([
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+        {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    ]);
+    let ask = "Call get_weather and get_time in Lisbon";
+    let req = json!({"model": "gemini-3-flash-preview", "stream": true, "tools": tools, "parallel_tool_calls": true,
+                     "messages": [{"role": "user", "content": ask}]});
+    let r = post(&h, CHAT, &req);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cs = chunks(&r);
+    // collect calls by index as a client does
+    let mut calls: std::collections::BTreeMap<u64, (String, String, String, Option<String>)> =
+        Default::default();
+    for c in &cs {
+        let Some(ch) = c["choices"].get(0) else {
+            continue;
+        };
+        for tc in ch["delta"]["tool_calls"].as_array().into_iter().flatten() {
+            let e = calls.entry(tc["index"].as_u64().unwrap()).or_default();
+            if let Some(id) = tc["id"].as_str() {
+                e.0 = id.to_string();
+            }
+            if let Some(n) = tc["function"]["name"].as_str() {
+                e.1 = n.to_string();
+            }
+            e.2.push_str(tc["function"]["arguments"].as_str().unwrap_or(""));
+            if let Some(s) = tc["extra_content"]["google"]["thought_signature"].as_str() {
+                e.3 = Some(s.to_string());
+            }
+        }
+    }
+    assert_eq!(calls.len(), 2, "two parallel calls: {}", r.text());
+    assert_eq!(calls[&0].1, "get_weather");
+    assert_eq!(calls[&1].1, "get_time");
+    assert_ne!(calls[&0].0, calls[&1].0, "unique ids");
+    assert!(
+        calls[&0].3.is_some() && calls[&1].3.is_none(),
+        "the signature rides on the first call only"
+    );
+    for (_, (_, _, args, _)) in &calls {
+        assert_eq!(
+            serde_json::from_str::<Value>(args).unwrap()["city"],
+            "Lisbon"
+        );
+    }
+    let finish: Vec<_> = cs
+        .iter()
+        .filter_map(|c| {
+            c["choices"]
+                .get(0)
+                .and_then(|ch| ch["finish_reason"].as_str())
+        })
+        .collect();
+    assert_eq!(finish, vec!["tool_calls"]);
+
+    // send both results back: Gemini gets two functionCall parts in one model turn and two functionResponses
+    let tool_calls: Vec<Value> = calls
+        .values()
+        .map(|(id, name, args, sig)| {
+            let mut tc = json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}});
+            if let Some(s) = sig {
+                tc["extra_content"] = json!({"google": {"thought_signature": s}});
+            }
+            tc
+        })
+        .collect();
+    let mut messages = vec![
+        json!({"role": "user", "content": ask}),
+        json!({"role": "assistant", "content": null, "tool_calls": tool_calls}),
+    ];
+    for (id, name, _, _) in calls.values() {
+        messages.push(json!({"role": "tool", "tool_call_id": id, "content": format!("{{\"{name}\": \"ok\"}}")}));
+    }
+    let r = post(
+        &h,
+        CHAT,
+        &json!({"model": "gemini-3-flash-preview", "tools": tools, "messages": messages}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = upstream_body(&h, 1);
+    let model_parts = b["contents"][1]["parts"].as_array().unwrap();
+    assert_eq!(model_parts.len(), 2);
+    assert_eq!(model_parts[0]["functionCall"]["id"], calls[&0].0.as_str());
+    assert_eq!(
+        model_parts[0]["thoughtSignature"],
+        calls[&0].3.clone().unwrap().as_str()
+    );
+    assert!(model_parts[1].get("thoughtSignature").is_none());
+    let responses = b["contents"][2]["parts"].as_array().unwrap();
+    assert_eq!(
+        responses.len(),
+        2,
+        "consecutive tool messages merged into one user turn"
+    );
+    assert_eq!(responses[0]["functionResponse"]["name"], "get_weather");
+    assert_eq!(responses[1]["functionResponse"]["name"], "get_time");
+}

@@ -301,12 +301,9 @@ def test_tool_call_round_trip_with_thought_signature(client, gateway, sim):
 
 
 def test_tool_call_streamed(client, gateway, sim):
-    # gemini-sim answers with exactly ONE functionCall per request (content.rs `plan_function_call`
-    # returns a single PlannedCall: the first declared function whose name appears in the last user
-    # text, else a "weather" function, else -- with mode ANY -- the first declared one). It cannot
-    # produce parallel calls, so two functions are declared with tool_choice="required" and this
-    # checks one streamed call: index 0, id/type/name on its first delta, arguments accumulated to
-    # valid JSON, finish_reason "tool_calls".
+    # One streamed call (gemini-sim names one function when the prompt names one): index 0,
+    # id/type/name on its first delta, arguments accumulated to valid JSON, finish_reason "tool_calls".
+    # Parallel calls: test_parallel_tool_calls_streamed below.
     prompt = "Use get_time for the local time in Tokyo"
     stream = client.chat.completions.create(
         model=GEMINI3,
@@ -342,6 +339,57 @@ def test_tool_call_streamed(client, gateway, sim):
     # Gemini 3's own functionCall.id is passed through (gemini-sim issues 8 alphanumerics; the
     # gateway's own ids would be `call_` + 24).
     assert len(head.id) == 8 and head.id.isalnum(), head.id
+
+
+def test_parallel_tool_calls_streamed(client, gateway, sim):
+    # gemini-sim calls every declared function the prompt names, one functionCall per SSE event
+    # (like Gemini 3), with the thought signature on the first part only.
+    prompt = "Call get_weather and get_time in Lisbon"
+    stream = client.chat.completions.create(
+        model=GEMINI3,
+        messages=[{"role": "user", "content": prompt}],
+        tools=[WEATHER_TOOL, TIME_TOOL],
+        parallel_tool_calls=True,
+        stream=True,
+    )
+    chunks = list(stream)
+    calls = {}
+    for c in chunks:
+        for d in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+            e = calls.setdefault(d.index, {"id": None, "name": None, "args": "", "sig": None})
+            e["id"] = e["id"] or d.id
+            if d.function and d.function.name:
+                e["name"] = d.function.name
+            e["args"] += (d.function.arguments or "") if d.function else ""
+            sig = (d.model_extra or {}).get("extra_content", {}).get("google", {}).get("thought_signature")
+            e["sig"] = e["sig"] or sig
+    assert sorted(calls) == [0, 1], calls
+    assert [calls[0]["name"], calls[1]["name"]] == ["get_weather", "get_time"]
+    assert calls[0]["id"] != calls[1]["id"]
+    assert calls[0]["sig"] and not calls[1]["sig"]
+    assert all(json.loads(c["args"]) == {"city": "Lisbon"} for c in calls.values())
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["tool_calls"]
+
+    # both results back in one turn: Gemini sees two functionCall parts and two functionResponses
+    sim.reset()
+    assistant = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": calls[i]["id"], "type": "function", "function": {"name": calls[i]["name"], "arguments": calls[i]["args"]},
+         **({"extra_content": {"google": {"thought_signature": calls[i]["sig"]}}} if calls[i]["sig"] else {})}
+        for i in (0, 1)]}
+    resp = client.chat.completions.create(
+        model=GEMINI3,
+        messages=[{"role": "user", "content": prompt}, assistant,
+                  {"role": "tool", "tool_call_id": calls[0]["id"], "content": '{"temp_c": 18}'},
+                  {"role": "tool", "tool_call_id": calls[1]["id"], "content": '{"time": "12:00"}'}],
+        tools=[WEATHER_TOOL, TIME_TOOL],
+    )
+    assert resp.choices[0].finish_reason == "stop"
+    body = only(gemini_calls(sim))["body"]
+    model_parts = body["contents"][1]["parts"]
+    assert [p["functionCall"]["id"] for p in model_parts] == [calls[0]["id"], calls[1]["id"]]
+    assert model_parts[0]["thoughtSignature"] == calls[0]["sig"] and "thoughtSignature" not in model_parts[1]
+    assert [p["functionResponse"]["name"] for p in body["contents"][2]["parts"]] == ["get_weather", "get_time"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -211,6 +211,39 @@ pub(crate) struct PlannedCall {
 /// the model calls a declared function whose name appears in the last user text, or — when that
 /// text contains "weather" — the first function whose name contains "weather" (else the first one);
 /// with mode `ANY` it always calls (the first allowed function if nothing else matched).
+/// Decide the function calls of the answer: every declared function the prompt names (parallel
+/// calls, as Gemini 3 makes them), else at most one as [`plan_function_call`] decides.
+pub(crate) fn plan_function_calls(req: &Value) -> Vec<PlannedCall> {
+    let Some(first) = plan_function_call(req) else {
+        return Vec::new();
+    };
+    let text = last_user_plain_text(req);
+    let lower = text.to_lowercase();
+    let mut named: Vec<PlannedCall> = Vec::new();
+    if let Some(tools) = field(req, "tools").and_then(Value::as_array) {
+        for t in tools {
+            for d in field(t, "functionDeclarations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = str_field(d, "name").unwrap_or("");
+                if !name.is_empty() && lower.contains(&name.to_lowercase()) {
+                    named.push(PlannedCall {
+                        name: name.to_owned(),
+                        args: make_args(d, &text),
+                    });
+                }
+            }
+        }
+    }
+    if named.len() > 1 {
+        named
+    } else {
+        vec![first]
+    }
+}
+
 pub(crate) fn plan_function_call(req: &Value) -> Option<PlannedCall> {
     let mut decls: Vec<&Value> = Vec::new();
     if let Some(tools) = field(req, "tools").and_then(Value::as_array) {

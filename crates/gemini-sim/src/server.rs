@@ -169,8 +169,12 @@ enum StreamMode {
 
 /// What the answer to a generate request is.
 enum Answer {
-    Text { text: String, finish: &'static str },
-    Call(PlannedCall),
+    Text {
+        text: String,
+        finish: &'static str,
+    },
+    /// One or more (parallel) function calls.
+    Calls(Vec<PlannedCall>),
 }
 
 /// One request being answered.
@@ -790,9 +794,10 @@ impl Exchange<'_> {
         {
             return Ok(());
         }
-        let answer = match content::plan_function_call(body) {
-            Some(call) => Answer::Call(call),
-            None => {
+        let calls = content::plan_function_calls(body);
+        let answer = match calls.is_empty() {
+            false => Answer::Calls(calls),
+            true => {
                 let mut text = match &self.sh.cfg.reply_text {
                     Some(t) => t.clone(),
                     None => content::default_reply(body),
@@ -932,30 +937,42 @@ fn build_chunks(
                 })
                 .collect()
         }
-        Answer::Call(call) => {
+        Answer::Calls(calls) => {
+            // Gemini 3: each call has an id; only the first part carries the thought signature.
             let gemini3 = info.is_gemini3();
-            let part = wire::Part::Call {
-                function_call: wire::FunctionCall {
-                    name: call.name.clone(),
-                    args: call.args.clone(),
-                    id: gemini3.then(|| content::call_id(seed)),
-                },
-                thought_signature: gemini3.then(|| content::thought_signature(seed)),
-            };
-            let tokens = content::text_tokens(&format!("{}{}", call.name, call.args)).max(1);
+            let parts: Vec<wire::Part> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, call)| wire::Part::Call {
+                    function_call: wire::FunctionCall {
+                        name: call.name.clone(),
+                        args: call.args.clone(),
+                        id: gemini3.then(|| content::call_id(seed.wrapping_add(i as u64))),
+                    },
+                    thought_signature: (gemini3 && i == 0)
+                        .then(|| content::thought_signature(seed)),
+                })
+                .collect();
+            let tokens = calls
+                .iter()
+                .map(|c| content::text_tokens(&format!("{}{}", c.name, c.args)).max(1))
+                .sum::<u64>();
             if events.unwrap_or(1) <= 1 {
-                vec![make(vec![part], Some("STOP"), tokens)]
+                vec![make(parts, Some("STOP"), tokens)]
             } else {
-                vec![
-                    make(vec![part], None, tokens),
-                    make(
-                        vec![wire::Part::Text {
-                            text: String::new(),
-                        }],
-                        Some("STOP"),
-                        tokens,
-                    ),
-                ]
+                // streamed: one call per event, then an empty text part with the finish reason
+                let mut out: Vec<wire::GenerateResponse> = parts
+                    .into_iter()
+                    .map(|p| make(vec![p], None, tokens))
+                    .collect();
+                out.push(make(
+                    vec![wire::Part::Text {
+                        text: String::new(),
+                    }],
+                    Some("STOP"),
+                    tokens,
+                ));
+                out
             }
         }
     }
