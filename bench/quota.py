@@ -45,7 +45,7 @@ def metric(admin_port, name):
     return total, text
 
 
-def run_level(factor, keys, rpm, seconds, prior, tmp, warmup):
+def run_level(factor, keys, rpm, seconds, prior, tmp, warmup, poisson):
     sim_port, gw_port, adm_port = free_port(), free_port(), free_port()
     limits = os.path.join(tmp, f"limits-{prior}.yaml")
     file_rpm = rpm if prior == "exact" else int(rpm * 1.5)
@@ -68,7 +68,7 @@ def run_level(factor, keys, rpm, seconds, prior, tmp, warmup):
         results = []  # (status, latency_s, retry_after)
         lock = threading.Lock()
 
-        def one():
+        def one(counted):
             t = time.time()
             try:
                 c = http.client.HTTPConnection("127.0.0.1", gw_port, timeout=30)
@@ -80,31 +80,29 @@ def run_level(factor, keys, rpm, seconds, prior, tmp, warmup):
                 c.close()
             except Exception:
                 st, ra = 0, None
-            with lock:
-                results.append((st, time.time() - t, int(ra) if ra else None))
+            if counted:
+                with lock:
+                    results.append((st, time.time() - t, int(ra) if ra else None))
 
         threads = []
-        # Warm-up at the same rate so the per-minute windows are full, uncounted; then measure.
+        # Warm-up at the same rate so the per-minute windows are full (uncounted), then measure:
+        # requests started inside the measurement window are counted. Arrivals keep one schedule
+        # across the boundary (no pause, no catch-up burst).
         start = time.time()
         next_t = start
         measuring = False
         attempts0 = limited0 = 0.0
         n = 0
         while time.time() - start < warmup + seconds:
-            if not measuring and time.time() - start >= warmup:
-                for th in threads:
-                    th.join(timeout=35)
-                threads = []
-                with lock:
-                    results.clear()
+            now = time.time()
+            if not measuring and now - start >= warmup:
                 attempts0, _ = metric(adm_port, "gemini_gateway_upstream_attempts_total")
                 limited0, _ = metric(adm_port, 'gemini_gateway_upstream_attempts_total{outcome="rate_limited"}')
                 measuring = True
-            now = time.time()
             if now < next_t:
-                time.sleep(min(next_t - now, 0.05)); continue
-            th = threading.Thread(target=one, daemon=True); th.start(); threads.append(th); n += 1
-            next_t += random.expovariate(rate)
+                time.sleep(min(next_t - now, 0.01)); continue
+            th = threading.Thread(target=one, args=(measuring,), daemon=True); th.start(); threads.append(th); n += 1
+            next_t += random.expovariate(rate) if poisson else 1.0 / rate
         for th in threads:
             th.join(timeout=35)
         attempts, _ = metric(adm_port, "gemini_gateway_upstream_attempts_total")
@@ -119,7 +117,7 @@ def run_level(factor, keys, rpm, seconds, prior, tmp, warmup):
         pct = lambda v, q: (v[min(len(v) - 1, int(q * len(v)))] if v else None)
         return {
             "prior": prior, "factor": factor, "keys": keys, "rpm_per_key": rpm, "file_rpm": file_rpm,
-            "offered_rps": round(rate, 3), "seconds": seconds, "warmup": warmup, "requests": len(results),
+            "offered_rps": round(rate, 3), "arrivals": "poisson" if poisson else "steady", "seconds": seconds, "warmup": warmup, "requests": len(results),
             "succeeded": len(ok), "success_share": round(len(ok) / max(1, len(results)), 4),
             "upstream_attempts": int(attempts), "upstream_429": int(limited),
             "upstream_429_share": round(limited / max(1, attempts), 4),
@@ -147,6 +145,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--priors", default="exact,high")
     ap.add_argument("--factors", default="0.5,0.9,1.2")
+    ap.add_argument("--poisson", action="store_true", help="Poisson arrivals instead of a steady rate")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results/quota.json"))
     a = ap.parse_args()
     for b in ("gemini-gateway", "gemini-sim"):
@@ -156,7 +155,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for prior in a.priors.split(","):
             for f in (float(x) for x in a.factors.split(",")):
-                r = run_level(f, a.keys, a.rpm, a.seconds, prior, tmp, a.warmup)
+                r = run_level(f, a.keys, a.rpm, a.seconds, prior, tmp, a.warmup, a.poisson)
                 rows.append(r)
                 print(json.dumps(r), flush=True)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)

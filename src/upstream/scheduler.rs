@@ -30,6 +30,8 @@ const W_RPD: f64 = 0.4;
 const W_TPD: f64 = 0.3;
 const W_RPM: f64 = 0.2;
 const W_TPM: f64 = 0.1;
+/// Seconds a request stays in the per-minute window (see [`Windows::minute`]).
+const WINDOW: u64 = 61;
 /// Most models tracked separately; further (client-invented) names share the limit-free state.
 const MAX_MODELS: usize = 128;
 
@@ -92,7 +94,7 @@ pub enum Pick {
 /// Requests and tokens of one group × model: a 60 s sliding window of 1 s buckets and the Pacific day.
 #[derive(Debug, Clone)]
 pub struct Windows {
-    buckets: [(u64, u32, u64); 60],
+    buckets: [(u64, u32, u64); 62],
     pub day: NaiveDate,
     pub day_requests: u64,
     pub day_input: u64,
@@ -102,7 +104,7 @@ pub struct Windows {
 impl Windows {
     fn new(day: NaiveDate) -> Self {
         Windows {
-            buckets: [(u64::MAX, 0, 0); 60],
+            buckets: [(u64::MAX, 0, 0); 62],
             day,
             day_requests: 0,
             day_input: 0,
@@ -120,19 +122,21 @@ impl Windows {
     }
 
     fn bucket(&mut self, sec: u64) -> &mut (u64, u32, u64) {
-        let b = &mut self.buckets[(sec % 60) as usize];
+        let b = &mut self.buckets[(sec % 62) as usize];
         if b.0 != sec {
             *b = (sec, 0, 0);
         }
         b
     }
 
-    /// Requests and input tokens in the last 60 s.
+    /// Requests and input tokens in the last minute. A request is counted until the end of the
+    /// 61st second after the one it was sent in: with 1 s buckets that is never earlier than
+    /// Google's own 60 s sliding window forgets it, so the pre-check never frees a slot too soon.
     pub fn minute(&self, sec: u64) -> (u64, u64) {
         let mut r = 0u64;
         let mut t = 0u64;
         for (s, req, tok) in &self.buckets {
-            if *s != u64::MAX && *s + 60 > sec && *s <= sec {
+            if *s != u64::MAX && *s + WINDOW > sec && *s <= sec {
                 r += u64::from(*req);
                 t += tok;
             }
@@ -145,7 +149,7 @@ impl Windows {
         let mut live: Vec<(u64, u64)> = self
             .buckets
             .iter()
-            .filter(|(s, _, _)| *s != u64::MAX && *s + 60 > sec && *s <= sec)
+            .filter(|(s, _, _)| *s != u64::MAX && *s + WINDOW > sec && *s <= sec)
             .map(|(s, r, t)| (*s, if tokens { *t } else { u64::from(*r) }))
             .collect();
         live.sort_unstable();
@@ -153,10 +157,10 @@ impl Windows {
         for (s, n) in live {
             freed += n;
             if freed >= need {
-                return s + 60 - sec;
+                return s + WINDOW - sec;
             }
         }
-        60
+        WINDOW
     }
 }
 
