@@ -173,6 +173,26 @@ def main():
               f"{nc['lat_p99_us'] - cd['lat_p99_us']:+d} | {cg['lat_p50_us'] - cd['lat_p50_us']:+d} / "
               f"{cg['lat_p99_us'] - cd['lat_p99_us']:+d} | |")
 
+    od, og = get(rows, "oai-json", "direct"), get(rows, "oai-json", "gateway")
+    osd, osg = get(rows, "oai-sse", "direct"), get(rows, "oai-sse", "gateway")
+    otd, otg = get(rows, "oai-ttfe", "direct"), get(rows, "oai-ttfe", "gateway")
+    if od and og and osd and osg:
+        p("")
+        p("OpenAI surface: `/v1/chat/completions` through the gateway (translated both ways) vs the native call to the simulator directly.")
+        p("")
+        p("| Measure | Direct (sim, native) | Via gateway (/v1) | Gateway vs direct | Target | Met |")
+        p("|---|---:|---:|---:|---|---|")
+        p(f"| JSON chat throughput, c={conns} (req/s) | {od['rps']:,.0f} | {og['rps']:,.0f} | ×{og['rps'] / od['rps']:.2f} | — | — |")
+        p(f"| JSON chat: gateway CPU per request (µs) | {od['sim_cpu_us_per_req']:.1f} (sim's own) | **{og['gw_cpu_us_per_req']:.1f}**{split(og)} | | ≤ 60 µs | {yes(og['gw_cpu_us_per_req'] <= 60)} |")
+        p(f"| Streamed chat, {m.get('sse_events', 20)} events: throughput c={conns} (streams/s) | {osd['rps']:,.0f} | {osg['rps']:,.0f} | ×{osg['rps'] / osd['rps']:.2f} | — | — |")
+        p(f"| Streamed chat: gateway CPU per stream (µs) | {osd['sim_cpu_us_per_req']:.1f} (sim's own) | **{osg['gw_cpu_us_per_req']:.1f}**{split(osg)} | | ≤ 120 µs | {yes(osg['gw_cpu_us_per_req'] <= 120)} |")
+        if otd and otg:
+            added = otg["ttfe_p50_us"] - otd["ttfe_p50_us"]
+            p(f"| Time to first event p50 / p99 (µs) | {otd['ttfe_p50_us']:.0f} / {otd['ttfe_p99_us']:.0f} | {otg['ttfe_p50_us']:.0f} / {otg['ttfe_p99_us']:.0f} | +{added:.0f} p50 | added ≤ 300 µs | {yes(added <= 300)} |")
+            if otd.get("gap_p99_us") is not None and otg.get("gap_p99_us") is not None:
+                dg = otg["gap_p99_us"] - otd["gap_p99_us"]
+                p(f"| Inter-event gap p50 / p99 (µs) | {otd['gap_p50_us']:.0f} / {otd['gap_p99_us']:.0f} | {otg['gap_p50_us']:.0f} / {otg['gap_p99_us']:.0f} | {dg:+.0f} p99 | p99 within 100 µs | {yes(abs(dg) <= 100)} |")
+
     noisy = [(r["scenario"], r["target"], r["foreign_cpu_pct"]) for r in rows
              if r.get("foreign_cpu_pct", 0) > NOISY_PCT and not r["scenario"].startswith(("perf", "strace"))]
     if noisy:

@@ -8,6 +8,7 @@
 #   bash bench/run.sh --nginx         # also measure a plain nginx hop (reference), same harness
 #   bash bench/run.sh --wait-quiet 600  # first wait (up to 600 s) until the machine is idle
 #   bash bench/run.sh --duration 5 --ttfe-streams 50   # shorter run
+#   bash bench/run.sh --no-openai     # skip the OpenAI /v1/chat/completions scenarios
 #
 # Layout (2-core machine): gateway pinned to core 0 with one worker thread; the simulator, wrk and
 # the TTFE client share core 1. Raw results go to bench/results/<timestamp>/ (gitignored); the
@@ -26,6 +27,7 @@ ACCESS_LOG=0
 FORCE_BUILD=0
 PERF=0
 NGINX=0
+OPENAI=1
 WAIT_QUIET=0         # seconds to wait for other work on the machine to stop before starting
 REPEATS=3            # extra JSON runs for the RSS flatness check
 RETRIES=${RETRIES:-2}      # repeats of a wrk run during which other processes were busy
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --build) FORCE_BUILD=1 ;;
     --perf) PERF=1 ;;
     --nginx) NGINX=1 ;;
+    --no-openai) OPENAI=0 ;;
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --repeats) REPEATS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
@@ -130,11 +133,21 @@ TTFE_MODEL=gemini-2.0-flash    # a sim fault rule gives this model a gap of $TTF
 DIRECT_KEY=k1
 GW_KEY=pw
 
-path_for() { # target kind model
+path_for() { # target kind model  (kind: json | sse | openai-json | openai-sse)
   local prefix method
+  case "$2" in openai-*) if [ "$1" = gateway ]; then echo /v1/chat/completions; return; fi ;; esac
   if [ "$1" = gateway ]; then prefix=/v2; else prefix=/v1beta; fi
-  if [ "$2" = json ]; then method=generateContent; else method='streamGenerateContent?alt=sse'; fi
+  case "$2" in *json) method=generateContent ;; *) method='streamGenerateContent?alt=sse' ;; esac
   echo "$prefix/models/$3:$method"
+}
+# body_for target kind model: the OpenAI body through the gateway; the same prompt as a native body direct
+OPENAI_PROMPT='Say hello to the benchmark in one line.'
+body_for() {
+  case "$2" in
+    openai-json) [ "$1" = gateway ] && { echo "{\"model\":\"$3\",\"messages\":[{\"role\":\"user\",\"content\":\"$OPENAI_PROMPT\"}]}"; return; } ;;
+    openai-sse) [ "$1" = gateway ] && { echo "{\"model\":\"$3\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"$OPENAI_PROMPT\"}]}"; return; } ;;
+  esac
+  echo "$JSON_BODY"
 }
 port_for() { case "$1" in direct) echo "$SIM_PORT" ;; nginx) echo "$NGX_PORT" ;; *) echo "$GW_PORT" ;; esac; }
 key_for() { if [ "$1" = gateway ]; then echo "$GW_KEY"; else echo "$DIRECT_KEY"; fi; }
@@ -203,7 +216,7 @@ run_wrk() {
     o0=0; [ "$hop" != "$GW_PID" ] && o0=$(cpu_ticks "$GW_PID")
     children_us; c0=$CHILD_US; t0=$(date +%s%N)
     g0=$(cpu_ticks "$hop"); s0=$(cpu_ticks "$SIM_PID"); m0=$(machine_ticks); u0=$(user_ticks "$hop")
-    BENCH_PATH=$path BENCH_KEY=$key BENCH_BODY=$JSON_BODY \
+    BENCH_PATH=$path BENCH_KEY=$key BENCH_BODY=$(body_for "$target" "$kind" "$model") \
       timeout $((secs + 20)) taskset -c "$LOAD_CORE" \
       wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s --latency -s "$BENCH/post.lua" \
       "http://127.0.0.1:$port" >"$raw" 2>&1
@@ -230,10 +243,11 @@ print(f'      {d["requests"]} req, {d["rps"]:.0f}/s, p50 {d["lat_p50_us"]} us, p
 PY
 }
 
-# run_ttfe NAME TARGET MODEL : time to first event; repeated like run_wrk when other processes were busy
+# run_ttfe NAME TARGET MODEL [KIND] : time to first event and inter-event gaps; repeated like run_wrk
+# when other processes were busy
 run_ttfe() {
-  local name=$1 target=$2 model=$3 port path key raw line g0 s0 m0 u0 g1 s1 m1 u1 c0 c1 t0 t1 frag try foreign
-  port=$(port_for "$target"); path=$(path_for "$target" sse "$model"); key=$(key_for "$target")
+  local name=$1 target=$2 model=$3 kind=${4:-sse} port path key raw line g0 s0 m0 u0 g1 s1 m1 u1 c0 c1 t0 t1 frag try foreign
+  port=$(port_for "$target"); path=$(path_for "$target" "$kind" "$model"); key=$(key_for "$target")
   printf '   %-14s %-8s %s streams, %s\n' "$name" "$target" "$TTFE_STREAMS" "$path"
   for try in $(seq 0 "$RETRIES"); do
     raw=$OUT/$name-$target.txt
@@ -241,7 +255,7 @@ run_ttfe() {
     children_us; c0=$CHILD_US; t0=$(date +%s%N)
     g0=$(cpu_ticks "$GW_PID"); s0=$(cpu_ticks "$SIM_PID"); m0=$(machine_ticks); u0=$(user_ticks "$GW_PID")
     timeout 120 taskset -c "$LOAD_CORE" python3 "$BENCH/sse_ttfe.py" --port "$port" --path "$path" \
-      --key "$key" --body "$JSON_BODY" --streams "$TTFE_STREAMS" --max-seconds 90 >"$raw" 2>&1 || true
+      --key "$key" --body "$(body_for "$target" "$kind" "$model")" --streams "$TTFE_STREAMS" --max-seconds 90 >"$raw" 2>&1 || true
     g1=$(cpu_ticks "$GW_PID"); s1=$(cpu_ticks "$SIM_PID"); m1=$(machine_ticks); u1=$(user_ticks "$GW_PID")
     t1=$(date +%s%N); children_us; c1=$CHILD_US
     line=$(sed -n 's/^BENCH //p' "$raw")
@@ -381,6 +395,19 @@ run_ttfe ttfe gateway "$TTFE_MODEL"
 echo "== 3c. SSE time to first event, one stream at a time: $SSE_EVENTS events back to back (no idle gaps)"
 run_ttfe ttfe-b2b direct "$SSE_MODEL"
 run_ttfe ttfe-b2b gateway "$SSE_MODEL"
+
+if [ "$OPENAI" = 1 ]; then
+  echo "== 5. OpenAI /v1/chat/completions through the gateway vs the native call direct (c=$CONNS)"
+  run_wrk oai-json direct openai-json "$JSON_MODEL" "$CONNS" "$DURATION"
+  run_wrk oai-json gateway openai-json "$JSON_MODEL" "$CONNS" "$DURATION"
+  echo "== 6. OpenAI streaming, $SSE_EVENTS Gemini events translated chunk by chunk (c=$CONNS)"
+  run_wrk oai-sse direct openai-sse "$SSE_MODEL" "$CONNS" "$DURATION"
+  run_wrk oai-sse gateway openai-sse "$SSE_MODEL" "$CONNS" "$DURATION"
+  echo "== 6b. OpenAI streaming: time to first event and inter-event gaps, events $TTFE_INTERVAL_MS ms apart"
+  run_ttfe oai-ttfe direct "$TTFE_MODEL" openai-sse
+  run_ttfe oai-ttfe gateway "$TTFE_MODEL" openai-sse
+  idle_rss idle-after-openai
+fi
 
 echo "== 4. RSS flatness: the JSON scenario against the gateway $REPEATS more times in a row"
 for i in $(seq "$REPEATS"); do

@@ -67,11 +67,16 @@ def one_stream(conn, request):
     body = bytearray()
     t_first = None
     raw = bytearray(rest)
+    arrivals = []  # time each complete event arrived (for inter-event gaps)
 
     def note_first():
         nonlocal t_first
         if t_first is None and (b"\n\n" in body or b"\r\n\r\n" in body):
             t_first = time.perf_counter_ns()
+        n = body.replace(b"\r\n", b"\n").count(b"\n\n")
+        now = time.perf_counter_ns()
+        while len(arrivals) < n:
+            arrivals.append(now)
 
     if chunked:
         # Incremental chunked decoding.
@@ -124,7 +129,8 @@ def one_stream(conn, request):
         conn.close()
     events = sum(1 for ln in body.split(b"\n") if ln.startswith(b"data:"))
     ttfe = (t_first - t0) if t_first is not None else None
-    return status, t_hdr - t0, ttfe, t_end - t0, events
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    return status, t_hdr - t0, ttfe, t_end - t0, events, gaps
 
 
 def main():
@@ -147,7 +153,7 @@ def main():
     ).encode() + body
 
     conn = Conn(a.host, a.port)
-    ttfb, ttfe, total, events = [], [], [], []
+    ttfb, ttfe, total, events, gaps = [], [], [], [], []
     errors = 0
     bad_status = 0
     deadline = time.monotonic() + a.max_seconds
@@ -155,7 +161,7 @@ def main():
         if time.monotonic() > deadline:
             break
         try:
-            st, hb, fe, tot, ev = one_stream(conn, request)
+            st, hb, fe, tot, ev, gp = one_stream(conn, request)
         except (OSError, ValueError, ConnectionError) as e:
             errors += 1
             print(f"stream {i}: {e}", file=sys.stderr)
@@ -170,8 +176,9 @@ def main():
         ttfe.append(fe / 1000.0)
         total.append(tot / 1000.0)
         events.append(ev)
+        gaps.extend(g / 1000.0 for g in gp)
     conn.close()
-    for v in (ttfb, ttfe, total):
+    for v in (ttfb, ttfe, total, gaps):
         v.sort()
     out = {
         "streams": len(ttfe),
@@ -185,6 +192,8 @@ def main():
         "ttfe_p99_us": pct(ttfe, 99),
         "ttfe_max_us": ttfe[-1] if ttfe else None,
         "total_p50_us": pct(total, 50),
+        "gap_p50_us": pct(gaps, 50),
+        "gap_p99_us": pct(gaps, 99),
     }
     print("BENCH " + json.dumps(out))
     return 0 if ttfe else 1
