@@ -590,7 +590,7 @@ fn parallel_tool_calls_stream_with_indexes_and_round_trip() {
         calls[&0].3.is_some() && calls[&1].3.is_none(),
         "the signature rides on the first call only"
     );
-    for (_, (_, _, args, _)) in &calls {
+    for (_, _, args, _) in calls.values() {
         assert_eq!(
             serde_json::from_str::<Value>(args).unwrap()["city"],
             "Lisbon"

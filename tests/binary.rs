@@ -1,0 +1,155 @@
+//! The real binary as users run it: `--demo` answers on both surfaces with no Google key, and a
+//! model-limits file is reloaded on SIGHUP without a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn demo_mode_serves_both_surfaces_without_a_google_key() {
+    let (gw, adm) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .args([
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{gw}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{adm}"),
+        ])
+        .env_remove("GEMINI_API_KEYS")
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Kill(child);
+    let addr = format!("127.0.0.1:{gw}").parse().unwrap();
+    wait_port(addr);
+    let r = http(
+        addr,
+        "POST",
+        "/v2/models/gemini-2.5-flash:generateContent",
+        &[("x-goog-api-key", "demo-password")],
+        GEN.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Hello there"));
+    let body = br#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}"#;
+    let r = http(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", "Bearer demo-password")],
+        body,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "Echo: hi");
+    let admin = format!("127.0.0.1:{adm}").parse().unwrap();
+    wait_port(admin);
+    let r = http(
+        admin,
+        "GET",
+        "/api/keys",
+        &[("authorization", "Bearer demo-admin-key")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["keys"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn sighup_reloads_the_model_limits_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = dir.path().join("limits.yaml");
+    let write = |rpm: u32| {
+        std::fs::write(&limits, format!("default: {{rpm: null, rpd: null, tpm_input: null, tpd_input: null}}\nmodels:\n  gemini-2.5-flash: {{rpm: {rpm}}}\n")).unwrap()
+    };
+    write(7);
+    let (sim_port, gw, adm) = (free_port(), free_port(), free_port());
+    let sim = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .args([
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{sim_port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // the demo gateway stands in as "Google" for this gateway: it speaks the Gemini API on /v1beta
+    let _sim = Kill(sim);
+    wait_port(format!("127.0.0.1:{sim_port}").parse().unwrap());
+    let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .env("GEMINI_API_KEYS", "demo-password")
+        .env("PASSWORD", "pw")
+        .env("ADMIN_API_KEY", "adm")
+        .env("GEMINI_BASE_URL", format!("http://127.0.0.1:{sim_port}"))
+        .env("HOST", "127.0.0.1")
+        .env("PORT", gw.to_string())
+        .env("ADMIN_PORT", adm.to_string())
+        .env("MODEL_LIMITS_PATH", &limits)
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _gw = Kill(child);
+    let addr = format!("127.0.0.1:{gw}").parse().unwrap();
+    wait_port(addr);
+    wait_port(format!("127.0.0.1:{adm}").parse().unwrap());
+    let r = http(
+        addr,
+        "POST",
+        "/v2/models/gemini-2.5-flash:generateContent",
+        &[("x-goog-api-key", "pw")],
+        GEN.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rpm = || {
+        let r = http(
+            format!("127.0.0.1:{adm}").parse().unwrap(),
+            "GET",
+            "/api/keys",
+            &[("authorization", "Bearer adm")],
+            b"",
+        );
+        r.json()["keys"][0]["models"]["gemini-2.5-flash"]["limits"]["rpm"].as_u64()
+    };
+    assert_eq!(rpm(), Some(7));
+    write(9);
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while rpm() != Some(9) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rpm(), Some(9), "limits reloaded without a restart");
+    // the process is alive and serving after SIGHUP
+    let r = http(
+        addr,
+        "POST",
+        "/v2/models/gemini-2.5-flash:generateContent",
+        &[("x-goog-api-key", "pw")],
+        GEN.as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+}
