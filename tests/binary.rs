@@ -93,7 +93,18 @@ fn sighup_reloads_the_model_limits_file() {
         .unwrap();
     // the demo gateway stands in as "Google" for this gateway: it speaks the Gemini API on /v1beta
     let _sim = Kill(sim);
-    wait_port(format!("127.0.0.1:{sim_port}").parse().unwrap());
+    let up = format!("127.0.0.1:{sim_port}").parse().unwrap();
+    wait_port(up);
+    // ready when it answers (its own simulator starts alongside)
+    assert!(eventually(|| http(
+        up,
+        "GET",
+        "/v1beta/models",
+        &[("x-goog-api-key", "demo-password")],
+        b""
+    )
+    .status
+        == 200));
     let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
         .env("GEMINI_API_KEYS", "demo-password")
         .env("PASSWORD", "pw")
