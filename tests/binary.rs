@@ -35,6 +35,16 @@ fn demo_mode_serves_both_surfaces_without_a_google_key() {
     let _guard = Kill(child);
     let addr = format!("127.0.0.1:{gw}").parse().unwrap();
     wait_port(addr);
+    // the demo's simulator starts alongside the gateway: ready when a listing goes through
+    assert!(eventually(|| http(
+        addr,
+        "GET",
+        "/v2/models",
+        &[("x-goog-api-key", "demo-password")],
+        b""
+    )
+    .status
+        == 200));
     let r = http(
         addr,
         "POST",
