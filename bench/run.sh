@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gemini-gateway benchmark: the gateway in front of gemini-sim vs gemini-sim directly, in one run.
 #
-#   bash bench/run.sh                 # default: LOG_LEVEL=warn (no access log), ~3 minutes
+#   bash bench/run.sh                 # default: LOG_LEVEL=warn (no access log), ~5 minutes
 #   bash bench/run.sh --access-log    # LOG_LEVEL=info: one access line per request, to a file
 #   bash bench/run.sh --build         # run `cargo build --release --bins --workspace` even if binaries exist
 #   bash bench/run.sh --perf          # also profile the gateway with `perf record` (JSON and SSE)
@@ -495,6 +495,8 @@ if [ "$PERF" = 1 ]; then
 fi
 
 grep -c ' INFO ' "$OUT/gateway.log" >"$OUT/gateway-log-lines.txt" 2>/dev/null || true
+# the access log of a run is a few hundred MB: keep it compressed
+[ "$ACCESS_LOG" = 1 ] && gzip -f "$OUT/gateway.log"
 
 # ---------------------------------------------------------------- report
 echo
