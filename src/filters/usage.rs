@@ -24,23 +24,25 @@ pub struct Counts {
     pub output_tokens: u64,
 }
 
-/// In-memory usage per (key index, model).
+/// Most models counted per key; client-invented names beyond it are not counted (bounded memory).
+const MAX_MODELS_PER_KEY: usize = 128;
+
+/// In-memory usage per key index and model (looked up without allocating on the request path).
 #[derive(Debug, Default)]
 pub struct UsageCounters {
-    inner: Mutex<HashMap<(usize, String), Counts>>,
+    inner: Mutex<HashMap<usize, HashMap<String, Counts>>>,
 }
 
 impl UsageCounters {
     fn update(&self, key: usize, model: &str, f: impl FnOnce(&mut Counts)) {
-        if let Ok(mut m) = self.inner.lock() {
-            match m.get_mut(&(key, model.to_string())) {
-                Some(c) => f(c),
-                None => {
-                    let mut c = Counts::default();
-                    f(&mut c);
-                    m.insert((key, model.to_string()), c);
-                }
-            }
+        let Ok(mut m) = self.inner.lock() else { return };
+        let per_key = m.entry(key).or_default();
+        if let Some(c) = per_key.get_mut(model) {
+            f(c);
+        } else if per_key.len() < MAX_MODELS_PER_KEY {
+            let mut c = Counts::default();
+            f(&mut c);
+            per_key.insert(model.to_string(), c);
         }
     }
 
@@ -49,24 +51,8 @@ impl UsageCounters {
         self.inner
             .lock()
             .ok()
-            .and_then(|m| m.get(&(key, model.to_string())).copied())
+            .and_then(|m| m.get(&key).and_then(|k| k.get(model)).copied())
             .unwrap_or_default()
-    }
-
-    /// Sum over keys for a model.
-    pub fn total_for_model(&self, model: &str) -> Counts {
-        let mut t = Counts::default();
-        if let Ok(m) = self.inner.lock() {
-            for ((_, md), c) in m.iter() {
-                if md == model {
-                    t.attempts += c.attempts;
-                    t.ok += c.ok;
-                    t.prompt_tokens += c.prompt_tokens;
-                    t.output_tokens += c.output_tokens;
-                }
-            }
-        }
-        t
     }
 }
 
@@ -235,6 +221,22 @@ data: {\"candidates\": [],\"usageMetadata\": {\"promptTokenCount\": 5,\"candidat
             })
         );
         assert_eq!(last_usage(b"{\"embedding\": {}}"), None);
+    }
+
+    #[test]
+    fn counters_are_bounded_per_key() {
+        let c = UsageCounters::default();
+        for i in 0..(MAX_MODELS_PER_KEY + 50) {
+            c.update(0, &format!("invented-{i}"), |x| x.attempts += 1);
+        }
+        c.update(0, "invented-0", |x| x.attempts += 1);
+        assert_eq!(c.get(0, "invented-0").attempts, 2);
+        assert_eq!(
+            c.get(0, &format!("invented-{}", MAX_MODELS_PER_KEY + 10))
+                .attempts,
+            0
+        );
+        assert_eq!(c.inner.lock().unwrap()[&0].len(), MAX_MODELS_PER_KEY);
     }
 
     #[test]
