@@ -15,9 +15,8 @@ impl Drop for Kill {
     }
 }
 
-#[test]
-fn demo_mode_serves_both_surfaces_without_a_google_key() {
-    let (gw, adm) = (free_port(), free_port());
+/// Start `gemini-gateway --demo` on these ports and wait until its simulator answers through it.
+fn start_demo(gw: u16, adm: u16) -> Kill {
     let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
         .args([
             "--demo",
@@ -32,19 +31,27 @@ fn demo_mode_serves_both_surfaces_without_a_google_key() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _guard = Kill(child);
+    let guard = Kill(child);
     let addr = format!("127.0.0.1:{gw}").parse().unwrap();
     wait_port(addr);
     // the demo's simulator starts alongside the gateway: ready when a listing goes through
     assert!(eventually(|| http(
         addr,
         "GET",
-        "/v2/models",
+        "/v1beta/models",
         &[("x-goog-api-key", "demo-password")],
         b""
     )
     .status
         == 200));
+    guard
+}
+
+#[test]
+fn demo_mode_serves_both_surfaces_without_a_google_key() {
+    let (gw, adm) = (free_port(), free_port());
+    let _guard = start_demo(gw, adm);
+    let addr = format!("127.0.0.1:{gw}").parse().unwrap();
     let r = http(
         addr,
         "POST",
@@ -89,32 +96,8 @@ fn sighup_reloads_the_model_limits_file() {
     };
     write(7);
     let (sim_port, gw, adm) = (free_port(), free_port(), free_port());
-    let sim = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
-        .args([
-            "--demo",
-            "--listen",
-            &format!("127.0.0.1:{sim_port}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // the demo gateway stands in as "Google" for this gateway: it speaks the Gemini API on /v1beta
-    let _sim = Kill(sim);
-    let up = format!("127.0.0.1:{sim_port}").parse().unwrap();
-    wait_port(up);
-    // ready when it answers (its own simulator starts alongside)
-    assert!(eventually(|| http(
-        up,
-        "GET",
-        "/v1beta/models",
-        &[("x-goog-api-key", "demo-password")],
-        b""
-    )
-    .status
-        == 200));
+    let _sim = start_demo(sim_port, free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
         .env("GEMINI_API_KEYS", "demo-password")
         .env("PASSWORD", "pw")
