@@ -105,7 +105,7 @@ def main():
                 p(f"| {pct:.2f} | {dso} | `{sym}` |")
             p("")
         cols = []
-        for target, label in (("direct", "sim, serving directly"), ("gateway", "gateway"), ("nginx", "nginx hop")):
+        for target, label in (("direct", "sim, serving directly"), ("gateway", "gateway"), ("nginx", "nginx hop"), ("floor", "Pingora floor")):
             path = os.path.join(run, f"syscalls-{kind}-{target}.txt")
             n = reqs.get((f"syscalls-{kind}", target), 0)
             if os.path.exists(path) and n:

@@ -154,24 +154,33 @@ def main():
     if peaks:
         p(f"| Gateway peak RSS (VmHWM) after each scenario (MiB) | | {' → '.join(peaks)} | | — | — |")
 
-    nj, nc, ns = get(rows, "json", "nginx"), get(rows, "json-c1", "nginx"), get(rows, "sse", "nginx")
-    if nj and jg and jd:
+    refs = [(name, label, get(rows, "json", name), get(rows, "json-c1", name), get(rows, "sse", name))
+            for name, label in (("nginx", "nginx hop"), ("floor", "Pingora floor"))]
+    refs = [r for r in refs if r[2]]
+    if refs and jg and jd:
         p("")
-        p("Reference hop, same harness and pinning: a plain nginx reverse proxy (one process, keep-alive "
-          "upstream, `proxy_buffering off`, no access log) in place of the gateway.")
+        p("Reference hops, same harness and pinning, in place of the gateway: "
+          + "; ".join({"nginx": "a plain nginx reverse proxy (one process, keep-alive upstream, "
+                                "`proxy_buffering off`, no access log)",
+                       "floor": "the smallest Pingora proxy doing the same rewrite (`examples/pingora_floor.rs`: "
+                                "Pingora's own proxy loop, path and key rewrite, no pipeline)"}[r[0]] for r in refs) + ".")
         p("")
-        p("| Measure | nginx hop | gemini-gateway | Gateway / nginx |")
-        p("|---|---:|---:|---:|")
-        p(f"| JSON: proxy CPU per request (µs) | {nj['gw_cpu_us_per_req']:.1f}{split(nj)} "
-          f"| {jg['gw_cpu_us_per_req']:.1f}{split(jg)} | ×{jg['gw_cpu_us_per_req'] / nj['gw_cpu_us_per_req']:.2f} |")
-        if ns and sg:
-            p(f"| SSE 20 events: proxy CPU per stream (µs) | {ns['gw_cpu_us_per_req']:.1f}{split(ns)} "
-              f"| {sg['gw_cpu_us_per_req']:.1f}{split(sg)} | ×{sg['gw_cpu_us_per_req'] / ns['gw_cpu_us_per_req']:.2f} |")
-        p(f"| JSON throughput, c={conns} (req/s) | {nj['rps']:,.0f} | {jg['rps']:,.0f} | ×{jg['rps'] / nj['rps']:.2f} |")
-        if nc and cg and cd:
-            p(f"| JSON c=1: added p50 / p99 over direct (µs) | {nc['lat_p50_us'] - cd['lat_p50_us']:+d} / "
-              f"{nc['lat_p99_us'] - cd['lat_p99_us']:+d} | {cg['lat_p50_us'] - cd['lat_p50_us']:+d} / "
-              f"{cg['lat_p99_us'] - cd['lat_p99_us']:+d} | |")
+        p("| Measure | " + " | ".join(r[1] for r in refs) + " | gemini-gateway | "
+          + " | ".join(f"Gateway / {r[1]}" for r in refs) + " |")
+        p("|---|" + "---:|" * (2 * len(refs) + 1))
+        p("| JSON: proxy CPU per request (µs) | " + " | ".join(f"{r[2]['gw_cpu_us_per_req']:.1f}{split(r[2])}" for r in refs)
+          + f" | {jg['gw_cpu_us_per_req']:.1f}{split(jg)} | "
+          + " | ".join(f"×{jg['gw_cpu_us_per_req'] / r[2]['gw_cpu_us_per_req']:.2f}" for r in refs) + " |")
+        if sg and all(r[4] for r in refs):
+            p("| SSE 20 events: proxy CPU per stream (µs) | " + " | ".join(f"{r[4]['gw_cpu_us_per_req']:.1f}{split(r[4])}" for r in refs)
+              + f" | {sg['gw_cpu_us_per_req']:.1f}{split(sg)} | "
+              + " | ".join(f"×{sg['gw_cpu_us_per_req'] / r[4]['gw_cpu_us_per_req']:.2f}" for r in refs) + " |")
+        p(f"| JSON throughput, c={conns} (req/s) | " + " | ".join(f"{r[2]['rps']:,.0f}" for r in refs)
+          + f" | {jg['rps']:,.0f} | " + " | ".join(f"×{jg['rps'] / r[2]['rps']:.2f}" for r in refs) + " |")
+        if cg and cd and all(r[3] for r in refs):
+            p("| JSON c=1: added p50 / p99 over direct (µs) | "
+              + " | ".join(f"{r[3]['lat_p50_us'] - cd['lat_p50_us']:+d} / {r[3]['lat_p99_us'] - cd['lat_p99_us']:+d}" for r in refs)
+              + f" | {cg['lat_p50_us'] - cd['lat_p50_us']:+d} / {cg['lat_p99_us'] - cd['lat_p99_us']:+d} |" + " |" * len(refs))
 
     od, og = get(rows, "oai-json", "direct"), get(rows, "oai-json", "gateway")
     osd, osg = get(rows, "oai-sse", "direct"), get(rows, "oai-sse", "gateway")

@@ -6,6 +6,7 @@
 #   bash bench/run.sh --build         # run `cargo build --release --bins --workspace` even if binaries exist
 #   bash bench/run.sh --perf          # also profile the gateway with `perf record` (JSON and SSE)
 #   bash bench/run.sh --nginx         # also measure a plain nginx hop (reference), same harness
+#   bash bench/run.sh --floor         # also measure the smallest Pingora proxy (examples/pingora_floor.rs)
 #   bash bench/run.sh --wait-quiet 600  # first wait (up to 600 s) until the machine is idle
 #   bash bench/run.sh --duration 5 --ttfe-streams 50   # shorter run
 #   bash bench/run.sh --no-openai     # skip the OpenAI /v1/chat/completions scenarios
@@ -27,12 +28,14 @@ ACCESS_LOG=0
 FORCE_BUILD=0
 PERF=0
 NGINX=0
+FLOOR=0
 OPENAI=1
 WAIT_QUIET=0         # seconds to wait for other work on the machine to stop before starting
 REPEATS=3            # extra JSON runs for the RSS flatness check
 RETRIES=${RETRIES:-2}      # repeats of a wrk run during which other processes were busy
 NOISY_PCT=${NOISY_PCT:-7}  # "busy": other processes took more than this % of the machine
 NGX_PORT=${NGX_PORT:-18193}
+FLOOR_PORT=${FLOOR_PORT:-18194}
 SIM_PORT=${SIM_PORT:-18190}
 GW_PORT=${GW_PORT:-18191}
 ADMIN_PORT=${ADMIN_PORT:-18192}
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
     --build) FORCE_BUILD=1 ;;
     --perf) PERF=1 ;;
     --nginx) NGINX=1 ;;
+    --floor) FLOOR=1 ;;
     --no-openai) OPENAI=0 ;;
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --repeats) REPEATS=$2; shift ;;
@@ -84,14 +88,15 @@ SIM_PID=
 GW_PID=
 PERF_PID=
 NGX_PID=
+FLOOR_PID=
 cleanup() {
   local pid
-  for pid in $PERF_PID $NGX_PID $GW_PID $SIM_PID; do
+  for pid in $PERF_PID $NGX_PID $FLOOR_PID $GW_PID $SIM_PID; do
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
     fi
   done
-  for pid in $PERF_PID $NGX_PID $GW_PID $SIM_PID; do
+  for pid in $PERF_PID $NGX_PID $FLOOR_PID $GW_PID $SIM_PID; do
     if [ -n "$pid" ]; then
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -KILL "$pid" 2>/dev/null || true
@@ -136,7 +141,7 @@ GW_KEY=pw
 path_for() { # target kind model  (kind: json | sse | openai-json | openai-sse)
   local prefix method
   case "$2" in openai-*) if [ "$1" = gateway ]; then echo /v1/chat/completions; return; fi ;; esac
-  if [ "$1" = gateway ]; then prefix=/v2; else prefix=/v1beta; fi
+  case "$1" in gateway|floor) prefix=/v2 ;; *) prefix=/v1beta ;; esac
   case "$2" in *json) method=generateContent ;; *) method='streamGenerateContent?alt=sse' ;; esac
   echo "$prefix/models/$3:$method"
 }
@@ -149,10 +154,10 @@ body_for() {
   esac
   echo "$JSON_BODY"
 }
-port_for() { case "$1" in direct) echo "$SIM_PORT" ;; nginx) echo "$NGX_PORT" ;; *) echo "$GW_PORT" ;; esac; }
-key_for() { if [ "$1" = gateway ]; then echo "$GW_KEY"; else echo "$DIRECT_KEY"; fi; }
+port_for() { case "$1" in direct) echo "$SIM_PORT" ;; nginx) echo "$NGX_PORT" ;; floor) echo "$FLOOR_PORT" ;; *) echo "$GW_PORT" ;; esac; }
+key_for() { case "$1" in gateway|floor) echo "$GW_KEY" ;; *) echo "$DIRECT_KEY" ;; esac; }
 # the proxy process whose CPU is measured ("gw_*" fields): the gateway, or nginx for the reference hop
-hop_pid_for() { if [ "$1" = nginx ]; then echo "$NGX_PID"; else echo "$GW_PID"; fi; }
+hop_pid_for() { case "$1" in nginx) echo "$NGX_PID" ;; floor) echo "$FLOOR_PID" ;; *) echo "$GW_PID" ;; esac; }
 
 # record NAME TARGET JSON-FRAGMENT... : one line of metrics.jsonl, with the gateway's memory now
 record() {
@@ -458,6 +463,25 @@ NGX
   fi
 fi
 
+if [ "$FLOOR" = 1 ]; then
+  # Reference: the smallest Pingora proxy doing the same rewrite (path, credential -> key), no
+  # pipeline: what Pingora itself costs here, the floor under the gateway.
+  FLOOR_BIN=${FLOOR_BIN:-$ROOT/target/release/examples/pingora_floor}
+  if [ ! -x "$FLOOR_BIN" ] || [ "$FORCE_BUILD" = 1 ]; then
+    echo "== cargo build --release --example pingora_floor"
+    cargo build --release --example pingora_floor
+  fi
+  echo "== reference: the smallest Pingora proxy on core $GW_CORE (one worker thread)"
+  taskset -c "$GW_CORE" "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$SIM_PORT" "$DIRECT_KEY" \
+    >"$OUT/floor.log" 2>&1 &
+  FLOOR_PID=$!
+  wait_port "$FLOOR_PORT" "$FLOOR_PID" pingora_floor
+  run_wrk warmup floor json "$JSON_MODEL" "$CONNS" 2
+  run_wrk json floor json "$JSON_MODEL" "$CONNS" "$DURATION"
+  run_wrk json-c1 floor json "$JSON_MODEL" 1 "$DURATION"
+  run_wrk sse floor sse "$SSE_MODEL" "$CONNS" "$DURATION"
+fi
+
 if [ "$PERF" = 1 ]; then
   # Where the CPU goes, on extra runs that are not in the table: a sampled profile of the gateway
   # (perf record) and system calls per request (perf stat on syscall tracepoints, cheap enough not to
@@ -476,8 +500,8 @@ if [ "$PERF" = 1 ]; then
       PERF_PID=
       perf report -i "$OUT/perf-$kind.data" --stdio --no-children --sort dso,symbol \
         >"$OUT/perf-$kind.txt" 2>/dev/null || true
-      for target in direct gateway nginx; do
-        case $target in direct) tpid=$SIM_PID ;; gateway) tpid=$GW_PID ;; nginx) tpid=$NGX_PID ;; esac
+      for target in direct gateway nginx floor; do
+        case $target in direct) tpid=$SIM_PID ;; gateway) tpid=$GW_PID ;; nginx) tpid=$NGX_PID ;; floor) tpid=$FLOOR_PID ;; esac
         [ -n "$tpid" ] || continue
         perf stat -e "$EV" -p "$tpid" -o "$OUT/syscalls-$kind-$target.txt" >/dev/null 2>&1 &
         PERF_PID=$!

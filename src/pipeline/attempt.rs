@@ -328,52 +328,102 @@ async fn stream(
     ctx.response_started = true;
     ctx.first_byte = Some(ctx.started.elapsed());
     loop {
-        let next = tokio::select! {
+        let read = tokio::select! {
             biased;
             r = up.read_response_body() => Some(r),
             _ = client_left(session) => None,
         };
-        match next {
+        let (chunk, next) = match read {
             None => {
                 ctx.cancelled = true;
                 client.finish(up, peer, false).await;
                 return Ok(Err(Abort::Connection));
             }
-            Some(Ok(Some(chunk))) => {
-                let mut chunk = Some(chunk);
-                for f in p.filters.iter().rev() {
-                    f.on_response_chunk(ctx, &mut chunk, false)?;
-                }
-                if let Some(c) = chunk {
-                    ctx.bytes_out += c.len() as u64;
-                    if session.write_response_body(Some(c), false).await.is_err() {
-                        ctx.cancelled = true;
-                        client.finish(up, peer, false).await;
-                        return Ok(Err(Abort::Connection));
-                    }
-                }
+            // What the upstream has already delivered goes out in one write, without waiting for more.
+            Some(Ok(Some(first))) => {
+                let (c, next) = take_ready(&mut up, first).await;
+                (Some(c), next)
             }
-            Some(Ok(None)) => {
-                let mut chunk = None;
-                for f in p.filters.iter().rev() {
-                    f.on_response_chunk(ctx, &mut chunk, true)?;
-                }
-                client.finish(up, peer, true).await;
-                let done = session.write_response_body(chunk, true).await;
-                if done.is_err() {
-                    ctx.cancelled = true;
-                    return Ok(Err(Abort::Connection));
-                }
-                return Ok(Ok(()));
-            }
-            Some(Err(e)) => {
-                let fault = classify_transport(&e);
-                tracing::warn!(kind = fault.kind(), error = %e, "upstream failed mid-response");
-                ctx.midstream_error = Some(fault.kind());
-                client.finish(up, peer, false).await;
-                return Ok(finish_with_error_event(session, ctx, framing, &fault).await);
+            Some(Ok(None)) => (None, Ready::End),
+            Some(Err(e)) => (None, Ready::Failed(e)),
+        };
+        let end = matches!(next, Ready::End);
+        let mut chunk = chunk;
+        if chunk.is_some() || end {
+            for f in p.filters.iter().rev() {
+                f.on_response_chunk(ctx, &mut chunk, end)?;
             }
         }
+        if let Some(c) = &chunk {
+            ctx.bytes_out += c.len() as u64;
+        }
+        if end {
+            client.finish(up, peer, true).await;
+            if session.write_response_body(chunk, true).await.is_err() {
+                ctx.cancelled = true;
+                return Ok(Err(Abort::Connection));
+            }
+            return Ok(Ok(()));
+        }
+        if let Some(c) = chunk {
+            if session.write_response_body(Some(c), false).await.is_err() {
+                ctx.cancelled = true;
+                client.finish(up, peer, false).await;
+                return Ok(Err(Abort::Connection));
+            }
+        }
+        if let Ready::Failed(e) = next {
+            let fault = classify_transport(&e);
+            tracing::warn!(kind = fault.kind(), error = %e, "upstream failed mid-response");
+            ctx.midstream_error = Some(fault.kind());
+            client.finish(up, peer, false).await;
+            return Ok(finish_with_error_event(session, ctx, framing, &fault).await);
+        }
+    }
+}
+
+/// Largest run of already-arrived upstream chunks sent to the client as one write.
+const COALESCE_MAX: usize = 64 * 1024;
+
+/// What follows a run of upstream chunks that were ready at once.
+enum Ready {
+    /// Nothing more has arrived yet (or the run is full): read again.
+    More,
+    /// The upstream body ended.
+    End,
+    /// The upstream failed after the run.
+    Failed(Box<pingora::Error>),
+}
+
+/// Append to `first` every body chunk the upstream session can hand over without waiting (already
+/// read from the socket, or readable now), so a burst of SSE events costs one client write.
+async fn take_ready(up: &mut HttpSession, first: Bytes) -> (Bytes, Ready) {
+    let mut run: Option<bytes::BytesMut> = None;
+    loop {
+        let len = run.as_ref().map_or(first.len(), |r| r.len());
+        if len >= COALESCE_MAX {
+            return (run.map_or(first, |r| r.freeze()), Ready::More);
+        }
+        let now = tokio::select! {
+            biased;
+            r = up.read_response_body() => Some(r),
+            () = std::future::ready(()) => None,
+        };
+        let next = match now {
+            None => Ready::More,
+            Some(Ok(None)) => Ready::End,
+            Some(Err(e)) => Ready::Failed(e),
+            Some(Ok(Some(c))) => {
+                run.get_or_insert_with(|| {
+                    let mut r = bytes::BytesMut::with_capacity(first.len() * 4 + c.len());
+                    r.extend_from_slice(&first);
+                    r
+                })
+                .extend_from_slice(&c);
+                continue;
+            }
+        };
+        return (run.map_or(first, |r| r.freeze()), next);
     }
 }
 
