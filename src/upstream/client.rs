@@ -15,7 +15,12 @@ use std::time::Duration;
 
 /// The upstream client shared by all requests.
 pub struct UpstreamClient {
+    /// Pool for the request path (connections owned by the serving runtime).
     connector: Connector,
+    /// Separate pool for calls made by background services (model list, key checks). Their
+    /// connections belong to the background runtime's I/O driver; were they pooled with the request
+    /// path's, every request on one would be woken through that other thread.
+    side: Connector,
     peer: RwLock<Arc<HttpPeer>>,
     cfg: UpstreamConfig,
     host_header: HeaderValue,
@@ -29,12 +34,14 @@ impl UpstreamClient {
         let addr = resolve_blocking(&cfg.host, cfg.port)?;
         let host_header = HeaderValue::from_str(&cfg.authority())
             .map_err(|_| "upstream.base_url: bad host".to_string())?;
+        let options = |pool: usize| {
+            let mut o = ConnectorOptions::new(pool);
+            o.ca_file = cfg.ca_file.clone();
+            o
+        };
         Ok(UpstreamClient {
-            connector: Connector::new(Some({
-                let mut o = ConnectorOptions::new(cfg.pool_size);
-                o.ca_file = cfg.ca_file.clone();
-                o
-            })),
+            connector: Connector::new(Some(options(cfg.pool_size))),
+            side: Connector::new(Some(options(cfg.pool_size.min(16)))),
             peer: RwLock::new(Arc::new(build_peer(cfg, addr))),
             cfg: cfg.clone(),
             host_header,
@@ -109,7 +116,15 @@ impl UpstreamClient {
 
     /// Get a (possibly pooled) session with timeouts applied. Returns whether it was reused.
     pub async fn connect(&self, peer: &HttpPeer) -> pingora::Result<(HttpSession, bool)> {
-        let (mut s, reused) = self.connector.get_http_session(peer).await?;
+        self.connect_on(&self.connector, peer).await
+    }
+
+    async fn connect_on(
+        &self,
+        connector: &Connector,
+        peer: &HttpPeer,
+    ) -> pingora::Result<(HttpSession, bool)> {
+        let (mut s, reused) = connector.get_http_session(peer).await?;
         s.set_write_timeout(Some(self.cfg.write_timeout));
         s.set_read_timeout(Some(self.cfg.first_byte_timeout));
         Ok((s, reused))
@@ -155,7 +170,7 @@ impl UpstreamClient {
         let peer = self.peer();
         let path = self.path(resource, query);
         let req = self.request_header(&http::Method::GET, &path, key, None)?;
-        let (mut s, _) = self.connect(&peer).await?;
+        let (mut s, _) = self.connect_on(&self.side, &peer).await?;
         let result = async {
             self.send(&mut s, req, None).await?;
             let status = self.read_header(&mut s).await?;
@@ -172,12 +187,22 @@ impl UpstreamClient {
             Ok((status, Bytes::from(body)))
         }
         .await;
-        self.finish(s, &peer, result.is_ok()).await;
+        self.finish_on(&self.side, s, &peer, result.is_ok()).await;
         result
     }
 
     /// Return a session whose response was read to the end to the pool; otherwise close it.
-    pub async fn finish(&self, mut s: HttpSession, peer: &HttpPeer, complete: bool) {
+    pub async fn finish(&self, s: HttpSession, peer: &HttpPeer, complete: bool) {
+        self.finish_on(&self.connector, s, peer, complete).await
+    }
+
+    async fn finish_on(
+        &self,
+        connector: &Connector,
+        mut s: HttpSession,
+        peer: &HttpPeer,
+        complete: bool,
+    ) {
         let is_h2 = matches!(s, HttpSession::H2(_));
         if !complete {
             s.shutdown().await;
@@ -185,7 +210,7 @@ impl UpstreamClient {
                 return;
             }
         }
-        self.connector
+        connector
             .release_http_session(s, peer, Some(self.cfg.pool_idle_timeout))
             .await;
     }
