@@ -3,7 +3,7 @@
 use crate::error::GatewayError;
 use crate::pipeline::ctx::{ClientId, ReqCtx};
 use crate::pipeline::{Filter, Flow};
-use crate::secret::{digest, digest_eq, fingerprint};
+use crate::secret::{digest, digest_eq};
 use crate::state::AppState;
 use async_trait::async_trait;
 use pingora::proxy::Session;
@@ -12,12 +12,15 @@ use std::sync::Arc;
 struct Credential {
     digest: [u8; 32],
     admin: bool,
+    /// Computed once: the request path only clones it.
+    fingerprint: Arc<str>,
 }
 
 /// The auth stage.
 pub struct Auth {
     required: bool,
     credentials: Vec<Credential>,
+    anonymous: Arc<str>,
 }
 
 impl Auth {
@@ -29,27 +32,31 @@ impl Auth {
             .map(|p| Credential {
                 digest: p.digest(),
                 admin: false,
+                fingerprint: p.fingerprint().into(),
             })
             .collect();
         if let Some(k) = &a.admin_api_key {
             credentials.push(Credential {
                 digest: k.digest(),
                 admin: true,
+                fingerprint: k.fingerprint().into(),
             });
         }
         Auth {
             required: a.required,
             credentials,
+            anonymous: "anonymous".into(),
         }
     }
 
-    /// Match a presented credential against every configured one without early exit.
-    fn check(&self, presented: &str) -> Option<bool> {
+    /// Match a presented credential against every configured one without early exit; on a match,
+    /// whether it grants admin and the credential's fingerprint.
+    fn check(&self, presented: &str) -> Option<(bool, &Arc<str>)> {
         let d = digest(presented.as_bytes());
-        let mut found: Option<bool> = None;
+        let mut found: Option<(bool, &Arc<str>)> = None;
         for c in &self.credentials {
             if digest_eq(&d, &c.digest) {
-                found = Some(found.unwrap_or(false) || c.admin);
+                found = Some((found.is_some_and(|(a, _)| a) || c.admin, &c.fingerprint));
             }
         }
         found
@@ -92,7 +99,7 @@ impl Filter for Auth {
     ) -> Result<Flow, GatewayError> {
         if !self.required {
             ctx.client = Some(ClientId {
-                id: "anonymous".into(),
+                id: self.anonymous.clone(),
                 admin: false,
             });
             return Ok(Flow::Continue);
@@ -101,9 +108,9 @@ impl Filter for Auth {
             return Err(GatewayError::unauthorized());
         };
         match self.check(&token) {
-            Some(admin) => {
+            Some((admin, id)) => {
                 ctx.client = Some(ClientId {
-                    id: fingerprint(&token),
+                    id: id.clone(),
                     admin,
                 });
                 Ok(Flow::Continue)
@@ -116,24 +123,23 @@ impl Filter for Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::fingerprint;
 
     #[test]
     fn matches_user_and_admin() {
+        let cred = |secret: &str, admin| Credential {
+            digest: digest(secret.as_bytes()),
+            admin,
+            fingerprint: fingerprint(secret).into(),
+        };
         let a = Auth {
             required: true,
-            credentials: vec![
-                Credential {
-                    digest: digest(b"user-pw"),
-                    admin: false,
-                },
-                Credential {
-                    digest: digest(b"admin-key"),
-                    admin: true,
-                },
-            ],
+            credentials: vec![cred("user-pw", false), cred("admin-key", true)],
+            anonymous: "anonymous".into(),
         };
-        assert_eq!(a.check("user-pw"), Some(false));
-        assert_eq!(a.check("admin-key"), Some(true));
+        let found = |s: &str| a.check(s).map(|(admin, id)| (admin, id.to_string()));
+        assert_eq!(found("user-pw"), Some((false, fingerprint("user-pw"))));
+        assert_eq!(found("admin-key"), Some((true, fingerprint("admin-key"))));
         assert_eq!(a.check("nope"), None);
         assert_eq!(a.check(""), None);
     }

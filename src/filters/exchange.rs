@@ -78,9 +78,11 @@ impl Filter for Exchange {
             set(resp, "x-accel-buffering", "no")?;
         }
         if let Some(k) = ctx.key.and_then(|k| self.state.pool.get(k)) {
-            set(resp, "x-gateway-key", &k.fingerprint)?;
+            resp.insert_header("x-gateway-key", k.fingerprint_header().clone())
+                .map_err(|_| GatewayError::internal("response header"))?;
         }
-        set(resp, "x-gateway-attempts", &ctx.attempts.len().to_string())?;
+        resp.insert_header("x-gateway-attempts", ctx.attempts.len())
+            .map_err(|_| GatewayError::internal("response header"))?;
         Ok(())
     }
 }

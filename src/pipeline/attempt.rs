@@ -434,7 +434,7 @@ fn response_header(
     up: &HttpSession,
     status: u16,
 ) -> Result<ResponseHeader, GatewayError> {
-    let mut resp = ResponseHeader::build(status, Some(8))
+    let mut resp = ResponseHeader::build_no_case(status, Some(8))
         .map_err(|_| GatewayError::internal("response header"))?;
     let Some(up_header) = up.response_header() else {
         return Err(GatewayError::internal("upstream header missing"));
@@ -482,7 +482,7 @@ async fn buffered(
     }
     let body = chunk.unwrap_or_default();
     let _ = resp.remove_header(&http::header::TRANSFER_ENCODING);
-    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())
         .map_err(|_| GatewayError::internal("response header"))?;
     if session
         .write_response_header(Box::new(resp), false)

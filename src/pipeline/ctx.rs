@@ -9,8 +9,8 @@ use std::time::Instant;
 /// Who the client is, once the auth stage has run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientId {
-    /// Fingerprint of the credential (never the credential).
-    pub id: String,
+    /// Fingerprint of the credential (never the credential), shared with the auth stage's table.
+    pub id: std::sync::Arc<str>,
     pub admin: bool,
 }
 

@@ -135,7 +135,7 @@ impl Pipeline {
         let usage = ctx.usage.unwrap_or_default();
         tracing::info!(
             target: "access",
-            client = ctx.client.as_ref().map_or("-", |c| c.id.as_str()),
+            client = ctx.client.as_ref().map_or("-", |c| &*c.id),
             ip = %ctx.client_ip.map_or_else(|| "-".to_string(), |i| i.to_string()),
             route = ctx.upstream.as_ref().map_or("-", |u| u.resource.as_str()),
             status = ctx.status,
@@ -156,10 +156,11 @@ async fn write_response(
     ctx: &mut ReqCtx,
     resp: Response,
 ) -> std::result::Result<(), Abort> {
-    let mut h = ResponseHeader::build(resp.status, Some(3)).map_err(|_| Abort::Connection)?;
+    let mut h =
+        ResponseHeader::build_no_case(resp.status, Some(3)).map_err(|_| Abort::Connection)?;
     h.insert_header(http::header::CONTENT_TYPE, resp.content_type)
         .map_err(|_| Abort::Connection)?;
-    h.insert_header(http::header::CONTENT_LENGTH, resp.body.len().to_string())
+    h.insert_header(http::header::CONTENT_LENGTH, resp.body.len())
         .map_err(|_| Abort::Connection)?;
     send(session, ctx, h, resp.body).await
 }
@@ -171,7 +172,7 @@ pub async fn write_error(
     e: &GatewayError,
 ) -> std::result::Result<(), Abort> {
     let body = e.body(ctx.surface);
-    let mut h = ResponseHeader::build(e.status, Some(4)).map_err(|_| Abort::Connection)?;
+    let mut h = ResponseHeader::build_no_case(e.status, Some(4)).map_err(|_| Abort::Connection)?;
     let ct = if ctx.surface == Surface::Gemini && e.upstream_body.is_some() {
         "application/json; charset=UTF-8"
     } else {
@@ -179,7 +180,7 @@ pub async fn write_error(
     };
     h.insert_header(http::header::CONTENT_TYPE, ct)
         .map_err(|_| Abort::Connection)?;
-    h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+    h.insert_header(http::header::CONTENT_LENGTH, body.len())
         .map_err(|_| Abort::Connection)?;
     if let Some(s) = e.retry_after_secs() {
         h.insert_header(http::header::RETRY_AFTER, s.to_string())

@@ -100,7 +100,7 @@ impl UpstreamClient {
         key: &HeaderValue,
         body_len: Option<usize>,
     ) -> pingora::Result<RequestHeader> {
-        let mut req = RequestHeader::build(method.clone(), path.as_bytes(), Some(6))?;
+        let mut req = RequestHeader::build_no_case(method.clone(), path.as_bytes(), Some(6))?;
         req.insert_header(http::header::HOST, self.host_header.clone())?;
         req.insert_header("x-goog-api-key", key.clone())?;
         req.insert_header(
@@ -109,7 +109,7 @@ impl UpstreamClient {
         )?;
         if let Some(len) = body_len {
             req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-            req.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+            req.insert_header(http::header::CONTENT_LENGTH, len)?;
         }
         Ok(req)
     }

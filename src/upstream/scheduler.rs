@@ -61,6 +61,8 @@ pub struct PoolKey {
     secret: Secret,
     header: HeaderValue,
     pub fingerprint: String,
+    /// The fingerprint as a ready header value (cloned per response without allocating).
+    fingerprint_header: HeaderValue,
     /// Index into the scheduler's groups.
     pub group: usize,
     invalid: Mutex<Option<(SystemTime, String)>>,
@@ -71,6 +73,10 @@ pub struct PoolKey {
 impl PoolKey {
     pub fn header_value(&self) -> &HeaderValue {
         &self.header
+    }
+    /// The fingerprint, for the `x-gateway-key` response header.
+    pub fn fingerprint_header(&self) -> &HeaderValue {
+        &self.fingerprint_header
     }
     pub fn secret(&self) -> &Secret {
         &self.secret
@@ -254,8 +260,11 @@ impl Scheduler {
                 groups.len() - 1
             });
             groups[g].1.push(i as u32);
+            let fingerprint = k.key.fingerprint();
             out.push(PoolKey {
-                fingerprint: k.key.fingerprint(),
+                fingerprint_header: HeaderValue::from_str(&fingerprint)
+                    .map_err(|_| format!("keys[{i}]: bad fingerprint"))?,
+                fingerprint,
                 secret: k.key.clone(),
                 header,
                 group: g,
