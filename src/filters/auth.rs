@@ -7,6 +7,7 @@ use crate::secret::{digest, digest_eq};
 use crate::state::AppState;
 use async_trait::async_trait;
 use pingora::proxy::Session;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 struct Credential {
@@ -64,7 +65,7 @@ impl Auth {
 }
 
 /// The credential the client presented, from the first place that has one.
-pub fn presented_credential(session: &Session) -> Result<Option<String>, GatewayError> {
+pub fn presented_credential(session: &Session) -> Result<Option<Cow<'_, str>>, GatewayError> {
     let req = session.req_header();
     if let Some(v) = req.headers.get(http::header::AUTHORIZATION) {
         let v = v.to_str().map_err(|_| GatewayError::unauthorized())?;
@@ -72,15 +73,15 @@ pub fn presented_credential(session: &Session) -> Result<Option<String>, Gateway
             .strip_prefix("Bearer ")
             .or_else(|| v.strip_prefix("bearer "))
             .ok_or_else(GatewayError::unauthorized)?;
-        return Ok(Some(token.trim().to_string()));
+        return Ok(Some(Cow::Borrowed(token.trim())));
     }
     if let Some(v) = req.headers.get("x-goog-api-key") {
         let v = v.to_str().map_err(|_| GatewayError::unauthorized())?;
-        return Ok(Some(v.trim().to_string()));
+        return Ok(Some(Cow::Borrowed(v.trim())));
     }
     if let Some(q) = req.uri.query() {
         if let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "key") {
-            return Ok(Some(v.into_owned()));
+            return Ok(Some(v));
         }
     }
     Ok(None)

@@ -5,6 +5,7 @@ use crate::error::GatewayError;
 use crate::pipeline::ctx::{Framing, ReqCtx};
 use crate::pipeline::{Attempt, Filter};
 use crate::state::AppState;
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use std::sync::Arc;
 
@@ -55,8 +56,8 @@ impl Filter for Exchange {
     ) -> Result<(), GatewayError> {
         let framing = ctx.upstream.as_ref().map_or(Framing::Json, |u| u.framing);
         let ct = upstream.headers.get(http::header::CONTENT_TYPE).cloned();
-        let set = |r: &mut ResponseHeader, k: &'static str, v: &str| {
-            r.insert_header(k, v)
+        let set = |r: &mut ResponseHeader, k: &'static str, v: &'static str| {
+            r.insert_header(k, HeaderValue::from_static(v))
                 .map_err(|_| GatewayError::internal("response header"))
         };
         match (framing, ct) {

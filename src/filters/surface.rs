@@ -215,13 +215,9 @@ pub fn check_content_type(session: &Session) -> Result<(), GatewayError> {
     let h = &session.req_header().headers;
     if let Some(ct) = h.get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if !(mime.is_empty() || mime == "application/json" || mime.ends_with("+json")) {
+        let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
+        let json_suffix = mime.len() >= 5 && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json");
+        if !(mime.is_empty() || mime.eq_ignore_ascii_case(b"application/json") || json_suffix) {
             return Err(GatewayError::unsupported_media_type(ct));
         }
     }

@@ -43,7 +43,8 @@ pub async fn run(
 ) -> Result<Result<(), Abort>, GatewayError> {
     let client = &p.state.upstream;
     let max = p.state.config.failover.max_attempts;
-    let Some(up) = ctx.upstream.clone() else {
+    // Only the body (a shared `Bytes`) and the framing are needed here; the rest stays in `ctx`.
+    let Some((body, framing)) = ctx.upstream.as_ref().map(|u| (u.body.clone(), u.framing)) else {
         return Err(GatewayError::not_found("Unknown route."));
     };
     loop {
@@ -66,7 +67,7 @@ pub async fn run(
         ctx.tried.push(key);
         let peer = client.peer();
         let sent_at = std::time::Instant::now();
-        let head = exchange_head(client, &peer, req, up.body.as_ref(), session).await;
+        let head = exchange_head(client, &peer, req, body.as_ref(), session).await;
         if matches!(head, Head::Answer { .. }) {
             let ttfb = sent_at.elapsed();
             ctx.upstream_ttfb = Some(ttfb);
@@ -113,17 +114,7 @@ pub async fn run(
                 for f in &p.filters {
                     f.on_attempt_done(ctx, &attempt, None);
                 }
-                return stream(
-                    p,
-                    session,
-                    ctx,
-                    client,
-                    &peer,
-                    *up_session,
-                    status,
-                    up.framing,
-                )
-                .await;
+                return stream(p, session, ctx, client, &peer, *up_session, status, framing).await;
             }
         }
         // Retryable failure: back off only for server-side trouble (a different key is the remedy for the rest).

@@ -105,10 +105,13 @@ impl UpstreamClient {
         req.insert_header("x-goog-api-key", key.clone())?;
         req.insert_header(
             http::header::USER_AGENT,
-            concat!("gemini-gateway/", env!("CARGO_PKG_VERSION")),
+            HeaderValue::from_static(concat!("gemini-gateway/", env!("CARGO_PKG_VERSION"))),
         )?;
         if let Some(len) = body_len {
-            req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            req.insert_header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )?;
             req.insert_header(http::header::CONTENT_LENGTH, len)?;
         }
         Ok(req)

@@ -102,12 +102,42 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
     }
 }
 
-fn classify_key(k: &str) -> Key {
+/// A map key as far as the estimate cares; read without allocating (keys are borrowed from the
+/// body, or seen through a scratch buffer when they contain escapes).
+#[derive(Clone, Copy, PartialEq)]
+enum Name {
+    Value(Key),
+    MimeType,
+    Data,
+}
+
+fn classify_key(k: &str) -> Name {
     match k {
-        "text" => Key::Text,
-        "inlineData" | "inline_data" => Key::Inline,
-        "fileData" | "file_data" => Key::File,
-        _ => Key::Other,
+        "text" => Name::Value(Key::Text),
+        "inlineData" | "inline_data" => Name::Value(Key::Inline),
+        "fileData" | "file_data" => Name::Value(Key::File),
+        "mimeType" | "mime_type" => Name::MimeType,
+        "data" => Name::Data,
+        _ => Name::Value(Key::Other),
+    }
+}
+
+struct KeyName;
+
+impl<'de> DeserializeSeed<'de> for KeyName {
+    type Value = Name;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Name, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyName {
+    type Value = Name;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Name, E> {
+        Ok(classify_key(v))
     }
 }
 
@@ -152,13 +182,13 @@ impl<'de> Visitor<'de> for Walk<'_> {
             // {mimeType, data} / {mimeType, fileUri}: the data string is measured, not decoded into anything.
             let mut mime = String::new();
             let mut data_len = 0u64;
-            while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                match k.as_ref() {
-                    "mimeType" | "mime_type" => {
+            while let Some(k) = map.next_key_seed(KeyName)? {
+                match k {
+                    Name::MimeType => {
                         mime = map.next_value::<std::borrow::Cow<'de, str>>()?.into_owned()
                     }
-                    "data" => data_len = map.next_value_seed(Len)?,
-                    _ => map.next_value_seed(Walk {
+                    Name::Data => data_len = map.next_value_seed(Len)?,
+                    Name::Value(_) => map.next_value_seed(Walk {
                         est: &mut *self.est,
                         key: Key::Other,
                     })?,
@@ -171,8 +201,11 @@ impl<'de> Visitor<'de> for Walk<'_> {
             }
             return Ok(());
         }
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let key = classify_key(&k);
+        while let Some(k) = map.next_key_seed(KeyName)? {
+            let key = match k {
+                Name::Value(key) => key,
+                Name::MimeType | Name::Data => Key::Other,
+            };
             map.next_value_seed(Walk {
                 est: &mut *self.est,
                 key,
