@@ -203,9 +203,12 @@ impl ChatStream {
     fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
         if line.is_empty() {
             if self.has_data {
-                let data = std::mem::take(&mut self.data);
+                let mut data = std::mem::take(&mut self.data);
                 self.has_data = false;
                 self.event(&data, out);
+                // keep the buffer's capacity for the next event
+                data.clear();
+                self.data = data;
             }
             return;
         }
