@@ -229,11 +229,11 @@ async fn exchange_head(
         let mut tries = 0;
         loop {
             tries += 1;
-            let (mut s, reused) = match client.connect(peer).await {
+            let (s, reused) = match client.connect(peer).await {
                 Ok(v) => v,
                 Err(e) => return Head::Transport(e),
             };
-            let sent = client.send(&mut s, req.clone(), body).await;
+            let (mut s, sent) = client.send(s, &req, body).await;
             let status = match sent {
                 Ok(()) => client.read_header(&mut s).await,
                 Err(e) => Err(e),
