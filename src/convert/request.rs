@@ -134,12 +134,9 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
         }
     }
 
-    let mut safety: Value = Value::Array(
-        HARM_CATEGORIES
-            .iter()
-            .map(|c| json!({"category": c, "threshold": opts.safety_threshold}))
-            .collect(),
-    );
+    // The configured safety settings are written straight into the body at the end (the same for
+    // every request); `google.safetySettings` from the client replaces them.
+    let mut safety: Option<Value> = None;
 
     for (path, google) in google_extras(&req)? {
         for (k, v) in google {
@@ -204,7 +201,7 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
                     };
                     tools.extend(t.iter().cloned());
                 }
-                "safetySettings" => safety = v.clone(),
+                "safetySettings" => safety = Some(v.clone()),
                 k if GENERATION_KEYS.contains(&k) => {
                     gen.insert(key, v.clone());
                 }
@@ -227,14 +224,23 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
     if !gen.is_empty() {
         out.insert("generationConfig".into(), Value::Object(gen));
     }
-    out.insert("safetySettings".into(), safety);
+    let configured_safety = safety.is_none();
+    if let Some(s) = safety {
+        out.insert("safetySettings".into(), s);
+    }
 
-    let body = serde_json::to_vec(&Value::Object(out)).map_err(|e| ConvertError {
+    let mut body = serde_json::to_vec(&Value::Object(out)).map_err(|e| ConvertError {
         status: 500,
         code: None,
         param: None,
         message: format!("could not encode the Gemini request: {e}"),
     })?;
+    if configured_safety && body.last() == Some(&b'}') {
+        body.pop();
+        body.extend_from_slice(b",\"safetySettings\":");
+        push_safety_settings(&mut body, opts.safety_threshold);
+        body.push(b'}');
+    }
     Ok(ChatPlan {
         model: model.clone(),
         stream,
@@ -248,6 +254,23 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
             roo_line_count: opts.roo_line_count,
         },
     })
+}
+
+/// `[{"category":…,"threshold":…},…]` for every harm category. Categories and thresholds are fixed
+/// upper-case identifiers, so nothing needs escaping.
+fn push_safety_settings(body: &mut Vec<u8>, threshold: &str) {
+    body.push(b'[');
+    for (i, c) in HARM_CATEGORIES.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"category\":\"");
+        body.extend_from_slice(c.as_bytes());
+        body.extend_from_slice(b"\",\"threshold\":\"");
+        body.extend_from_slice(threshold.as_bytes());
+        body.extend_from_slice(b"\"}");
+    }
+    body.push(b']');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2129,6 +2152,8 @@ mod tests {
         let s = b["safetySettings"].as_array().unwrap();
         assert_eq!(s.len(), 5);
         assert!(s.iter().all(|c| c["threshold"] == "BLOCK_NONE"));
+        let cats: Vec<&str> = s.iter().filter_map(|c| c["category"].as_str()).collect();
+        assert_eq!(cats, HARM_CATEGORIES);
         let opts = ConvertOptions {
             safety_threshold: "OFF",
             roo_line_count: false,
