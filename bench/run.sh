@@ -283,6 +283,14 @@ print(f'      {d["streams"]} streams, events {d["events_min"]}..{d["events_max"]
 PY
 }
 
+# reference_runs TARGET : the JSON (c=8, c=1) and SSE scenarios through a reference hop
+reference_runs() {
+  run_wrk warmup "$1" json "$JSON_MODEL" "$CONNS" 2
+  run_wrk json "$1" json "$JSON_MODEL" "$CONNS" "$DURATION"
+  run_wrk json-c1 "$1" json "$JSON_MODEL" 1 "$DURATION"
+  run_wrk sse "$1" sse "$SSE_MODEL" "$CONNS" "$DURATION"
+}
+
 # idle_rss LABEL : settle a moment, then record the gateway's resident memory
 idle_rss() {
   sleep 1
@@ -453,10 +461,7 @@ NGX
       >"$OUT/nginx/stdout.log" 2>&1 &
     NGX_PID=$!
     wait_port "$NGX_PORT" "$NGX_PID" nginx
-    run_wrk warmup nginx json "$JSON_MODEL" "$CONNS" 2
-    run_wrk json nginx json "$JSON_MODEL" "$CONNS" "$DURATION"
-    run_wrk json-c1 nginx json "$JSON_MODEL" 1 "$DURATION"
-    run_wrk sse nginx sse "$SSE_MODEL" "$CONNS" "$DURATION"
+    reference_runs nginx
     # nginx stays up (idle) for the --perf system-call counts; the exit trap stops it
   else
     echo "== nginx not installed (apt-get install nginx): no reference hop"
@@ -476,10 +481,7 @@ if [ "$FLOOR" = 1 ]; then
     >"$OUT/floor.log" 2>&1 &
   FLOOR_PID=$!
   wait_port "$FLOOR_PORT" "$FLOOR_PID" pingora_floor
-  run_wrk warmup floor json "$JSON_MODEL" "$CONNS" 2
-  run_wrk json floor json "$JSON_MODEL" "$CONNS" "$DURATION"
-  run_wrk json-c1 floor json "$JSON_MODEL" 1 "$DURATION"
-  run_wrk sse floor sse "$SSE_MODEL" "$CONNS" "$DURATION"
+  reference_runs floor
 fi
 
 if [ "$PERF" = 1 ]; then
