@@ -293,6 +293,46 @@ fn midstream_cut_ends_with_terminal_error_event() {
 }
 
 #[test]
+fn stalled_stream_hits_the_read_timeout_and_ends_with_a_timeout_event() {
+    let (gw, adm, simp) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nkeys: [k1, k2]\n\
+         upstream:\n  base_url: http://127.0.0.1:{simp}\n  read_timeout: 300ms\nfailover:\n  backoff_min: 1ms\n  backoff_max: 2ms\n"
+    );
+    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    // events 2 s apart: the first arrives, then the upstream goes quiet for longer than read_timeout
+    h.sim.add_fault(fault(
+        FaultAction::Stream {
+            events: 3,
+            interval_ms: 2000,
+        },
+        Some(1),
+    ));
+    let t = std::time::Instant::now();
+    let r = h.post(
+        "/v2/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        GEN,
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.complete, "the client's stream ends properly");
+    assert!(
+        t.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        t.elapsed()
+    );
+    let events = sse_events(&r.body);
+    assert_eq!(events.len(), 2, "{}", r.text());
+    let err: serde_json::Value = serde_json::from_str(&events[1]).unwrap();
+    assert_eq!(err["error"]["code"], 504, "{err}");
+    assert_eq!(h.sim.calls(), 1, "no retry once bytes reached the client");
+    assert!(
+        eventually(|| h.sim.cancelled() == 1),
+        "the stalled upstream request was abandoned: cancelled={}",
+        h.sim.cancelled()
+    );
+}
+
+#[test]
 fn midstream_cut_in_json_array_stream_closes_the_array_with_an_error() {
     let h = Harness::basic();
     h.sim

@@ -92,7 +92,7 @@ pub async fn run(
                 session: mut up_session,
                 status,
             } if status >= 400 => {
-                let (body, complete) = read_capped(&mut up_session, MAX_ERROR_BODY).await;
+                let (body, complete) = read_capped(client, &mut up_session, MAX_ERROR_BODY).await;
                 client.finish(*up_session, &peer, complete).await;
                 let fault = classify(status, &body, p.state.config.failover.rate_limit_cooldown)
                     .unwrap_or(Fault::ServerError { status });
@@ -273,10 +273,10 @@ async fn client_left(session: &mut Session) {
 }
 
 /// Read up to `cap` bytes of a body; returns whether the body was read to its end.
-async fn read_capped(s: &mut HttpSession, cap: usize) -> (Bytes, bool) {
+async fn read_capped(client: &UpstreamClient, s: &mut HttpSession, cap: usize) -> (Bytes, bool) {
     let mut buf = Vec::new();
     loop {
-        match s.read_response_body().await {
+        match client.read_body(s).await {
             Ok(Some(chunk)) => {
                 if buf.len() + chunk.len() > cap {
                     buf.extend_from_slice(&chunk[..cap - buf.len()]);
@@ -321,7 +321,7 @@ async fn stream(
     loop {
         let read = tokio::select! {
             biased;
-            r = up.read_response_body() => Some(r),
+            r = client.read_body(&mut up) => Some(r),
             _ = client_left(session) => None,
         };
         let (chunk, next) = match read {
@@ -451,7 +451,7 @@ async fn buffered(
 ) -> Result<Result<(), Abort>, GatewayError> {
     let read = tokio::select! {
         biased;
-        r = read_capped(&mut up, MAX_BUFFERED) => Some(r),
+        r = read_capped(client, &mut up, MAX_BUFFERED) => Some(r),
         _ = client_left(session) => None,
     };
     let Some((body, complete)) = read else {

@@ -129,7 +129,6 @@ impl UpstreamClient {
     ) -> pingora::Result<(HttpSession, bool)> {
         let (mut s, reused) = connector.get_http_session(peer).await?;
         s.set_write_timeout(Some(self.cfg.write_timeout));
-        s.set_read_timeout(Some(self.cfg.first_byte_timeout));
         Ok((s, reused))
     }
 
@@ -154,7 +153,6 @@ impl UpstreamClient {
                     pingora::protocols::http::v1::client::HttpSession::new(stream),
                 );
                 s.set_write_timeout(Some(self.cfg.write_timeout));
-                s.set_read_timeout(Some(self.cfg.first_byte_timeout));
                 (s, sent)
             }
             mut s => {
@@ -202,17 +200,31 @@ impl UpstreamClient {
         }
     }
 
-    /// Read the final (non-1xx) response header.
+    /// Read the final (non-1xx) response header, within `first_byte_timeout`.
+    ///
+    /// Read timeouts are tokio timers (removed as soon as the read finishes) rather than the
+    /// session's own, whose entries stay in Pingora's timer map until their deadline passes.
     pub async fn read_header(&self, s: &mut HttpSession) -> pingora::Result<u16> {
-        loop {
-            s.read_response_header().await?;
-            let status = s.response_header().map(|h| h.status.as_u16()).unwrap_or(0);
-            if !(100..200).contains(&status) {
-                // After the header, reads wait at most read_timeout between body chunks.
-                s.set_read_timeout(Some(self.cfg.read_timeout));
-                return Ok(status);
+        let read = async {
+            loop {
+                s.read_response_header().await?;
+                let status = s.response_header().map(|h| h.status.as_u16()).unwrap_or(0);
+                if !(100..200).contains(&status) {
+                    return Ok(status);
+                }
             }
-        }
+        };
+        within(self.cfg.first_byte_timeout, "response header", read).await
+    }
+
+    /// The next piece of the response body, waiting at most `read_timeout` for it.
+    pub async fn read_body(&self, s: &mut HttpSession) -> pingora::Result<Option<Bytes>> {
+        within(
+            self.cfg.read_timeout,
+            "response body",
+            s.read_response_body(),
+        )
+        .await
     }
 
     /// A small GET outside the request pipeline (model list refresh, key checks): status and body.
@@ -232,7 +244,7 @@ impl UpstreamClient {
             sent?;
             let status = self.read_header(&mut s).await?;
             let mut body = Vec::new();
-            while let Some(chunk) = s.read_response_body().await? {
+            while let Some(chunk) = self.read_body(&mut s).await? {
                 if body.len() + chunk.len() > cap {
                     return Err(pingora::Error::explain(
                         pingora::ErrorType::ReadError,
@@ -270,6 +282,22 @@ impl UpstreamClient {
         connector
             .release_http_session(s, peer, Some(self.cfg.pool_idle_timeout))
             .await;
+    }
+}
+
+/// Run an upstream read with a deadline; running out is Pingora's `ReadTimedout`, as the
+/// session's own timeout would report it (the failure classifier treats both alike).
+async fn within<T>(
+    limit: Duration,
+    what: &'static str,
+    read: impl std::future::Future<Output = pingora::Result<T>>,
+) -> pingora::Result<T> {
+    match tokio::time::timeout(limit, read).await {
+        Ok(r) => r,
+        Err(_) => Err(pingora::Error::explain(
+            pingora::ErrorType::ReadTimedout,
+            format!("upstream {what}: no data within {limit:?}"),
+        )),
     }
 }
 
