@@ -204,47 +204,16 @@ pub(crate) struct PlannedCall {
     pub args: Value,
 }
 
-/// Decide whether to answer with a function call.
+/// Decide whether to answer with function calls, and which.
 ///
 /// Rules: the request must declare `tools[].functionDeclarations`; `toolConfig.functionCallingConfig.mode`
-/// `NONE` never calls; a last turn carrying `functionResponse` parts is answered with text. Otherwise
-/// the model calls a declared function whose name appears in the last user text, or — when that
-/// text contains "weather" — the first function whose name contains "weather" (else the first one);
-/// with mode `ANY` it always calls (the first allowed function if nothing else matched).
-/// Decide the function calls of the answer: every declared function the prompt names (parallel
-/// calls, as Gemini 3 makes them), else at most one as [`plan_function_call`] decides.
+/// `NONE` never calls; `allowedFunctionNames` limits the choice; a last turn carrying
+/// `functionResponse` parts is answered with text. When the last user text names several callable
+/// functions, the model calls them all at once (parallel calls, as Gemini 3 makes them). Otherwise it
+/// calls the one function named there, or — when that text contains "weather" — the first function
+/// whose name contains "weather" (else the first one); with mode `ANY` it always calls (the first
+/// allowed function if nothing else matched).
 pub(crate) fn plan_function_calls(req: &Value) -> Vec<PlannedCall> {
-    let Some(first) = plan_function_call(req) else {
-        return Vec::new();
-    };
-    let text = last_user_plain_text(req);
-    let lower = text.to_lowercase();
-    let mut named: Vec<PlannedCall> = Vec::new();
-    if let Some(tools) = field(req, "tools").and_then(Value::as_array) {
-        for t in tools {
-            for d in field(t, "functionDeclarations")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = str_field(d, "name").unwrap_or("");
-                if !name.is_empty() && lower.contains(&name.to_lowercase()) {
-                    named.push(PlannedCall {
-                        name: name.to_owned(),
-                        args: make_args(d, &text),
-                    });
-                }
-            }
-        }
-    }
-    if named.len() > 1 {
-        named
-    } else {
-        vec![first]
-    }
-}
-
-pub(crate) fn plan_function_call(req: &Value) -> Option<PlannedCall> {
     let mut decls: Vec<&Value> = Vec::new();
     if let Some(tools) = field(req, "tools").and_then(Value::as_array) {
         for t in tools {
@@ -268,34 +237,40 @@ pub(crate) fn plan_function_call(req: &Value) -> Option<PlannedCall> {
         }
     }
     if decls.is_empty() || mode == "NONE" || last_turn_has_function_response(req) {
-        return None;
+        return Vec::new();
     }
     let text = last_user_plain_text(req);
     let lower = text.to_lowercase();
     let name_of = |d: &Value| str_field(d, "name").unwrap_or("").to_owned();
-    let by_name = decls.iter().find(|d| {
-        let n = name_of(d).to_lowercase();
-        !n.is_empty() && lower.contains(&n)
-    });
-    let chosen = if let Some(d) = by_name {
-        Some(*d)
+    let plan = |d: &Value| PlannedCall {
+        name: name_of(d),
+        args: make_args(d, &text),
+    };
+    let named: Vec<&Value> = decls
+        .iter()
+        .copied()
+        .filter(|d| {
+            let n = name_of(d).to_lowercase();
+            !n.is_empty() && lower.contains(&n)
+        })
+        .collect();
+    let chosen = if let Some(d) = named.first() {
+        if named.len() > 1 {
+            return named.into_iter().map(plan).collect();
+        }
+        *d
     } else if lower.contains("weather") {
-        Some(
-            decls
-                .iter()
-                .find(|d| name_of(d).to_lowercase().contains("weather"))
-                .copied()
-                .unwrap_or(decls[0]),
-        )
+        decls
+            .iter()
+            .find(|d| name_of(d).to_lowercase().contains("weather"))
+            .copied()
+            .unwrap_or(decls[0])
     } else if mode == "ANY" {
-        Some(decls[0])
+        decls[0]
     } else {
-        None
-    }?;
-    Some(PlannedCall {
-        name: name_of(chosen),
-        args: make_args(chosen, &text),
-    })
+        return Vec::new();
+    };
+    vec![plan(chosen)]
 }
 
 /// Place named after " in " in the prompt ("weather in Paris?" -> "Paris").
@@ -534,6 +509,13 @@ mod tests {
         assert_eq!(default_reply(&req).chars().count(), 6 + 60);
     }
 
+    /// The only call planned, if any (these cases never name two functions).
+    fn plan_function_call(req: &Value) -> Option<PlannedCall> {
+        let mut calls = plan_function_calls(req);
+        assert!(calls.len() <= 1, "{calls:?}");
+        calls.pop()
+    }
+
     #[test]
     fn function_call_trigger() {
         let tools = json!([{"functionDeclarations": [
@@ -574,6 +556,32 @@ mod tests {
         // no tools: never
         let req = json!({"contents": [{"parts": [{"text": "weather in Rome"}]}]});
         assert!(plan_function_call(&req).is_none());
+    }
+
+    #[test]
+    fn functions_named_together_are_called_in_parallel_within_the_allowed_ones() {
+        let tools = json!([{"functionDeclarations": [
+            {"name": "get_weather", "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}},
+            {"name": "get_time", "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}}
+        ]}]);
+        let text = json!([{"role": "user", "parts": [{"text": "call get_weather and get_time for Paris"}]}]);
+        let req = json!({"contents": text, "tools": tools});
+        let names: Vec<String> = plan_function_calls(&req)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["get_weather", "get_time"]);
+        let req = json!({"contents": text, "tools": tools,
+                         "toolConfig": {"functionCallingConfig": {"mode": "AUTO", "allowedFunctionNames": ["get_time"]}}});
+        let names: Vec<String> = plan_function_calls(&req)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["get_time"],
+            "a function not allowed is never called"
+        );
     }
 
     #[test]

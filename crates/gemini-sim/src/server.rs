@@ -795,19 +795,18 @@ impl Exchange<'_> {
             return Ok(());
         }
         let calls = content::plan_function_calls(body);
-        let answer = match calls.is_empty() {
-            false => Answer::Calls(calls),
-            true => {
-                let mut text = match &self.sh.cfg.reply_text {
-                    Some(t) => t.clone(),
-                    None => content::default_reply(body),
-                };
-                let finish = match content::max_output_tokens(body) {
-                    Some(max) if content::truncate_to_tokens(&mut text, max) => "MAX_TOKENS",
-                    _ => "STOP",
-                };
-                Answer::Text { text, finish }
-            }
+        let answer = if !calls.is_empty() {
+            Answer::Calls(calls)
+        } else {
+            let mut text = match &self.sh.cfg.reply_text {
+                Some(t) => t.clone(),
+                None => content::default_reply(body),
+            };
+            let finish = match content::max_output_tokens(body) {
+                Some(max) if content::truncate_to_tokens(&mut text, max) => "MAX_TOKENS",
+                _ => "STOP",
+            };
+            Answer::Text { text, finish }
         };
         let seed = self.sh.next_seed();
         let chunks = build_chunks(info, &prompt, &answer, seed, stream.map(|_| shape.0));
