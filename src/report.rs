@@ -103,7 +103,7 @@ pub fn build(state: &AppState) -> Report {
     let mut models: BTreeMap<String, (Usage, usize, Option<u64>, Option<u64>)> = BTreeMap::new();
     let mut group_keys: Vec<Vec<String>> = vec![Vec::new(); pool.groups().count()];
     for k in pool.iter() {
-        group_keys[k.group].push(k.fingerprint.clone());
+        group_keys[k.group].push(k.fingerprint().to_string());
     }
     for model in pool.quota_models() {
         for (g, name) in pool.groups().enumerate() {

@@ -116,7 +116,7 @@ impl AdminApp {
                     .collect();
                 let mut v = health_json(&st.pool.overall(i, now), now);
                 if let Some(obj) = v.as_object_mut() {
-                    obj.insert("key".into(), json!(k.fingerprint));
+                    obj.insert("key".into(), json!(k.fingerprint()));
                     obj.insert("group".into(), json!(group));
                     obj.insert("successes".into(), json!(k.successes.load(std::sync::atomic::Ordering::Relaxed)));
                     obj.insert("failures".into(), json!(k.failures.load(std::sync::atomic::Ordering::Relaxed)));

@@ -56,22 +56,21 @@ impl Filter for Exchange {
     ) -> Result<(), GatewayError> {
         let framing = ctx.upstream.as_ref().map_or(Framing::Json, |u| u.framing);
         let ct = upstream.headers.get(http::header::CONTENT_TYPE).cloned();
-        let set = |r: &mut ResponseHeader, k: &'static str, v: &'static str| {
-            r.insert_header(k, HeaderValue::from_static(v))
+        let put = |r: &mut ResponseHeader, k: &'static str, v: HeaderValue| {
+            r.insert_header(k, v)
                 .map_err(|_| GatewayError::internal("response header"))
+        };
+        let set = |r: &mut ResponseHeader, k: &'static str, v: &'static str| {
+            put(r, k, HeaderValue::from_static(v))
         };
         match (framing, ct) {
             (Framing::Sse, _) => set(resp, "content-type", "text/event-stream")?,
-            (_, Some(ct)) => resp
-                .insert_header(http::header::CONTENT_TYPE, ct)
-                .map_err(|_| GatewayError::internal("response header"))?,
+            (_, Some(ct)) => put(resp, "content-type", ct)?,
             (_, None) => set(resp, "content-type", "application/json; charset=UTF-8")?,
         }
         // Streams are sent chunked so each event is flushed as it arrives; a plain JSON answer keeps its length.
         match (framing, upstream.headers.get(http::header::CONTENT_LENGTH)) {
-            (Framing::Json, Some(cl)) => resp
-                .insert_header(http::header::CONTENT_LENGTH, cl.clone())
-                .map_err(|_| GatewayError::internal("response header"))?,
+            (Framing::Json, Some(cl)) => put(resp, "content-length", cl.clone())?,
             _ => set(resp, "transfer-encoding", "chunked")?,
         }
         if framing == Framing::Sse {
@@ -79,11 +78,13 @@ impl Filter for Exchange {
             set(resp, "x-accel-buffering", "no")?;
         }
         if let Some(k) = ctx.key.and_then(|k| self.state.pool.get(k)) {
-            resp.insert_header("x-gateway-key", k.fingerprint_header().clone())
-                .map_err(|_| GatewayError::internal("response header"))?;
+            put(resp, "x-gateway-key", k.fingerprint_header().clone())?;
         }
-        resp.insert_header("x-gateway-attempts", ctx.attempts.len())
-            .map_err(|_| GatewayError::internal("response header"))?;
+        put(
+            resp,
+            "x-gateway-attempts",
+            HeaderValue::from(ctx.attempts.len()),
+        )?;
         Ok(())
     }
 }

@@ -324,7 +324,7 @@ async fn stream(
             r = client.read_body(&mut up) => Some(r),
             _ = client_left(session) => None,
         };
-        let (chunk, next) = match read {
+        let (mut chunk, next) = match read {
             None => {
                 ctx.cancelled = true;
                 client.finish(up, peer, false).await;
@@ -339,7 +339,6 @@ async fn stream(
             Some(Err(e)) => (None, Ready::Failed(e)),
         };
         let end = matches!(next, Ready::End);
-        let mut chunk = chunk;
         if chunk.is_some() || end {
             for f in p.filters.iter().rev() {
                 f.on_response_chunk(ctx, &mut chunk, end)?;
@@ -387,7 +386,9 @@ enum Ready {
 }
 
 /// Append to `first` every body chunk the upstream session can hand over without waiting (already
-/// read from the socket, or readable now), so a burst of SSE events costs one client write.
+/// read from the socket, or readable now), so a burst of SSE events costs one client write. Each
+/// read is polled once and abandoned if it would wait (Pingora's body reader is cancel-safe), so it
+/// needs no timeout: the caller's next `read_body` carries the deadline.
 async fn take_ready(up: &mut HttpSession, first: Bytes) -> (Bytes, Ready) {
     let mut run: Option<bytes::BytesMut> = None;
     loop {

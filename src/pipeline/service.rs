@@ -121,11 +121,7 @@ impl Pipeline {
             .attempts
             .iter()
             .map(|a| {
-                let fp = self
-                    .state
-                    .pool
-                    .get(a.key)
-                    .map_or("?", |k| k.fingerprint.as_str());
+                let fp = self.state.pool.get(a.key).map_or("?", |k| k.fingerprint());
                 match a.status {
                     Some(s) => format!("{fp}:{s}:{}", a.outcome),
                     None => format!("{fp}:{}", a.outcome),

@@ -149,10 +149,10 @@ impl UpstreamClient {
             HttpSession::H1(h1) => {
                 let mut stream = h1.into_inner();
                 let sent = self.write_h1(&mut stream, req, body).await;
-                let mut s = HttpSession::H1(
-                    pingora::protocols::http::v1::client::HttpSession::new(stream),
-                );
-                s.set_write_timeout(Some(self.cfg.write_timeout));
+                // Nothing more is written through this session: it only reads the answer.
+                let s = HttpSession::H1(pingora::protocols::http::v1::client::HttpSession::new(
+                    stream,
+                ));
                 (s, sent)
             }
             mut s => {
@@ -176,7 +176,7 @@ impl UpstreamClient {
         body: Option<&Bytes>,
     ) -> pingora::Result<()> {
         use bytes::Buf;
-        use pingora::{Error, ErrorType};
+        use pingora::{Error, ErrorType, OrErr};
         use tokio::io::AsyncWriteExt;
         let head = pingora::protocols::http::v1::client::http_req_header_to_wire(req)
             .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "bad request line"))?
@@ -186,18 +186,17 @@ impl UpstreamClient {
             stream.write_all_buf(&mut wire).await?;
             stream.flush().await
         };
-        match tokio::time::timeout(self.cfg.write_timeout, write).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::because(
-                ErrorType::WriteError,
-                "while writing the request",
-                e,
-            )),
-            Err(_) => Err(Error::explain(
-                ErrorType::WriteTimedout,
-                "while writing the request (timeout)",
-            )),
-        }
+        within(
+            self.cfg.write_timeout,
+            ErrorType::WriteTimedout,
+            "request",
+            async {
+                write
+                    .await
+                    .or_err(ErrorType::WriteError, "writing the request")
+            },
+        )
+        .await
     }
 
     /// Read the final (non-1xx) response header, within `first_byte_timeout`.
@@ -214,13 +213,20 @@ impl UpstreamClient {
                 }
             }
         };
-        within(self.cfg.first_byte_timeout, "response header", read).await
+        within(
+            self.cfg.first_byte_timeout,
+            pingora::ErrorType::ReadTimedout,
+            "response header",
+            read,
+        )
+        .await
     }
 
     /// The next piece of the response body, waiting at most `read_timeout` for it.
     pub async fn read_body(&self, s: &mut HttpSession) -> pingora::Result<Option<Bytes>> {
         within(
             self.cfg.read_timeout,
+            pingora::ErrorType::ReadTimedout,
             "response body",
             s.read_response_body(),
         )
@@ -285,18 +291,20 @@ impl UpstreamClient {
     }
 }
 
-/// Run an upstream read with a deadline; running out is Pingora's `ReadTimedout`, as the
-/// session's own timeout would report it (the failure classifier treats both alike).
+/// Run an upstream read or write with a deadline (a tokio timer, gone when the I/O finishes).
+/// Running out is `timed_out` (`ReadTimedout`/`WriteTimedout`), as the session's own timeouts
+/// would report it, so the failure classifier sees the same thing either way.
 async fn within<T>(
     limit: Duration,
+    timed_out: pingora::ErrorType,
     what: &'static str,
-    read: impl std::future::Future<Output = pingora::Result<T>>,
+    io: impl std::future::Future<Output = pingora::Result<T>>,
 ) -> pingora::Result<T> {
-    match tokio::time::timeout(limit, read).await {
+    match tokio::time::timeout(limit, io).await {
         Ok(r) => r,
         Err(_) => Err(pingora::Error::explain(
-            pingora::ErrorType::ReadTimedout,
-            format!("upstream {what}: no data within {limit:?}"),
+            timed_out,
+            format!("upstream {what}: not done within {limit:?}"),
         )),
     }
 }

@@ -71,7 +71,7 @@ pub async fn check_all(state: &Arc<AppState>, keys: Vec<usize>) -> (usize, usize
             Check::Unknown(why) => {
                 unknown += 1;
                 if let Some(k) = state.pool.get(idx) {
-                    tracing::debug!(key = %k.fingerprint, why = %why, "key check inconclusive; key kept");
+                    tracing::debug!(key = %k.fingerprint(), why = %why, "key check inconclusive; key kept");
                 }
             }
         }

@@ -60,9 +60,9 @@ pub enum Health {
 pub struct PoolKey {
     secret: Secret,
     header: HeaderValue,
-    pub fingerprint: String,
-    /// The fingerprint as a ready header value (cloned per response without allocating).
-    fingerprint_header: HeaderValue,
+    /// Short fingerprint (never the key), kept as a header value: the `x-gateway-key` response
+    /// header clones it without allocating, logs and the admin API read it as text.
+    fingerprint: HeaderValue,
     /// Index into the scheduler's groups.
     pub group: usize,
     invalid: Mutex<Option<(SystemTime, String)>>,
@@ -74,9 +74,13 @@ impl PoolKey {
     pub fn header_value(&self) -> &HeaderValue {
         &self.header
     }
+    /// The key's short fingerprint, for logs, the admin API and reports.
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint.to_str().unwrap_or("?")
+    }
     /// The fingerprint, for the `x-gateway-key` response header.
     pub fn fingerprint_header(&self) -> &HeaderValue {
-        &self.fingerprint_header
+        &self.fingerprint
     }
     pub fn secret(&self) -> &Secret {
         &self.secret
@@ -95,6 +99,11 @@ pub enum Pick {
     Exhausted {
         retry_after: Option<Duration>,
     },
+}
+
+/// Whether a bucket of second `bucket` still counts at second `sec` (unused buckets never do).
+fn in_window(bucket: u64, sec: u64) -> bool {
+    bucket != u64::MAX && bucket + WINDOW > sec && bucket <= sec
 }
 
 /// Requests and tokens of one group × model: a 60 s sliding window of 1 s buckets and the Pacific day.
@@ -142,7 +151,7 @@ impl Windows {
         let mut r = 0u64;
         let mut t = 0u64;
         for (s, req, tok) in &self.buckets {
-            if *s != u64::MAX && *s + WINDOW > sec && *s <= sec {
+            if in_window(*s, sec) {
                 r += u64::from(*req);
                 t += tok;
             }
@@ -155,7 +164,7 @@ impl Windows {
         let mut live: Vec<(u64, u64)> = self
             .buckets
             .iter()
-            .filter(|(s, _, _)| *s != u64::MAX && *s + WINDOW > sec && *s <= sec)
+            .filter(|(s, _, _)| in_window(*s, sec))
             .map(|(s, r, t)| (*s, if tokens { *t } else { u64::from(*r) }))
             .collect();
         live.sort_unstable();
@@ -260,11 +269,9 @@ impl Scheduler {
                 groups.len() - 1
             });
             groups[g].1.push(i as u32);
-            let fingerprint = k.key.fingerprint();
             out.push(PoolKey {
-                fingerprint_header: HeaderValue::from_str(&fingerprint)
+                fingerprint: HeaderValue::from_str(&k.key.fingerprint())
                     .map_err(|_| format!("keys[{i}]: bad fingerprint"))?,
-                fingerprint,
                 secret: k.key.clone(),
                 header,
                 group: g,
@@ -667,7 +674,7 @@ impl Scheduler {
         }
         key.failures.fetch_add(1, Ordering::Relaxed);
         if let Fault::KeyInvalid { reason, .. } = fault {
-            tracing::warn!(key = %key.fingerprint, reason = %reason, "upstream key disabled: rejected by Gemini");
+            tracing::warn!(key = %key.fingerprint(), reason = %reason, "upstream key disabled: rejected by Gemini");
             if let Ok(mut g) = key.invalid.lock() {
                 *g = Some((SystemTime::now(), reason.clone()));
             }
@@ -701,7 +708,7 @@ impl Scheduler {
         match fault {
             Fault::RateLimited { retry_after, .. } => {
                 let until = now + *retry_after;
-                tracing::info!(key = %key.fingerprint, group = %self.group_name(key.group), model, cooldown_s = retry_after.as_secs(), "rate-limited: group cooling down");
+                tracing::info!(key = %key.fingerprint(), group = %self.group_name(key.group), model, cooldown_s = retry_after.as_secs(), "rate-limited: group cooling down");
                 for k in group_members {
                     self.set_slot(
                         &mut st,
@@ -719,14 +726,14 @@ impl Scheduler {
                     + (until_wall - wall)
                         .to_std()
                         .unwrap_or(Duration::from_secs(86_400));
-                tracing::warn!(key = %key.fingerprint, group = %self.group_name(key.group), model, until = %until_wall, "daily quota exhausted: group parked until Pacific midnight");
+                tracing::warn!(key = %key.fingerprint(), group = %self.group_name(key.group), model, until = %until_wall, "daily quota exhausted: group parked until Pacific midnight");
                 for k in group_members {
                     self.set_slot(&mut st, k, Slot::Parked { until, until_wall });
                 }
             }
             Fault::ServerError { .. } | Fault::Connect { .. } => {
                 let until = now + self.cfg.server_error_cooldown;
-                tracing::info!(key = %key.fingerprint, model, kind = fault.kind(), "upstream failure: key cooling down");
+                tracing::info!(key = %key.fingerprint(), model, kind = fault.kind(), "upstream failure: key cooling down");
                 self.set_slot(
                     &mut st,
                     idx,
@@ -738,7 +745,7 @@ impl Scheduler {
             }
             Fault::Timeout => {
                 let until = now + self.cfg.timeout_cooldown;
-                tracing::info!(key = %key.fingerprint, model, "upstream timeout: key cooling down");
+                tracing::info!(key = %key.fingerprint(), model, "upstream timeout: key cooling down");
                 self.set_slot(
                     &mut st,
                     idx,
@@ -762,7 +769,7 @@ impl Scheduler {
                 return;
             }
         }
-        tracing::info!(key = %key.fingerprint, "upstream key restored");
+        tracing::info!(key = %key.fingerprint(), "upstream key restored");
         let models: Vec<(String, Arc<Mutex<ModelState>>)> = self
             .models
             .read()
