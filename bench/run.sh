@@ -203,13 +203,24 @@ wait_quiet() {
   return 1
 }
 
+# retry_if_noisy FRAG TRY RETRIES : succeeds (the caller repeats its run) when other processes took
+# more than NOISY_PCT of the machine during it and retries are left; with --wait-quiet, waits first
+retry_if_noisy() {
+  local foreign
+  foreign=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["foreign_cpu_pct"]))' "$1")
+  if [ "$foreign" -le "$NOISY_PCT" ] || [ "$2" -ge "$3" ]; then return 1; fi
+  echo "      ${foreign}% of the machine went to other processes or kernel threads: repeating this run"
+  [ "$WAIT_QUIET" -gt 0 ] && { wait_quiet 60 || true; }
+  return 0
+}
+
 # run_wrk NAME TARGET KIND MODEL CONNS SECONDS
 # One wrk run; the CPU of the proxy under test, the sim, the load generator and the machine are read
 # around it. If other processes took more than NOISY_PCT of the machine meanwhile, the run is repeated
 # (at most RETRIES times; with --wait-quiet, after waiting up to 60 s for quiet). The last try is kept.
 run_wrk() {
   local name=$1 target=$2 kind=$3 model=$4 conns=$5 secs=$6
-  local port path key raw g0 s0 m0 u0 g1 s1 m1 u1 line n hop c0 c1 t0 t1 o0 o1 frag try foreign
+  local port path key raw g0 s0 m0 u0 g1 s1 m1 u1 line n hop c0 c1 t0 t1 o0 o1 frag try
   port=$(port_for "$target"); path=$(path_for "$target" "$kind" "$model"); key=$(key_for "$target")
   hop=$(hop_pid_for "$target")
   printf '   %-14s %-8s c=%-2s %2ss %s\n' "$name" "$target" "$conns" "$secs" "$path"
@@ -233,10 +244,7 @@ run_wrk() {
     n=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$line")
     frag=$(cpu_fragment "$g0" "$s0" "$m0" "$u0" "$g1" "$s1" "$m1" "$u1" "$n" \
       $((c1 - c0)) $(((t1 - t0) / 1000)) $(((o1 - o0) * 1000000 / $(getconf CLK_TCK))))
-    foreign=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["foreign_cpu_pct"]))' "$frag")
-    if [ "$foreign" -le "$NOISY_PCT" ] || [ "$try" -ge "$retries" ]; then break; fi
-    echo "      ${foreign}% of the machine went to other processes or kernel threads: repeating this run"
-    [ "$WAIT_QUIET" -gt 0 ] && { wait_quiet 60 || true; }
+    retry_if_noisy "$frag" "$try" "$retries" || break
   done
   record "$name" "$target" "$line" "$frag" "{\"conns\": $conns, \"seconds\": $secs, \"retries\": $try}"
   python3 - "$line" "$frag" <<'PY'
@@ -251,7 +259,7 @@ PY
 # run_ttfe NAME TARGET MODEL [KIND] : time to first event and inter-event gaps; repeated like run_wrk
 # when other processes were busy
 run_ttfe() {
-  local name=$1 target=$2 model=$3 kind=${4:-sse} port path key raw line g0 s0 m0 u0 g1 s1 m1 u1 c0 c1 t0 t1 frag try foreign
+  local name=$1 target=$2 model=$3 kind=${4:-sse} port path key raw line g0 s0 m0 u0 g1 s1 m1 u1 c0 c1 t0 t1 frag try
   port=$(port_for "$target"); path=$(path_for "$target" "$kind" "$model"); key=$(key_for "$target")
   printf '   %-14s %-8s %s streams, %s\n' "$name" "$target" "$TTFE_STREAMS" "$path"
   for try in $(seq 0 "$RETRIES"); do
@@ -268,10 +276,7 @@ run_ttfe() {
     frag=$(cpu_fragment "$g0" "$s0" "$m0" "$u0" "$g1" "$s1" "$m1" "$u1" \
       "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["streams"])' "$line")" \
       $((c1 - c0)) $(((t1 - t0) / 1000)) 0)
-    foreign=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["foreign_cpu_pct"]))' "$frag")
-    if [ "$foreign" -le "$NOISY_PCT" ] || [ "$try" -ge "$RETRIES" ]; then break; fi
-    echo "      ${foreign}% of the machine went to other processes or kernel threads: repeating this run"
-    [ "$WAIT_QUIET" -gt 0 ] && { wait_quiet 60 || true; }
+    retry_if_noisy "$frag" "$try" "$RETRIES" || break
   done
   record "$name" "$target" "$line" "$frag" "{\"retries\": $try}"
   python3 - "$line" "$frag" <<'PY'

@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -47,18 +48,34 @@ fn start_demo(gw: u16, adm: u16) -> Kill {
     guard
 }
 
+/// A native generateContent call with `key` as the client credential.
+fn generate(addr: SocketAddr, key: &str) -> Resp {
+    http(
+        addr,
+        "POST",
+        "/v2/models/gemini-2.5-flash:generateContent",
+        &[("x-goog-api-key", key)],
+        GEN.as_bytes(),
+    )
+}
+
+/// GET /api/keys on the admin port.
+fn admin_keys(admin: SocketAddr, admin_key: &str) -> Resp {
+    http(
+        admin,
+        "GET",
+        "/api/keys",
+        &[("authorization", &format!("Bearer {admin_key}"))],
+        b"",
+    )
+}
+
 #[test]
 fn demo_mode_serves_both_surfaces_without_a_google_key() {
     let (gw, adm) = (free_port(), free_port());
     let _guard = start_demo(gw, adm);
     let addr = format!("127.0.0.1:{gw}").parse().unwrap();
-    let r = http(
-        addr,
-        "POST",
-        "/v2/models/gemini-2.5-flash:generateContent",
-        &[("x-goog-api-key", "demo-password")],
-        GEN.as_bytes(),
-    );
+    let r = generate(addr, "demo-password");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["candidates"][0]["content"]["parts"][0]["text"]
         .as_str()
@@ -76,13 +93,7 @@ fn demo_mode_serves_both_surfaces_without_a_google_key() {
     assert_eq!(r.json()["choices"][0]["message"]["content"], "Echo: hi");
     let admin = format!("127.0.0.1:{adm}").parse().unwrap();
     wait_port(admin);
-    let r = http(
-        admin,
-        "GET",
-        "/api/keys",
-        &[("authorization", "Bearer demo-admin-key")],
-        b"",
-    );
+    let r = admin_keys(admin, "demo-admin-key");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["keys"].as_array().unwrap().len(), 3);
 }
@@ -117,23 +128,12 @@ fn sighup_reloads_the_model_limits_file() {
     let addr = format!("127.0.0.1:{gw}").parse().unwrap();
     wait_port(addr);
     wait_port(format!("127.0.0.1:{adm}").parse().unwrap());
-    let r = http(
-        addr,
-        "POST",
-        "/v2/models/gemini-2.5-flash:generateContent",
-        &[("x-goog-api-key", "pw")],
-        GEN.as_bytes(),
-    );
+    let r = generate(addr, "pw");
     assert_eq!(r.status, 200, "{}", r.text());
     let rpm = || {
-        let r = http(
-            format!("127.0.0.1:{adm}").parse().unwrap(),
-            "GET",
-            "/api/keys",
-            &[("authorization", "Bearer adm")],
-            b"",
-        );
-        r.json()["keys"][0]["models"]["gemini-2.5-flash"]["limits"]["rpm"].as_u64()
+        admin_keys(format!("127.0.0.1:{adm}").parse().unwrap(), "adm").json()["keys"][0]["models"]
+            ["gemini-2.5-flash"]["limits"]["rpm"]
+            .as_u64()
     };
     assert_eq!(rpm(), Some(7));
     write(9);
@@ -148,12 +148,6 @@ fn sighup_reloads_the_model_limits_file() {
     }
     assert_eq!(rpm(), Some(9), "limits reloaded without a restart");
     // the process is alive and serving after SIGHUP
-    let r = http(
-        addr,
-        "POST",
-        "/v2/models/gemini-2.5-flash:generateContent",
-        &[("x-goog-api-key", "pw")],
-        GEN.as_bytes(),
-    );
+    let r = generate(addr, "pw");
     assert_eq!(r.status, 200);
 }

@@ -29,6 +29,17 @@ fn upstream_body(h: &Harness, i: usize) -> Value {
         .expect("recorded JSON body")
 }
 
+/// The `finish_reason`s the stream's chunks carry, in order.
+fn finish_reasons(cs: &[Value]) -> Vec<&str> {
+    cs.iter()
+        .filter_map(|c| {
+            c["choices"]
+                .get(0)
+                .and_then(|ch| ch["finish_reason"].as_str())
+        })
+        .collect()
+}
+
 /// OpenAI SSE payloads until `[DONE]` (which must be last).
 fn chunks(r: &Resp) -> Vec<Value> {
     let events = sse_events(&r.body);
@@ -122,14 +133,7 @@ fn streaming_chat_with_usage() {
         }
     }
     assert_eq!(text, "Echo: Stream this please");
-    let finish: Vec<_> = cs
-        .iter()
-        .filter_map(|c| {
-            c["choices"]
-                .get(0)
-                .and_then(|ch| ch["finish_reason"].as_str())
-        })
-        .collect();
+    let finish = finish_reasons(&cs);
     assert_eq!(finish, vec!["stop"]);
     let last = cs.last().unwrap();
     assert_eq!(last["choices"], json!([]));
@@ -230,14 +234,7 @@ fn streamed_tool_calls() {
         serde_json::from_str::<Value>(&args).unwrap()["city"],
         "Oslo"
     );
-    let finish: Vec<_> = cs
-        .iter()
-        .filter_map(|c| {
-            c["choices"]
-                .get(0)
-                .and_then(|ch| ch["finish_reason"].as_str())
-        })
-        .collect();
+    let finish = finish_reasons(&cs);
     assert_eq!(finish, vec!["tool_calls"]);
 }
 
@@ -596,14 +593,7 @@ fn parallel_tool_calls_stream_with_indexes_and_round_trip() {
             "Lisbon"
         );
     }
-    let finish: Vec<_> = cs
-        .iter()
-        .filter_map(|c| {
-            c["choices"]
-                .get(0)
-                .and_then(|ch| ch["finish_reason"].as_str())
-        })
-        .collect();
+    let finish = finish_reasons(&cs);
     assert_eq!(finish, vec!["tool_calls"]);
 
     // send both results back: Gemini gets two functionCall parts in one model turn and two functionResponses
