@@ -16,36 +16,71 @@ impl Drop for Kill {
     }
 }
 
-/// Start `gemini-gateway --demo` on these ports and wait until its simulator answers through it.
-fn start_demo(gw: u16, adm: u16) -> Kill {
-    let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
-        .args([
-            "--demo",
-            "--listen",
-            &format!("127.0.0.1:{gw}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{adm}"),
-        ])
-        .env_remove("GEMINI_API_KEYS")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Kill(child);
-    let addr = format!("127.0.0.1:{gw}").parse().unwrap();
-    wait_port(addr);
-    // the demo's simulator starts alongside the gateway: ready when a listing goes through
-    assert!(eventually(|| http(
-        addr,
-        "GET",
-        "/v1beta/models",
-        &[("x-goog-api-key", "demo-password")],
-        b""
-    )
-    .status
-        == 200));
-    guard
+/// The tests here start real processes on ports picked by `free_port` (free when picked, not
+/// reserved): they run one at a time so that two of them never race for the same port.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running `gemini-gateway --demo`: its gateway and admin addresses.
+struct Demo {
+    _process: Kill,
+    addr: SocketAddr,
+    admin: SocketAddr,
+}
+
+/// Start `gemini-gateway --demo` on fresh ports and wait until its simulator answers through it.
+/// The demo picks its simulator's port itself; should that take a port just picked here, the
+/// process exits at once and is started again on other ports.
+fn start_demo() -> Demo {
+    for _ in 0..5 {
+        let (gw, adm) = (free_port(), free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+            .args([
+                "--demo",
+                "--listen",
+                &format!("127.0.0.1:{gw}"),
+                "--admin-listen",
+                &format!("127.0.0.1:{adm}"),
+            ])
+            .env_remove("GEMINI_API_KEYS")
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{gw}").parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break; // exited during startup: try other ports
+            }
+            // ready when a model listing goes through the gateway to the demo's simulator
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
+                && http(
+                    addr,
+                    "GET",
+                    "/v1beta/models",
+                    &[("x-goog-api-key", "demo-password")],
+                    b"",
+                )
+                .status
+                    == 200
+            {
+                return Demo {
+                    _process: Kill(child),
+                    addr,
+                    admin: format!("127.0.0.1:{adm}").parse().unwrap(),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("gemini-gateway --demo did not start in 5 tries");
 }
 
 /// A native generateContent call with `key` as the client credential.
@@ -72,9 +107,9 @@ fn admin_keys(admin: SocketAddr, admin_key: &str) -> Resp {
 
 #[test]
 fn demo_mode_serves_both_surfaces_without_a_google_key() {
-    let (gw, adm) = (free_port(), free_port());
-    let _guard = start_demo(gw, adm);
-    let addr = format!("127.0.0.1:{gw}").parse().unwrap();
+    let _serial = serial();
+    let demo = start_demo();
+    let addr = demo.addr;
     let r = generate(addr, "demo-password");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["candidates"][0]["content"]["parts"][0]["text"]
@@ -91,7 +126,7 @@ fn demo_mode_serves_both_surfaces_without_a_google_key() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["choices"][0]["message"]["content"], "Echo: hi");
-    let admin = format!("127.0.0.1:{adm}").parse().unwrap();
+    let admin = demo.admin;
     wait_port(admin);
     let r = admin_keys(admin, "demo-admin-key");
     assert_eq!(r.status, 200);
@@ -106,14 +141,15 @@ fn sighup_reloads_the_model_limits_file() {
         std::fs::write(&limits, format!("default: {{rpm: null, rpd: null, tpm_input: null, tpd_input: null}}\nmodels:\n  gemini-2.5-flash: {{rpm: {rpm}}}\n")).unwrap()
     };
     write(7);
-    let (sim_port, gw, adm) = (free_port(), free_port(), free_port());
+    let _serial = serial();
     // the demo gateway stands in as "Google" for this gateway: it speaks the Gemini API on /v1beta
-    let _sim = start_demo(sim_port, free_port());
+    let sim = start_demo();
+    let (gw, adm) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
         .env("GEMINI_API_KEYS", "demo-password")
         .env("PASSWORD", "pw")
         .env("ADMIN_API_KEY", "adm")
-        .env("GEMINI_BASE_URL", format!("http://127.0.0.1:{sim_port}"))
+        .env("GEMINI_BASE_URL", format!("http://{}", sim.addr))
         .env("HOST", "127.0.0.1")
         .env("PORT", gw.to_string())
         .env("ADMIN_PORT", adm.to_string())
