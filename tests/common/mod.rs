@@ -28,12 +28,23 @@ impl ShutdownSignalWatch for TestSignal {
     }
 }
 
+/// A port that is free now and that this test process has not handed out before: the kernel may
+/// give the same ephemeral port to two binds in a row once the first is closed, and two tests (or
+/// the gateway and admin ports of one) picking it would collide.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running gateway + simulator.
