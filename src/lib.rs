@@ -9,6 +9,7 @@ pub mod error;
 pub mod filters;
 pub mod logging;
 pub mod metrics;
+pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod secret;

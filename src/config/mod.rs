@@ -673,13 +673,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let o = raw.openai;
     let mut extra_models = Vec::new();
     for (i, m) in o.extra_models.iter().enumerate() {
-        let m = m.trim().trim_start_matches("models/");
-        if !crate::filters::surface::valid_model_id(m) {
-            return Err(err(
-                &format!("openai.extra_models[{i}]"),
-                format!("invalid model id {m:?}"),
-            ));
-        }
+        let m = crate::model::ModelId::parse(m.trim())
+            .map_err(|e| err(&format!("openai.extra_models[{i}]"), e.message()))?;
         extra_models.push(m.to_string());
     }
     let openai = OpenAiConfig {

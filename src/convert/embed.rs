@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::gemini::upstream_error;
-use super::{b64, bare_model, ConvertError, EmbedPlan};
+use super::{b64, model_param, ConvertError, EmbedPlan};
 
 /// Translate an OpenAI embeddings request into a `batchEmbedContents` body.
 ///
@@ -19,18 +19,7 @@ pub fn embeddings_request(body: &[u8]) -> Result<EmbedPlan, ConvertError> {
     };
     let get = |k: &str| req.get(k).filter(|v| !v.is_null());
 
-    let model = match get("model") {
-        Some(Value::String(m)) if !bare_model(m.trim()).is_empty() => {
-            bare_model(m.trim()).to_string()
-        }
-        Some(_) => {
-            return Err(ConvertError::invalid(
-                "model",
-                "`model` must be a non-empty string.",
-            ))
-        }
-        None => return Err(ConvertError::invalid("model", "`model` is required.")),
-    };
+    let model = model_param(get("model"))?;
 
     let token_input = || {
         ConvertError::unsupported(

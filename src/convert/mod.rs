@@ -15,6 +15,7 @@ mod response;
 mod schema;
 mod stream;
 
+use crate::model::ModelId;
 use std::fmt;
 
 pub use embed::{embeddings_request, embeddings_response};
@@ -128,8 +129,8 @@ pub struct ChatMeta {
 /// A translated chat request, ready to send upstream.
 #[derive(Debug, Clone)]
 pub struct ChatPlan {
-    /// Bare model id for the upstream path (`models/` stripped).
-    pub model: String,
+    /// Validated model id for the upstream path (`models/` stripped).
+    pub model: ModelId,
     /// `:streamGenerateContent?alt=sse` when true, `:generateContent` otherwise.
     pub stream: bool,
     /// Gemini `GenerateContentRequest` JSON.
@@ -141,8 +142,8 @@ pub struct ChatPlan {
 /// A translated embeddings request, ready to send to `:batchEmbedContents`.
 #[derive(Debug, Clone)]
 pub struct EmbedPlan {
-    /// Bare model id.
-    pub model: String,
+    /// Validated model id.
+    pub model: ModelId,
     /// `batchEmbedContents` JSON.
     pub body: Vec<u8>,
     /// The client asked for `encoding_format: "base64"`.
@@ -151,6 +152,20 @@ pub struct EmbedPlan {
     pub inputs: usize,
     /// Estimate: characters / 4 rounded up, per input, summed.
     pub prompt_tokens: u64,
+}
+
+/// The request's `model`: present, a string, and a valid Gemini model id (one validator for every
+/// surface: [`crate::model::ModelId`]).
+pub(crate) fn model_param(v: Option<&serde_json::Value>) -> Result<ModelId, ConvertError> {
+    match v {
+        Some(serde_json::Value::String(m)) => ModelId::parse(m.trim())
+            .map_err(|e| ConvertError::invalid("model", e.message().to_string())),
+        Some(_) => Err(ConvertError::invalid(
+            "model",
+            "`model` must be a non-empty string.",
+        )),
+        None => Err(ConvertError::invalid("model", "`model` is required.")),
+    }
 }
 
 /// Strip a leading `models/` from a model id.

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::b64::{self, DataUriError};
 use super::schema::sanitize;
-use super::{bare_model, random_id, ChatMeta, ChatPlan, ConvertError, ConvertOptions};
+use super::{model_param, random_id, ChatMeta, ChatPlan, ConvertError, ConvertOptions};
 
 /// Google's documented placeholder signature for function calls that Gemini did not produce
 /// (history injected or rewritten by the client), accepted by Gemini 3's validator.
@@ -79,18 +79,7 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
         return Err(ConvertError::body("Request body must be a JSON object."));
     };
 
-    let model = match get(&req, "model") {
-        Some(Value::String(m)) if !bare_model(m.trim()).is_empty() => {
-            bare_model(m.trim()).to_string()
-        }
-        Some(_) => {
-            return Err(ConvertError::invalid(
-                "model",
-                "`model` must be a non-empty string.",
-            ))
-        }
-        None => return Err(ConvertError::invalid("model", "`model` is required.")),
-    };
+    let model = model_param(get(&req, "model"))?;
     let stream = boolean(&req, "stream")?.unwrap_or(false);
     let include_usage = stream
         && get(&req, "stream_options")
@@ -248,7 +237,7 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
         meta: ChatMeta {
             id: random_id("chatcmpl-", 29),
             created: u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0),
-            model,
+            model: model.to_string(),
             include_thoughts,
             include_usage,
             roo_line_count: opts.roo_line_count,

@@ -3,7 +3,8 @@
 
 use crate::convert::{self, ChatMeta, ChatStream, ConvertError, ConvertOptions, EmbedPlan};
 use crate::error::{GatewayError, Surface};
-use crate::filters::surface::{check_content_type, read_body, valid_model_id};
+use crate::filters::surface::{check_content_type, read_body};
+use crate::model::{self, ModelId, Resource};
 use crate::pipeline::ctx::{Framing, ReqCtx, UpstreamRequest};
 use crate::pipeline::{Filter, Flow, Response};
 use crate::state::AppState;
@@ -121,19 +122,16 @@ impl Filter for OpenAiCompat {
                 check_content_type(session)?;
                 let body = read_body(session, self.max_body).await?;
                 let plan = convert::chat_request(&body, &self.opts).map_err(convert_error)?;
-                let (resource, query, framing) = if plan.stream {
+                let (method, query, framing) = if plan.stream {
                     (
-                        format!("models/{}:streamGenerateContent", plan.model),
+                        model::Method::StreamGenerateContent,
                         Some("alt=sse".to_string()),
                         Framing::Sse,
                     )
                 } else {
-                    (
-                        format!("models/{}:generateContent", plan.model),
-                        None,
-                        Framing::Json,
-                    )
+                    (model::Method::GenerateContent, None, Framing::Json)
                 };
+                let resource = Resource::Call(plan.model.clone(), method);
                 ctx.model = Some(plan.model.clone());
                 ctx.est_tokens =
                     crate::upstream::estimate::validate_and_estimate(&plan.body).unwrap_or(0);
@@ -165,7 +163,7 @@ impl Filter for OpenAiCompat {
                 ctx.buffer_response = true;
                 ctx.upstream = Some(UpstreamRequest {
                     method: Method::POST,
-                    resource: format!("models/{}:batchEmbedContents", plan.model),
+                    resource: Resource::Call(plan.model.clone(), model::Method::BatchEmbedContents),
                     query: None,
                     body: Some(Bytes::copy_from_slice(&plan.body)),
                     framing: Framing::Json,
@@ -183,7 +181,7 @@ impl Filter for OpenAiCompat {
                 ctx.buffer_response = true;
                 ctx.upstream = Some(UpstreamRequest {
                     method: Method::GET,
-                    resource: "models".into(),
+                    resource: Resource::ListModels,
                     query: Some("pageSize=1000".into()),
                     body: None,
                     framing: Framing::Json,
@@ -196,27 +194,23 @@ impl Filter for OpenAiCompat {
                 let raw = r["/models/".len()..]
                     .replace("%2F", "/")
                     .replace("%2f", "/");
-                let id = raw.trim_start_matches("models/");
-                if !valid_model_id(id) {
-                    return Err(
-                        GatewayError::bad_request(format!("Invalid model id {id:?}."))
-                            .with_param("model"),
-                    );
-                }
+                let id = ModelId::parse(&raw).map_err(|e| {
+                    GatewayError::bad_request(e.message().to_string()).with_param("model")
+                })?;
                 if self
                     .model_ids()
-                    .is_some_and(|ids| ids.iter().any(|m| m == id))
+                    .is_some_and(|ids| ids.iter().any(|m| *m == *id))
                 {
                     return Ok(Flow::Respond(Response::json(
                         200,
-                        convert::openai_model(id),
+                        convert::openai_model(&id),
                     )));
                 }
-                ctx.model = Some(id.to_string());
+                ctx.model = Some(id.clone());
                 ctx.buffer_response = true;
                 ctx.upstream = Some(UpstreamRequest {
                     method: Method::GET,
-                    resource: format!("models/{id}"),
+                    resource: Resource::GetModel(id.clone()),
                     query: None,
                     body: None,
                     framing: Framing::Json,

@@ -1,30 +1,21 @@
 //! Surface stage: routes the Gemini-native API (`/v2`, `/v1beta`), reads and checks the body (size cap, JSON).
 
 use crate::error::{GatewayError, Surface};
+use crate::model::{Method, ModelId, Resource};
 use crate::pipeline::ctx::{Framing, ReqCtx, UpstreamRequest};
 use crate::pipeline::{Filter, Flow};
 use crate::state::AppState;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use http::Method;
 use pingora::proxy::Session;
 use std::sync::Arc;
-
-/// Gemini methods the gateway serves on `models/{model}:{method}`.
-const POST_METHODS: &[&str] = &[
-    "generateContent",
-    "streamGenerateContent",
-    "countTokens",
-    "embedContent",
-    "batchEmbedContents",
-];
 
 /// A parsed Gemini-native route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NativeRoute {
     ListModels,
-    GetModel { model: String },
-    Call { model: String, method: &'static str },
+    GetModel { model: ModelId },
+    Call { model: ModelId, method: Method },
 }
 
 /// The surface stage.
@@ -40,20 +31,17 @@ impl SurfaceStage {
     }
 }
 
-/// Check a model id: letters, digits, `.`, `-`, `_`; at most 128 characters.
-pub fn valid_model_id(m: &str) -> bool {
-    !m.is_empty()
-        && m.len() <= 128
-        && m.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        && m.as_bytes()[0].is_ascii_alphanumeric()
+/// A model id from the path, or a 400 naming `model`.
+fn path_model(raw: &str) -> Result<ModelId, GatewayError> {
+    ModelId::parse(raw)
+        .map_err(|e| GatewayError::bad_request(e.message().to_string()).with_param("model"))
 }
 
 /// Parse the part of the path after `/v2/` or `/v1beta/`.
-pub fn parse_native(rest: &str, method: &Method) -> Result<NativeRoute, GatewayError> {
+pub fn parse_native(rest: &str, method: &http::Method) -> Result<NativeRoute, GatewayError> {
     let rest = rest.trim_end_matches('/');
     if rest == "models" {
-        return if method == Method::GET {
+        return if method == http::Method::GET {
             Ok(NativeRoute::ListModels)
         } else {
             Err(GatewayError::method_not_allowed(
@@ -68,42 +56,28 @@ pub fn parse_native(rest: &str, method: &Method) -> Result<NativeRoute, GatewayE
     };
     match spec.split_once(':') {
         None => {
-            if !valid_model_id(spec) {
-                return Err(
-                    GatewayError::bad_request(format!("Invalid model name {spec:?}."))
-                        .with_param("model"),
-                );
-            }
-            if method != Method::GET {
+            let model = path_model(spec)?;
+            if method != http::Method::GET {
                 return Err(GatewayError::method_not_allowed(
                     "models/{model} supports GET only.",
                 ));
             }
-            Ok(NativeRoute::GetModel {
-                model: spec.to_string(),
-            })
+            Ok(NativeRoute::GetModel { model })
         }
         Some((model, m)) => {
-            if !valid_model_id(model) {
-                return Err(
-                    GatewayError::bad_request(format!("Invalid model name {model:?}."))
-                        .with_param("model"),
-                );
-            }
-            let Some(m) = POST_METHODS.iter().find(|x| **x == m) else {
+            let model = path_model(model)?;
+            let Some(m) = Method::from_path(m) else {
                 return Err(GatewayError::not_found(format!(
                     "Unknown method {m:?} on models/{model}."
                 )));
             };
-            if method != Method::POST {
+            if method != http::Method::POST {
                 return Err(GatewayError::method_not_allowed(format!(
-                    "{m} requires POST."
+                    "{} requires POST.",
+                    m.as_str()
                 )));
             }
-            Ok(NativeRoute::Call {
-                model: model.to_string(),
-                method: m,
-            })
+            Ok(NativeRoute::Call { model, method: m })
         }
     }
 }
@@ -143,7 +117,7 @@ fn forward_query(
             }
         }
         NativeRoute::Call {
-            method: "streamGenerateContent",
+            method: Method::StreamGenerateContent,
             ..
         } => {
             framing = Framing::JsonArray;
@@ -260,24 +234,19 @@ impl Filter for SurfaceStage {
         };
         let route = parse_native(rest, &method)?;
         let (query, framing) = forward_query(&route, query.as_deref())?;
-        let (resource, body, model) = match &route {
-            NativeRoute::ListModels => ("models".to_string(), None, None),
-            NativeRoute::GetModel { model } => {
-                (format!("models/{model}"), None, Some(model.clone()))
-            }
+        let (resource, body) = match route {
+            NativeRoute::ListModels => (Resource::ListModels, None),
+            NativeRoute::GetModel { model } => (Resource::GetModel(model), None),
             NativeRoute::Call { model, method } => {
                 check_content_type(session)?;
                 let body = read_body(session, self.max_body).await?;
                 ctx.est_tokens = crate::upstream::estimate::validate_and_estimate(&body)
                     .map_err(GatewayError::bad_request)?;
-                ctx.counts_quota = *method != "countTokens";
-                (
-                    format!("models/{model}:{method}"),
-                    Some(body),
-                    Some(model.clone()),
-                )
+                ctx.counts_quota = method != Method::CountTokens;
+                (Resource::Call(model, method), Some(body))
             }
         };
+        let model = resource.model().cloned();
         ctx.model = model;
         ctx.upstream = Some(UpstreamRequest {
             method,
@@ -293,32 +262,33 @@ impl Filter for SurfaceStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Method as M;
+
+    fn id(s: &str) -> ModelId {
+        ModelId::parse(s).unwrap()
+    }
 
     #[test]
     fn routes() {
         assert_eq!(
-            parse_native("models", &Method::GET).unwrap(),
+            parse_native("models", &M::GET).unwrap(),
             NativeRoute::ListModels
         );
         assert_eq!(
-            parse_native("models/", &Method::GET).unwrap(),
+            parse_native("models/", &M::GET).unwrap(),
             NativeRoute::ListModels
         );
         assert_eq!(
-            parse_native("models/gemini-2.5-flash", &Method::GET).unwrap(),
+            parse_native("models/gemini-2.5-flash", &M::GET).unwrap(),
             NativeRoute::GetModel {
-                model: "gemini-2.5-flash".into()
+                model: id("gemini-2.5-flash")
             }
         );
         assert_eq!(
-            parse_native(
-                "models/gemini-2.5-flash:streamGenerateContent",
-                &Method::POST
-            )
-            .unwrap(),
+            parse_native("models/gemini-2.5-flash:streamGenerateContent", &M::POST).unwrap(),
             NativeRoute::Call {
-                model: "gemini-2.5-flash".into(),
-                method: "streamGenerateContent"
+                model: id("gemini-2.5-flash"),
+                method: Method::StreamGenerateContent
             }
         );
     }
@@ -326,40 +296,33 @@ mod tests {
     #[test]
     fn bad_routes() {
         assert_eq!(
-            parse_native("models/x:deleteEverything", &Method::POST)
+            parse_native("models/x:deleteEverything", &M::POST)
                 .unwrap_err()
                 .status,
             404
         );
         assert_eq!(
-            parse_native("models/x:generateContent", &Method::GET)
+            parse_native("models/x:generateContent", &M::GET)
                 .unwrap_err()
                 .status,
             405
         );
+        assert_eq!(parse_native("models", &M::POST).unwrap_err().status, 405);
         assert_eq!(
-            parse_native("models", &Method::POST).unwrap_err().status,
-            405
-        );
-        assert_eq!(
-            parse_native("models/../../admin:generateContent", &Method::POST)
+            parse_native("models/../../admin:generateContent", &M::POST)
                 .unwrap_err()
                 .status,
             400
         );
         assert_eq!(
-            parse_native("models/a%2Fb", &Method::GET)
-                .unwrap_err()
-                .status,
+            parse_native("models/a%2Fb", &M::GET).unwrap_err().status,
             400
         );
         assert_eq!(
-            parse_native("tunedModels/x", &Method::GET)
-                .unwrap_err()
-                .status,
+            parse_native("tunedModels/x", &M::GET).unwrap_err().status,
             404
         );
-        assert_eq!(parse_native("", &Method::GET).unwrap_err().status, 404);
+        assert_eq!(parse_native("", &M::GET).unwrap_err().status, 404);
     }
 
     #[test]
@@ -372,8 +335,8 @@ mod tests {
             400
         );
         let s = NativeRoute::Call {
-            model: "m".into(),
-            method: "streamGenerateContent",
+            model: id("m"),
+            method: Method::StreamGenerateContent,
         };
         assert_eq!(
             forward_query(&s, Some("alt=sse&key=k")).unwrap(),
@@ -381,8 +344,8 @@ mod tests {
         );
         assert_eq!(forward_query(&s, None).unwrap(), (None, Framing::JsonArray));
         let g = NativeRoute::Call {
-            model: "m".into(),
-            method: "generateContent",
+            model: id("m"),
+            method: Method::GenerateContent,
         };
         assert_eq!(
             forward_query(&g, Some("key=k")).unwrap(),

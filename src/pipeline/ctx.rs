@@ -1,6 +1,7 @@
 //! Per-request state: one `ReqCtx` per request, owned by Pingora, dropped when the request ends.
 
 use crate::error::{GatewayError, Surface};
+use crate::model::{ModelId, Resource};
 use crate::upstream::Fault;
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -29,9 +30,9 @@ pub enum Framing {
 #[derive(Debug, Clone)]
 pub struct UpstreamRequest {
     pub method: http::Method,
-    /// Resource under the API version, e.g. `models/gemini-2.5-flash:generateContent`.
-    pub resource: String,
-    /// Query string to forward (already filtered), without `?`.
+    /// Resource under the API version, built from a validated model id and method only.
+    pub resource: Resource,
+    /// Query string to forward (built by the gateway from known parameters), without `?`.
     pub query: Option<String>,
     /// Body to send on every attempt (shared, never copied).
     pub body: Option<Bytes>,
@@ -63,8 +64,8 @@ pub struct ReqCtx {
     pub surface: Surface,
     pub client: Option<ClientId>,
     pub client_ip: Option<IpAddr>,
-    /// Model named by the request, without a `models/` prefix.
-    pub model: Option<String>,
+    /// Model named by the request (validated), without a `models/` prefix.
+    pub model: Option<ModelId>,
     pub upstream: Option<UpstreamRequest>,
     /// Keys already tried in this request.
     pub tried: Vec<usize>,

@@ -72,10 +72,7 @@ impl Pipeline {
         };
         let route = match (&ctx.openai, &ctx.upstream) {
             (Some(o), _) => o.route(),
-            (None, Some(u)) => u
-                .resource
-                .rsplit_once(':')
-                .map_or("models", |(_, method)| method),
+            (None, Some(u)) => u.resource.label(),
             (None, None) => "none",
         };
         let route = match route {
@@ -133,7 +130,7 @@ impl Pipeline {
             target: "access",
             client = ctx.client.as_ref().map_or("-", |c| &*c.id),
             ip = %ctx.client_ip.map_or_else(|| "-".to_string(), |i| i.to_string()),
-            route = ctx.upstream.as_ref().map_or("-", |u| u.resource.as_str()),
+            route = %ctx.upstream.as_ref().map_or_else(|| "-".to_string(), |u| u.resource.to_string()),
             status = ctx.status,
             error = ctx.error.as_ref().map_or("", |e| e.kind),
             attempts = %attempts.join(","),

@@ -1,6 +1,7 @@
 //! The Gemini client: Pingora's pooled connector (HTTP/1.1 and HTTP/2, rustls) and a pre-resolved peer.
 
 use crate::config::UpstreamConfig;
+use crate::model::Resource;
 use bytes::Bytes;
 use http::HeaderValue;
 use pingora::connectors::http::Connector;
@@ -84,12 +85,18 @@ impl UpstreamClient {
         }
     }
 
-    /// Full upstream path for a Gemini resource path such as `models/x:generateContent`.
-    pub fn path(&self, resource: &str, query: Option<&str>) -> String {
-        match query {
-            Some(q) if !q.is_empty() => format!("{}/{}?{}", self.prefix, resource, q),
-            _ => format!("{}/{}", self.prefix, resource),
+    /// Full upstream path for a resource (built from validated parts only) and a query the
+    /// gateway composed itself.
+    pub fn path(&self, resource: &Resource, query: Option<&str>) -> String {
+        let mut p = String::with_capacity(self.prefix.len() + 96);
+        p.push_str(&self.prefix);
+        p.push('/');
+        resource.write_path(&mut p);
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            p.push('?');
+            p.push_str(q);
         }
+        p
     }
 
     /// A request header for the upstream: only what Gemini needs, never the client's credential.
@@ -236,7 +243,7 @@ impl UpstreamClient {
     /// A small GET outside the request pipeline (model list refresh, key checks): status and body.
     pub async fn get(
         &self,
-        resource: &str,
+        resource: &Resource,
         query: Option<&str>,
         key: &HeaderValue,
         cap: usize,

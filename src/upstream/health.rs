@@ -23,7 +23,7 @@ pub async fn check_key(state: &AppState, idx: usize) -> Check {
     };
     let timeout = state.config.key_health.check_timeout;
     let call = state.upstream.get(
-        "models",
+        &crate::model::Resource::ListModels,
         Some("pageSize=1"),
         key.header_value(),
         1024 * 1024,

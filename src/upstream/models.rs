@@ -56,7 +56,12 @@ pub async fn refresh(state: &AppState) -> Result<usize, String> {
             };
             match state
                 .upstream
-                .get("models", Some(&query), key.header_value(), 8 * 1024 * 1024)
+                .get(
+                    &crate::model::Resource::ListModels,
+                    Some(&query),
+                    key.header_value(),
+                    8 * 1024 * 1024,
+                )
                 .await
             {
                 Ok((200, body)) => break body,
