@@ -437,3 +437,63 @@ fn keyed_fault_hits_only_that_key() {
     }
     assert!(h.sim.calls_for_key("key-a") <= 1);
 }
+
+#[test]
+fn google_down_is_503_unavailable_not_a_quota_429() {
+    let h = Harness::start(SimConfig::default(), &["k1", "k2", "k3"], "");
+    h.sim
+        .add_fault(fault(FaultAction::Status { code: 503 }, None));
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let r = h.post(PATH, GEN);
+        statuses.push(r.status);
+        assert_eq!(r.status, 503, "request {i}: {}", r.text());
+        let v = r.json();
+        assert_eq!(v["error"]["status"], "UNAVAILABLE", "{v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("failing") && !msg.contains("quota;"),
+            "the message names the cause: {msg}"
+        );
+        let ra: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=5).contains(&ra), "retry-after {ra}");
+        let attempts: usize = r.header("x-gateway-attempts").unwrap().parse().unwrap();
+        assert_eq!(attempts, if i == 0 { 3 } else { 0 }, "request {i}");
+    }
+    assert_eq!(h.sim.calls(), 3, "cooling keys are not called again");
+    // The OpenAI surface says the same in its own envelope.
+    let r = http(
+        h.addr,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("authorization", &format!("Bearer {PASSWORD}")),
+            ("content-type", "application/json"),
+        ],
+        br#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "server_error");
+    assert!(r.header("retry-after").is_some());
+    assert!(r.header("x-gateway-attempts").is_some());
+}
+
+#[test]
+fn quota_exhaustion_is_429_and_says_so() {
+    let h = Harness::basic();
+    h.sim.add_fault(fault(
+        FaultAction::RateLimit {
+            retry_delay_secs: 30,
+        },
+        None,
+    ));
+    let r = h.post(PATH, GEN);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("x-gateway-attempts"), Some("2"));
+    let r = h.post(PATH, GEN);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.header("x-gateway-attempts"), Some("0"));
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("out of quota"), "{msg}");
+    assert_eq!(h.sim.calls(), 2);
+}

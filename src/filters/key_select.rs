@@ -61,7 +61,11 @@ impl Filter for KeySelect {
                 }
                 Ok(())
             }
-            Pick::Exhausted { retry_after } => Err(exhausted_error(ctx, retry_after)),
+            Pick::Exhausted { retry_after, why } => Err(exhausted_error(
+                ctx,
+                &self.state.config.failover,
+                Some((retry_after, why)),
+            )),
         }
     }
 

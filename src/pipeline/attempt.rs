@@ -5,9 +5,10 @@
 
 use super::ctx::{AttemptRecord, Framing, ReqCtx};
 use super::{Attempt, Pipeline};
+use crate::config::FailoverConfig;
 use crate::error::{grpc_status, GatewayError, Surface};
 use crate::upstream::client::backoff;
-use crate::upstream::{classify, classify_transport, Fault, UpstreamClient};
+use crate::upstream::{classify, classify_transport, Fault, Shortage, UpstreamClient};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::client::HttpSession;
@@ -49,7 +50,7 @@ pub async fn run(
     };
     loop {
         if ctx.attempts.len() >= max {
-            return Err(exhausted_error(ctx, None));
+            return Err(exhausted_error(ctx, &p.state.config.failover, None));
         }
         let mut attempt = Attempt {
             index: ctx.attempts.len(),
@@ -157,41 +158,98 @@ fn record(
     }
 }
 
-/// The error for a request that ran out of keys or attempts.
-pub fn exhausted_error(ctx: &ReqCtx, retry_after: Option<Duration>) -> GatewayError {
-    let (status, kind, msg) = match &ctx.last_fault {
-        None if retry_after.is_some() => (
-            429,
-            "no_key_available",
-            "All upstream keys are cooling down or out of quota; retry later.",
-        ),
-        None => (
-            503,
-            "no_key_available",
-            "No usable upstream key: every configured key was rejected by Gemini.",
-        ),
-        Some(Fault::RateLimited { .. } | Fault::QuotaDay { .. }) => (
-            429,
-            "upstream_rate_limited",
-            "Every upstream key tried is rate-limited; retry later.",
-        ),
-        Some(Fault::Timeout) => (
-            504,
-            "upstream_timeout",
-            "Gemini did not answer in time on any key tried.",
-        ),
-        Some(Fault::KeyInvalid { .. }) if retry_after.is_none() => (
-            503,
-            "no_key_available",
-            "No usable upstream key: every configured key was rejected by Gemini.",
-        ),
-        Some(_) => (
-            503,
-            "upstream_unavailable",
-            "Gemini is unavailable on every key tried.",
-        ),
+/// The error for a request that ran out of keys (`shortage`: what the pool said when no key
+/// could be picked) or of attempts (`None`). The answer follows the cause: 503 `UNAVAILABLE` (504
+/// when this request's own attempts timed out) when upstream failures keep the keys out, 429 only
+/// when quota does; both with `Retry-After`.
+pub fn exhausted_error(
+    ctx: &ReqCtx,
+    cfg: &FailoverConfig,
+    shortage: Option<(Option<Duration>, Shortage)>,
+) -> GatewayError {
+    let own = ctx.last_fault.as_ref();
+    let own_timeout = matches!(own, Some(Fault::Timeout));
+    let Some((retry_after, why)) = shortage else {
+        // Attempts ran out: what this request met decides.
+        return match own {
+            Some(Fault::RateLimited { retry_after, .. }) => GatewayError::new(
+                429,
+                "upstream_rate_limited",
+                "Every upstream key tried is rate-limited; retry later.",
+            )
+            .with_retry_after(Some(*retry_after)),
+            Some(Fault::QuotaDay { .. }) => GatewayError::new(
+                429,
+                "upstream_rate_limited",
+                "Every upstream key tried is out of its daily quota; retry later.",
+            )
+            .with_retry_after(Some(cfg.rate_limit_cooldown)),
+            Some(Fault::Timeout) => GatewayError::new(
+                504,
+                "upstream_timeout",
+                "Gemini did not answer in time on any key tried.",
+            )
+            .with_retry_after(Some(cfg.timeout_cooldown)),
+            _ => GatewayError::new(
+                503,
+                "upstream_unavailable",
+                "Gemini is failing (server errors or connection failures) on every key tried.",
+            )
+            .with_retry_after(Some(cfg.server_error_cooldown)),
+        };
     };
-    GatewayError::new(status, kind, msg).with_retry_after(retry_after)
+    if why.quota == 0 && why.failing == 0 {
+        // Nothing will come back by itself: every key is disabled (or was tried and failed for good).
+        return match own {
+            Some(f) if f.is_retryable() && !matches!(f, Fault::KeyInvalid { .. }) => {
+                exhausted_error(ctx, cfg, None)
+            }
+            _ => GatewayError::new(
+                503,
+                "no_key_available",
+                "No usable upstream key: every configured key was rejected by Gemini.",
+            ),
+        };
+    }
+    let wait = retry_after.map_or_else(String::new, |d| {
+        format!(" Retry after {} s.", crate::error::retry_after_secs(d))
+    });
+    if why.is_outage() {
+        let quota = if why.quota > 0 {
+            format!(", {} out of quota", why.quota)
+        } else {
+            String::new()
+        };
+        let (status, kind) = if own_timeout {
+            (504, "upstream_timeout")
+        } else {
+            (503, "upstream_unavailable")
+        };
+        let retry = retry_after.or(Some(cfg.server_error_cooldown));
+        return GatewayError::new(
+            status,
+            kind,
+            format!(
+                "Gemini is failing: {} upstream key(s) cooling down after server errors, timeouts or connection failures{quota}. This is not a quota problem.{wait}",
+                why.failing
+            ),
+        )
+        .with_retry_after(retry);
+    }
+    let failing = if why.failing > 0 {
+        format!(", {} cooling after upstream failures", why.failing)
+    } else {
+        String::new()
+    };
+    GatewayError::new(
+        429,
+        "no_key_available",
+        format!(
+            "Every upstream key is out of quota for this model right now ({} rate-limited or at a request/token limit{failing}).{wait}",
+            why.quota
+        ),
+    )
+    .with_retry_after(retry_after.or(Some(cfg.rate_limit_cooldown)))
 }
 
 /// Google's own 4xx, passed to the client (its body verbatim on the Gemini surface).

@@ -165,7 +165,7 @@ pub async fn write_error(
     e: &GatewayError,
 ) -> std::result::Result<(), Abort> {
     let body = e.body(ctx.surface);
-    let mut h = ResponseHeader::build_no_case(e.status, Some(4)).map_err(|_| Abort::Connection)?;
+    let mut h = ResponseHeader::build_no_case(e.status, Some(5)).map_err(|_| Abort::Connection)?;
     let ct = if ctx.surface == Surface::Gemini && e.upstream_body.is_some() {
         "application/json; charset=UTF-8"
     } else {
@@ -176,9 +176,11 @@ pub async fn write_error(
     h.insert_header(http::header::CONTENT_LENGTH, body.len())
         .map_err(|_| Abort::Connection)?;
     if let Some(s) = e.retry_after_secs() {
-        h.insert_header(http::header::RETRY_AFTER, s.to_string())
+        h.insert_header(http::header::RETRY_AFTER, s)
             .map_err(|_| Abort::Connection)?;
     }
+    h.insert_header("x-gateway-attempts", ctx.attempts.len())
+        .map_err(|_| Abort::Connection)?;
     if e.status == 413 {
         // The body was not read: this connection cannot carry another request.
         session.set_keepalive(None);

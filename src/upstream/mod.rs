@@ -11,4 +11,4 @@ pub mod scheduler;
 
 pub use classify::{classify, classify_transport, Fault};
 pub use client::UpstreamClient;
-pub use scheduler::{Health, Pick, PoolKey, Scheduler};
+pub use scheduler::{Health, Pick, PoolKey, Scheduler, Shortage};

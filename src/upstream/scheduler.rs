@@ -95,10 +95,32 @@ impl PoolKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pick {
     Key(usize),
-    /// No key is usable right now; `retry_after` is the soonest recovery if any key will recover.
+    /// No key is usable right now; `retry_after` is the soonest recovery if any key will recover,
+    /// `why` says what keeps the keys out.
     Exhausted {
         retry_after: Option<Duration>,
+        why: Shortage,
     },
+}
+
+/// Why no key could be picked: the keys out of use for this model, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shortage {
+    /// Cooling after a 429, parked until Pacific midnight, or held by the pre-check (a full window).
+    pub quota: usize,
+    /// Cooling after a 5xx, a timeout or a connection failure: Google is failing.
+    pub failing: usize,
+    /// Disabled: rejected by Google as invalid or forbidden.
+    pub invalid: usize,
+    /// Usable, but already tried by this request.
+    pub tried: usize,
+}
+
+impl Shortage {
+    /// True when upstream failures, not quota, are what keeps the keys out.
+    pub fn is_outage(&self) -> bool {
+        self.failing > 0 && self.failing >= self.quota
+    }
 }
 
 /// Whether a bucket of second `bucket` still counts at second `sec` (unused buckets never do).
@@ -446,7 +468,10 @@ impl Scheduler {
     ) -> Pick {
         let m = self.model(model, now, wall);
         let Ok(mut st) = m.lock() else {
-            return Pick::Exhausted { retry_after: None };
+            return Pick::Exhausted {
+                retry_after: None,
+                why: Shortage::default(),
+            };
         };
         let sec = self.sec(now);
         let today = pacific::day_of(wall);
@@ -508,7 +533,10 @@ impl Scheduler {
                 .timers
                 .peek()
                 .map(|Reverse((until, _, _))| until.saturating_duration_since(now));
-            return Pick::Exhausted { retry_after };
+            return Pick::Exhausted {
+                retry_after,
+                why: shortage(&st, tried, now),
+            };
         };
         // Count the request when it is sent; re-tier every ready key of the group (their score changed).
         let g = self.keys[k].group;
@@ -871,6 +899,27 @@ impl Scheduler {
     }
 }
 
+/// Count the keys of a model's state by what keeps them out (run only when no key could be picked).
+fn shortage(st: &ModelState, tried: &[usize], now: Instant) -> Shortage {
+    let mut s = Shortage::default();
+    for (k, km) in st.keys.iter().enumerate() {
+        match &km.slot {
+            Slot::Out => s.invalid += 1,
+            Slot::Parked { until, .. } if *until > now => s.quota += 1,
+            Slot::Waiting { until, reason } if *until > now => {
+                if matches!(*reason, "rate_limited" | "window_full" | "quota_day") {
+                    s.quota += 1
+                } else {
+                    s.failing += 1
+                }
+            }
+            _ if tried.contains(&k) => s.tried += 1,
+            _ => {}
+        }
+    }
+    s
+}
+
 /// Day counts loaded from the store: (day, requests, input tokens, output tokens).
 type Preload = (NaiveDate, u64, u64, u64);
 
@@ -993,6 +1042,7 @@ mod tests {
         match s.pick(M, 1, &[], now + Duration::from_secs(10), w) {
             Pick::Exhausted {
                 retry_after: Some(d),
+                ..
             } => assert!(
                 d <= Duration::from_secs(51) && d >= Duration::from_secs(49),
                 "{d:?}"
@@ -1042,6 +1092,7 @@ mod tests {
         match s.pick(M, 1, &[], now, w) {
             Pick::Exhausted {
                 retry_after: Some(d),
+                ..
             } => assert_eq!(d, Duration::from_secs(12 * 3600)),
             other => panic!("{other:?}"),
         }
@@ -1145,7 +1196,14 @@ mod tests {
         assert!(matches!(s.overall(0, now), Health::Invalid { .. }));
         assert_eq!(
             s.pick(M, 1, &[1], now, w),
-            Pick::Exhausted { retry_after: None }
+            Pick::Exhausted {
+                retry_after: None,
+                why: Shortage {
+                    invalid: 1,
+                    tried: 1,
+                    ..Default::default()
+                }
+            }
         );
         s.restore(0, now);
         assert_eq!(key(s.pick(M, 1, &[1], now, w)), 0);
@@ -1161,7 +1219,13 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(
             s.pick(M, 1, &[0, 1, 2], now, w),
-            Pick::Exhausted { retry_after: None }
+            Pick::Exhausted {
+                retry_after: None,
+                why: Shortage {
+                    tried: 3,
+                    ..Default::default()
+                }
+            }
         );
     }
 
