@@ -32,6 +32,7 @@ fn run(n: usize, picks: usize, limits: &Arc<Limits>) -> (f64, f64) {
         timeout_cooldown: Duration::from_secs(10),
         backoff_min: Duration::ZERO,
         backoff_max: Duration::ZERO,
+        unknown_model_ttl: Duration::ZERO,
     };
     let s = Scheduler::new(&keys, cfg, limits.clone()).unwrap();
     let wall = chrono::Utc::now();

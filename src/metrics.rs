@@ -1,5 +1,5 @@
-//! Prometheus metrics: low-cardinality labels only (route, known model, status class, outcome);
-//! keys never appear except as counts by state.
+//! Prometheus metrics: low-cardinality labels only (route, known model — see
+//! [`crate::upstream::catalog`] — status class, outcome); keys never appear except as counts by state.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -25,7 +25,6 @@ pub struct Metrics {
     pub upstream_ttfb: Histogram,
     /// `gemini_gateway_request_duration_seconds{surface}`: whole request.
     pub duration: HistogramVec,
-    known: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 impl Metrics {
@@ -114,26 +113,7 @@ impl Metrics {
             overhead,
             upstream_ttfb,
             duration,
-            known: Default::default(),
         })
-    }
-
-    /// Allow `model` as a label value (models in the limits table or the upstream list).
-    pub fn know_model(&self, model: &str) {
-        if let Ok(mut k) = self.known.write() {
-            if k.len() < 1000 {
-                k.insert(model.to_string());
-            }
-        }
-    }
-
-    /// The label for a model: itself if known, else `other` (clients choose model names; labels stay bounded).
-    pub fn model_label<'a>(&self, model: Option<&'a str>) -> &'a str {
-        match model {
-            Some(m) if self.known.read().is_ok_and(|k| k.contains(m)) => m,
-            Some(_) => "other",
-            None => "none",
-        }
     }
 
     /// The text exposition format.

@@ -136,7 +136,7 @@ impl Method {
 
 /// What an upstream request addresses, under `{base}/{api_version}/`. Built only from a
 /// [`ModelId`] and a [`Method`], so its path text cannot carry anything a client invented.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Resource {
     /// `models`
     ListModels,

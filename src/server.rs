@@ -172,7 +172,12 @@ impl BackgroundService for Upkeep {
             tokio::select! {
                 _ = retier.tick() => st.pool.refresh(st.clock.now(), st.clock.now_utc()),
                 _ = reload.tick() => match st.pool.limits.reload_if_changed() {
-                    Ok(true) => tracing::info!("model limits file changed: reloaded"),
+                    Ok(true) => {
+                        for m in st.pool.limits.table().models() {
+                            st.catalog.know(&m);
+                        }
+                        tracing::info!("model limits file changed: reloaded")
+                    }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "model limits file is invalid; keeping the previous limits"),
                 },
@@ -184,7 +189,12 @@ impl BackgroundService for Upkeep {
                 }
                 Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     match st.pool.limits.reload() {
-                        Ok(()) => tracing::info!("SIGHUP: model limits reloaded"),
+                        Ok(()) => {
+                            for m in st.pool.limits.table().models() {
+                                st.catalog.know(&m);
+                            }
+                            tracing::info!("SIGHUP: model limits reloaded")
+                        }
                         Err(e) => tracing::warn!(error = %e, "SIGHUP: model limits reload failed; keeping the previous limits"),
                     }
                 }
@@ -216,6 +226,15 @@ impl BackgroundService for KeyHealth {
                 inconclusive = unknown,
                 "startup key check done"
             );
+            if valid > 0 {
+                // Learn the real model names (they get per-model state) and fill `/v1/models`.
+                match crate::upstream::models::refresh(st).await {
+                    Ok(n) => tracing::info!(models = n, "upstream model list fetched"),
+                    Err(e) => {
+                        tracing::info!(error = %e, "upstream model list not fetched at startup")
+                    }
+                }
+            }
         }
         loop {
             tokio::select! {

@@ -4,7 +4,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::filters::usage::UsageCounters;
 use crate::metrics::Metrics;
-use crate::store::{Store, UsageWriter};
+use crate::store::{DayCounts, Store, UsageWriter};
+use crate::upstream::catalog::ModelCatalog;
 use crate::upstream::limits::Limits;
 use crate::upstream::models::ModelCache;
 use crate::upstream::{pacific, Scheduler, UpstreamClient};
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Batches usage deltas to the store off the request path.
     pub writer: UsageWriter,
     pub metrics: Metrics,
+    /// The models that get per-model state; everything else is accounted as `other`.
+    pub catalog: ModelCatalog,
 }
 
 impl AppState {
@@ -41,7 +44,32 @@ impl AppState {
         let clock = Clock::default();
         let today = pacific::day_of(clock.now_utc());
         let rows = store.day(today).map_err(|e| format!("store: {e}"))?;
+        let writer = UsageWriter::start(store.clone(), config.store.flush_interval);
+        let metrics = Metrics::new().map_err(|e| format!("metrics: {e}"))?;
+        let catalog = ModelCatalog::new(config.failover.unknown_model_ttl);
+        for m in pool.limits.table().models() {
+            catalog.know(&m);
+        }
+        for m in &config.openai.extra_models {
+            catalog.know(m);
+        }
+        // Today's stored counts, per group and model bucket. A stored model with tokens was answered
+        // by Google (tokens are only recorded for answers), so it is real and becomes known; names
+        // stored without tokens (refused or invented) count under `other`.
+        let mut today_counts: std::collections::BTreeMap<(String, Arc<str>), DayCounts> =
+            Default::default();
         for (group, model, c) in &rows {
+            if c.input_tokens + c.output_tokens > 0 {
+                catalog.know(model);
+            }
+            let e = today_counts
+                .entry((group.clone(), catalog.bucket(model)))
+                .or_default();
+            e.requests += c.requests;
+            e.input_tokens += c.input_tokens;
+            e.output_tokens += c.output_tokens;
+        }
+        for ((group, model), c) in &today_counts {
             pool.preload_day(
                 today,
                 group,
@@ -51,13 +79,12 @@ impl AppState {
                 c.output_tokens,
             );
         }
+        // Shown at once by the admin API and the report, not only after the next request.
+        for (_, model) in today_counts.keys() {
+            pool.touch(model, clock.now(), clock.now_utc());
+        }
         if !rows.is_empty() {
             tracing::info!(rows = rows.len(), day = %today, "today's usage loaded from the store");
-        }
-        let writer = UsageWriter::start(store.clone(), config.store.flush_interval);
-        let metrics = Metrics::new().map_err(|e| format!("metrics: {e}"))?;
-        for m in pool.limits.table().models() {
-            metrics.know_model(&m);
         }
         Ok(Arc::new(AppState {
             pool,
@@ -68,6 +95,7 @@ impl AppState {
             store,
             writer,
             metrics,
+            catalog,
             config,
         }))
     }

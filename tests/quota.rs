@@ -239,11 +239,31 @@ fn startup_check_disables_invalid_keys_but_never_for_a_timeout() {
         Health::Active,
         "a timeout never disables a key"
     );
-    assert!(h
+    let reqs = h.sim.requests();
+    assert!(reqs.iter().all(|r| r.path == "/v1beta/models"), "{reqs:?}");
+    let checks = reqs
+        .iter()
+        .filter(|r| r.query.as_deref() == Some("pageSize=1"))
+        .count();
+    assert_eq!(checks, 3, "one check per key: {reqs:?}");
+    // Then one model-list fetch with a valid key (the names of real models).
+    assert!(
+        eventually(|| h.state.models.any().is_some()),
+        "model list fetched after the check"
+    );
+    let lists: Vec<_> = h
         .sim
         .requests()
-        .iter()
-        .all(|r| r.path == "/v1beta/models" && r.query.as_deref() == Some("pageSize=1")));
+        .into_iter()
+        .filter(|r| r.query.as_deref() == Some("pageSize=1000"))
+        .collect();
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    assert_ne!(
+        lists[0].api_key.as_deref(),
+        Some("bad"),
+        "never the invalid key"
+    );
+    assert!(h.state.catalog.is_known("gemini-2.5-pro"));
 }
 
 #[test]
@@ -516,4 +536,149 @@ impl std::io::Write for W {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+#[test]
+fn invented_model_names_share_one_bucket_and_404s_are_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("usage.db");
+    let (gw, adm, simp) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        "{}keys: [{{key: k1, project: proj-a}}, {{key: k2, project: proj-b}}]\nstore:\n  path: {}\n  flush_interval: 20ms\nmodel_limits:\n  path: {}\n",
+        Harness::base_yaml(gw, adm, simp),
+        db.display(),
+        no_limits_path()
+    );
+    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    let keys_before = admin_get(&h, "/api/keys").body.len();
+    assert_eq!(h.post(PATH, GEN).status, 200);
+    let openai = |model: &str| {
+        http(
+            h.addr,
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("authorization", &format!("Bearer {PASSWORD}")),
+                ("content-type", "application/json"),
+            ],
+            serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    const N: usize = 300;
+    for i in 0..N {
+        assert_eq!(
+            h.post(&format!("/v2/models/invented-{i}:generateContent"), GEN)
+                .status,
+            404
+        );
+        assert_eq!(openai(&format!("made-up-{i}")).status, 404);
+    }
+    assert_eq!(h.sim.calls(), 1 + 2 * N, "each new name is asked once");
+
+    // Per-model state exists for the real model and the one `other` bucket only.
+    let mut models = h.state.pool.quota_models();
+    models.sort();
+    assert_eq!(models, ["gemini-2.5-flash", "other"]);
+    let keys = admin_get(&h, "/api/keys");
+    let v = keys.json();
+    for k in v["keys"].as_array().unwrap() {
+        let names: Vec<&String> = k["models"].as_object().unwrap().keys().collect();
+        assert!(names.len() <= 2, "{names:?}");
+    }
+    assert!(
+        keys.body.len() < keys_before + 4096,
+        "/api/keys grew from {keys_before} to {} bytes",
+        keys.body.len()
+    );
+    let report = admin_get(&h, "/api/report").json();
+    assert!(report["groups"].as_array().unwrap().len() <= 4, "{report}");
+    assert!(report["models"].as_array().unwrap().len() <= 2, "{report}");
+    let metrics = http(h.admin, "GET", "/metrics", &[], b"").text();
+    assert!(
+        !metrics.contains("invented-") && !metrics.contains("made-up-"),
+        "model labels stay bounded"
+    );
+    assert!(metrics.contains(r#"model="other""#), "{metrics}");
+    // The store holds one row per group for the real model and one for `other`, not one per name.
+    h.state.writer.flush();
+    let today = gemini_gateway::upstream::pacific::day_of(h.state.clock.now_utc());
+    let rows = h.state.store.day(today).unwrap();
+    assert!(rows.len() <= 4, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|(_, m, _)| m == "gemini-2.5-flash" || m == "other"));
+
+    // Asked again, the same names get the 404 from memory: no key spent, no upstream call.
+    let calls = h.sim.calls();
+    for i in 0..50 {
+        let r = h.post(&format!("/v2/models/invented-{i}:generateContent"), GEN);
+        assert_eq!(r.status, 404);
+        assert_eq!(r.header("x-gateway-attempts"), Some("0"));
+        assert_eq!(r.json()["error"]["status"], "NOT_FOUND");
+        let r = openai(&format!("made-up-{i}"));
+        assert_eq!(r.status, 404);
+        assert_eq!(r.json()["error"]["code"], "model_not_found");
+    }
+    assert_eq!(h.sim.calls(), calls);
+    // Another method on the same name is a different question; after the TTL the name is asked again.
+    assert_eq!(h.post("/v2/models/invented-1:countTokens", GEN).status, 404);
+    assert_eq!(h.sim.calls(), calls + 1);
+    h.state.clock.advance(Duration::from_secs(301));
+    assert_eq!(
+        h.post("/v2/models/invented-1:generateContent", GEN).status,
+        404
+    );
+    assert_eq!(h.sim.calls(), calls + 2);
+}
+
+#[test]
+fn after_a_restart_todays_usage_shows_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("usage.db");
+    let yaml_for = |gw, adm, simp| {
+        format!(
+            "{}keys: [{{key: k1, project: proj-a}}]\nstore:\n  path: {}\n  flush_interval: 20ms\nmodel_limits:\n  path: {}\n",
+            Harness::base_yaml(gw, adm, simp),
+            db.display(),
+            no_limits_path()
+        )
+    };
+    {
+        let (gw, adm, simp) = (free_port(), free_port(), free_port());
+        let h = Harness::start_yaml(
+            SimConfig::default(),
+            &yaml_for(gw, adm, simp),
+            gw,
+            adm,
+            simp,
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                h.post("/v2/models/gemini-2.5-flash:generateContent", GEN)
+                    .status,
+                200
+            );
+        }
+    }
+    let (gw, adm, simp) = (free_port(), free_port(), free_port());
+    let h = Harness::start_yaml(
+        SimConfig::default(),
+        &yaml_for(gw, adm, simp),
+        gw,
+        adm,
+        simp,
+    );
+    let keys = admin_get(&h, "/api/keys").json();
+    let m = &keys["keys"][0]["models"]["gemini-2.5-flash"];
+    assert_eq!(m["group_usage"]["today_requests"], 3, "{keys}");
+    assert!(m["group_usage"]["today_input_tokens"].as_u64().unwrap() > 0);
+    let report = admin_get(&h, "/api/report").json();
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{report}");
+    assert_eq!(groups[0]["model"], "gemini-2.5-flash");
+    assert_eq!(groups[0]["today"]["requests"], 3);
+    assert_eq!(report["models"][0]["today"]["requests"], 3, "{report}");
+    assert_eq!(h.sim.calls(), 0);
 }

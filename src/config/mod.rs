@@ -59,7 +59,15 @@ pub struct Config {
     pub store: StoreConfig,
     pub key_health: KeyHealthConfig,
     pub report: ReportConfig,
+    pub shutdown: ShutdownConfig,
     pub log: LogConfig,
+}
+
+/// Graceful shutdown (SIGTERM).
+#[derive(Debug, Clone)]
+pub struct ShutdownConfig {
+    /// Time open requests get to finish after SIGTERM; streams still open then end with an error event.
+    pub grace_period: Duration,
 }
 
 /// Usage persistence.
@@ -158,11 +166,17 @@ pub struct FailoverConfig {
     pub timeout_cooldown: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How long a model Google answered 404 for is answered 404 from memory (0 = never).
+    pub unknown_model_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct LimitsConfig {
     pub max_body_bytes: usize,
+    /// Largest request header block (request line and all headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Most request headers.
+    pub max_headers: usize,
     /// Per client IP, per minute; 0 = off.
     pub max_requests_per_minute: u32,
     /// Per client IP, per Pacific day; 0 = off.
@@ -626,6 +640,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         timeout_cooldown: f.timeout_cooldown.unwrap_or(Duration::from_secs(10)),
         backoff_min: f.backoff_min.unwrap_or(Duration::from_millis(50)),
         backoff_max: f.backoff_max.unwrap_or(Duration::from_millis(1000)),
+        unknown_model_ttl: f.unknown_model_ttl.unwrap_or(Duration::from_secs(300)),
     };
     if failover.max_attempts == 0 || failover.max_attempts > 100 {
         return Err(err("failover.max_attempts", "must be between 1 and 100"));
@@ -645,6 +660,23 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if max_body_bytes < 1024 {
         return Err(err("limits.max_body_bytes", "must be at least 1KiB"));
     }
+    let max_header_bytes = match l.max_header_bytes.as_deref() {
+        Some(v) => parse_bytes("limits.max_header_bytes", v)?,
+        None => 64 * 1024,
+    };
+    if !(1024..=1024 * 1024).contains(&max_header_bytes) {
+        return Err(err(
+            "limits.max_header_bytes",
+            "must be between 1KiB and 1MiB (the HTTP parser's own limit)",
+        ));
+    }
+    let max_headers = l.max_headers.unwrap_or(100);
+    if !(8..=256).contains(&max_headers) {
+        return Err(err(
+            "limits.max_headers",
+            "must be between 8 and 256 (the HTTP parser's own limit)",
+        ));
+    }
     let mut trusted_proxies = Vec::new();
     for (i, p) in l.trusted_proxies.iter().enumerate() {
         let net = match p.parse::<ipnet::IpNet>() {
@@ -660,6 +692,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let limits = LimitsConfig {
         max_body_bytes,
+        max_header_bytes,
+        max_headers,
         max_requests_per_minute: l.max_requests_per_minute.unwrap_or(0),
         max_requests_per_day_per_ip: l.max_requests_per_day_per_ip.unwrap_or(0),
         trusted_proxies,
@@ -789,6 +823,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         store,
         key_health,
         report,
+        shutdown: ShutdownConfig {
+            grace_period: raw.shutdown.grace_period.unwrap_or(Duration::from_secs(30)),
+        },
         log: LogConfig { level, json },
     })
 }

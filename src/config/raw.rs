@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub store: RawStore,
     pub key_health: RawKeyHealth,
     pub report: RawReport,
+    pub shutdown: RawShutdown,
     pub log: RawLog,
 }
 
@@ -80,12 +81,16 @@ pub struct RawFailover {
     pub backoff_min: Option<Duration>,
     #[serde(with = "humantime_serde")]
     pub backoff_max: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub unknown_model_ttl: Option<Duration>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLimits {
     pub max_body_bytes: Option<String>,
+    pub max_header_bytes: Option<String>,
+    pub max_headers: Option<usize>,
     pub max_requests_per_minute: Option<u32>,
     pub max_requests_per_day_per_ip: Option<u32>,
     pub trusted_proxies: Vec<String>,
@@ -140,4 +145,11 @@ pub struct RawKeyHealth {
 pub struct RawReport {
     pub interval_minutes: Option<u64>,
     pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawShutdown {
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Option<Duration>,
 }

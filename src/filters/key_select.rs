@@ -26,7 +26,7 @@ impl KeySelect {
 /// The model whose quota an attempt spends ("" when it spends none: listing, counting tokens).
 fn quota_model(ctx: &ReqCtx) -> &str {
     if ctx.counts_quota {
-        ctx.model.as_deref().unwrap_or("")
+        ctx.bucket.as_deref().unwrap_or("")
     } else {
         ""
     }

@@ -294,6 +294,9 @@ impl Filter for OpenAiCompat {
             OpenAiState::ModelList => {
                 if let Some(c) = chunk.as_ref() {
                     let (mut ids, _) = convert::gemini_model_page(c).map_err(convert_error)?;
+                    for id in &ids {
+                        self.state.catalog.know(id);
+                    }
                     self.state.models.set(ids.clone(), self.state.clock.now());
                     for m in &self.state.config.openai.extra_models {
                         if !ids.contains(m) {

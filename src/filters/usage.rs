@@ -118,7 +118,7 @@ impl Filter for Usage {
     }
 
     fn on_attempt_done(&self, ctx: &mut ReqCtx, attempt: &Attempt, fault: Option<&Fault>) {
-        let (Some(key), Some(model)) = (attempt.key, ctx.model.as_deref()) else {
+        let (Some(key), Some(model)) = (attempt.key, ctx.bucket.as_deref()) else {
             return;
         };
         self.state.usage.update(key, model, |c| {
@@ -150,23 +150,15 @@ impl Filter for Usage {
         };
         ctx.usage = Some(u);
         ctx.tail = Vec::new();
-        if let (Some(key), Some(model)) = (ctx.key, ctx.model.as_deref()) {
+        if let (Some(key), Some(model)) = (ctx.key, ctx.bucket.as_deref()) {
             let output = u.candidates + u.thoughts;
             self.state.usage.update(key, model, |c| {
                 c.prompt_tokens += u.prompt;
                 c.output_tokens += output;
             });
-            let label = self.state.metrics.model_label(Some(model));
-            self.state
-                .metrics
-                .tokens
-                .with_label_values(&[label, "input"])
-                .inc_by(u.prompt);
-            self.state
-                .metrics
-                .tokens
-                .with_label_values(&[label, "output"])
-                .inc_by(output);
+            let tokens = &self.state.metrics.tokens;
+            tokens.with_label_values(&[model, "input"]).inc_by(u.prompt);
+            tokens.with_label_values(&[model, "output"]).inc_by(output);
             if ctx.counts_quota {
                 let (now, wall) = (self.state.clock.now(), self.state.clock.now_utc());
                 self.state

@@ -48,6 +48,14 @@ pub async fn run(
     let Some((body, framing)) = ctx.upstream.as_ref().map(|u| (u.body.clone(), u.framing)) else {
         return Err(GatewayError::not_found("Unknown route."));
     };
+    let catalog = &p.state.catalog;
+    ctx.bucket = ctx.model.as_deref().map(|m| catalog.bucket(m));
+    if let Some(u) = &ctx.upstream {
+        // Google said 404 for this model and method a moment ago: say it again without a key.
+        if let Some(msg) = catalog.not_found(&u.resource, p.state.clock.now()) {
+            return Err(GatewayError::new(404, "model_not_found", &*msg).with_param("model"));
+        }
+    }
     loop {
         if ctx.attempts.len() >= max {
             return Err(exhausted_error(ctx, &p.state.config.failover, None));
@@ -99,7 +107,17 @@ pub async fn run(
                     .unwrap_or(Fault::ServerError { status });
                 record(p, ctx, &attempt, key, Some(status), &fault);
                 if !fault.is_retryable() {
-                    return Err(client_error(status, body));
+                    let e = client_error(status, body);
+                    if status == 404 {
+                        if let Some(u) = &ctx.upstream {
+                            catalog.remember_not_found(
+                                &u.resource,
+                                &e.message,
+                                p.state.clock.now(),
+                            );
+                        }
+                    }
+                    return Err(e);
                 }
             }
             Head::Answer {
@@ -112,6 +130,10 @@ pub async fn run(
                     outcome: "ok",
                 });
                 p.state.metrics.attempts.with_label_values(&["ok"]).inc();
+                if let Some(m) = ctx.model.as_deref() {
+                    // Google answered for it: a real model, from now on with state of its own.
+                    catalog.know(m);
+                }
                 for f in &p.filters {
                     f.on_attempt_done(ctx, &attempt, None);
                 }

@@ -66,6 +66,9 @@ pub struct ReqCtx {
     pub client_ip: Option<IpAddr>,
     /// Model named by the request (validated), without a `models/` prefix.
     pub model: Option<ModelId>,
+    /// The name the model's per-model state is kept under (itself when known, else `other`); set
+    /// once when the attempts start.
+    pub bucket: Option<std::sync::Arc<str>>,
     pub upstream: Option<UpstreamRequest>,
     /// Keys already tried in this request.
     pub tried: Vec<usize>,
@@ -110,6 +113,7 @@ impl Default for ReqCtx {
             client: None,
             client_ip: None,
             model: None,
+            bucket: None,
             upstream: None,
             tried: Vec::new(),
             attempts: Vec::new(),

@@ -87,7 +87,14 @@ impl Pipeline {
             | "none" => route,
             _ => "other",
         };
-        let model = m.model_label(ctx.model.as_deref());
+        let label;
+        let model = match (&ctx.bucket, ctx.model.as_deref()) {
+            (Some(b), _) => &**b,
+            (None, m) => {
+                label = self.state.catalog.label(m);
+                &*label
+            }
+        };
         m.requests
             .with_label_values(&[
                 surface,

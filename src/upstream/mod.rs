@@ -1,5 +1,6 @@
 //! Everything about talking to Gemini: the client, the key pool, the failure classifier, Pacific days.
 
+pub mod catalog;
 pub mod classify;
 pub mod client;
 pub mod estimate;

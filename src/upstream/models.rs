@@ -97,7 +97,7 @@ pub async fn refresh(state: &AppState) -> Result<usize, String> {
         }
     }
     for id in &ids {
-        state.metrics.know_model(id);
+        state.catalog.know(id);
     }
     let n = ids.len();
     state.models.set(ids, state.clock.now());

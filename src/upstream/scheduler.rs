@@ -10,6 +10,7 @@
 //! cost does not grow with the pool. Scores drift as windows slide; [`Scheduler::refresh`] re-tiers
 //! keys in the background.
 
+use super::catalog::OTHER;
 use super::classify::Fault;
 use super::limits::{Limits, ModelLimits};
 use super::pacific;
@@ -32,8 +33,9 @@ const W_RPM: f64 = 0.2;
 const W_TPM: f64 = 0.1;
 /// Seconds a request stays in the per-minute window (see [`Windows::minute`]).
 const WINDOW: u64 = 61;
-/// Most models tracked separately; further (client-invented) names share the limit-free state.
-const MAX_MODELS: usize = 128;
+/// Most models tracked separately (a defence behind the model catalog, which already bounds the
+/// names callers pass); further names share the [`OTHER`] state.
+const MAX_MODELS: usize = super::catalog::MAX_KNOWN + 2;
 
 /// A key's state for one model (or globally, when invalid).
 #[derive(Debug, Clone, PartialEq)]
@@ -400,6 +402,12 @@ impl Scheduler {
         }
     }
 
+    /// Create the scheduling state of `model` now if it does not exist yet (applying preloaded
+    /// day counts), so listings show it before its first request.
+    pub fn touch(&self, model: &str, now: Instant, wall: DateTime<Utc>) {
+        self.model(model, now, wall);
+    }
+
     fn model_if_known(&self, model: &str) -> Option<Arc<Mutex<ModelState>>> {
         self.models.read().ok()?.get(model).cloned()
     }
@@ -408,8 +416,11 @@ impl Scheduler {
         if let Some(m) = self.model_if_known(model) {
             return m;
         }
-        if !model.is_empty() && self.models.read().is_ok_and(|m| m.len() >= MAX_MODELS) {
-            return self.model("", now, wall);
+        if !model.is_empty()
+            && model != OTHER
+            && self.models.read().is_ok_and(|m| m.len() >= MAX_MODELS)
+        {
+            return self.model(OTHER, now, wall);
         }
         let today = pacific::day_of(wall);
         let mut windows: Vec<Windows> = self.groups.iter().map(|_| Windows::new(today)).collect();
@@ -979,6 +990,7 @@ mod tests {
             timeout_cooldown: Duration::from_secs(10),
             backoff_min: Duration::ZERO,
             backoff_max: Duration::ZERO,
+            unknown_model_ttl: Duration::ZERO,
         };
         let keys: Vec<KeyConfig> = keys
             .iter()
