@@ -36,8 +36,12 @@ pub fn run(cli: Overrides) -> Result<(), String> {
     });
     let run_dir = std::env::temp_dir().join(format!("gemini-gateway-demo-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
-    let conf = crate::server::server_conf(config.threads, &run_dir, 1);
-    let (mut server, _state) = crate::server::build(config, conf)?;
+    let conf = crate::server::server_conf(
+        config.threads,
+        &run_dir,
+        crate::server::pingora_grace_seconds(&config),
+    );
+    let (mut server, state) = crate::server::build(config, conf)?;
     let sim_service = sim.service(&server.configuration, &sim_addr);
     server.add_boxed_service(sim_service);
 
@@ -58,7 +62,7 @@ pub fn run(cli: Overrides) -> Result<(), String> {
          curl -s http://{admin}/metrics\n\n\
          Press Ctrl-C to stop.\n"
     );
-    server.run_forever()
+    crate::server::run(server, &state)
 }
 
 fn free_port() -> Result<u16, String> {

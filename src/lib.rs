@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod demo;
+pub mod drain;
 pub mod error;
 pub mod filters;
 pub mod logging;

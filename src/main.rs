@@ -71,9 +71,10 @@ fn main() -> ExitCode {
     };
     gemini_gateway::logging::init(&config.log.level, config.log.json);
     let run_dir = std::env::temp_dir();
-    let conf = gemini_gateway::server::server_conf(config.threads, &run_dir, 5);
+    let grace = gemini_gateway::server::pingora_grace_seconds(&config);
+    let conf = gemini_gateway::server::server_conf(config.threads, &run_dir, grace);
     match gemini_gateway::server::build(config, conf) {
-        Ok((server, _state)) => server.run_forever(),
+        Ok((server, state)) => gemini_gateway::server::run(server, &state),
         Err(e) => {
             eprintln!("startup error: {e}");
             ExitCode::FAILURE

@@ -13,7 +13,8 @@ use pingora::services::listening::Service;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Pingora's own settings for this process.
+/// Pingora's own settings for this process. `grace_seconds` bounds Pingora's own wait after
+/// SIGTERM; the gateway's shutdown service normally ends the process sooner (see [`run`]).
 pub fn server_conf(threads: usize, run_dir: &Path, grace_seconds: u64) -> ServerConf {
     ServerConf {
         threads,
@@ -29,6 +30,18 @@ pub fn server_conf(threads: usize, run_dir: &Path, grace_seconds: u64) -> Server
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     }
+}
+
+/// Run a built server as the binary does: on SIGTERM, exit as soon as open requests are done
+/// (at most `shutdown.grace_period` plus a margin), not after Pingora's fixed sleep.
+pub fn run(server: Server, state: &AppState) -> ! {
+    state.drain.exit_when_drained();
+    server.run_forever()
+}
+
+/// Pingora's fallback wait after SIGTERM: the grace period, the margin and a little more.
+pub fn pingora_grace_seconds(config: &Config) -> u64 {
+    config.shutdown.grace_period.as_secs() + SHUTDOWN_MARGIN.as_secs() + 3
 }
 
 /// Build a bootstrapped server with the gateway and admin services; returns it with the shared state.
@@ -65,6 +78,12 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
     server.add_service(admin);
 
     server.add_service(background_service(
+        "shutdown",
+        Shutdown {
+            state: state.clone(),
+        },
+    ));
+    server.add_service(background_service(
         "upstream dns",
         DnsRefresh {
             state: state.clone(),
@@ -100,6 +119,50 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
     }
     tracing::info!(%listen, admin = %admin_listen, keys = state.pool.len(), upstream = %state.upstream.config().authority(), "gemini-gateway configured");
     Ok((server, state))
+}
+
+/// On SIGTERM: gives open requests `shutdown.grace_period` (streams still open then end with a
+/// terminal error event), waits for them to finish, writes pending usage, checkpoints the store,
+/// and — in the binary — exits at once instead of sleeping out Pingora's fixed grace period.
+struct Shutdown {
+    state: Arc<AppState>,
+}
+
+/// Time after the grace period for cut streams to write their last event and log.
+const SHUTDOWN_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[async_trait]
+impl BackgroundService for Shutdown {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let st = &self.state;
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+        let grace = st.config.shutdown.grace_period;
+        tracing::info!(
+            grace_s = grace.as_secs_f64(),
+            in_flight = st.drain.inflight(),
+            "shutting down: new connections refused, open requests may finish"
+        );
+        st.drain.begin(grace);
+        let drained = st.drain.drained(grace + SHUTDOWN_MARGIN).await;
+        let st2 = st.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            st2.writer.flush();
+            if let Err(e) = st2.store.checkpoint() {
+                tracing::warn!(error = %e, "store checkpoint at shutdown failed");
+            }
+        })
+        .await;
+        tracing::info!(
+            drained,
+            left = st.drain.inflight(),
+            "shutdown: usage written"
+        );
+        if st.drain.exits_when_drained() {
+            std::process::exit(0);
+        }
+    }
 }
 
 /// Re-resolves the upstream host periodically so a changed Google address is picked up.
@@ -155,7 +218,7 @@ impl BackgroundService for ModelRefresh {
 }
 
 /// Re-tiers keys as windows slide, reloads the model limits file when it changes or on SIGHUP,
-/// prunes old usage days, and flushes pending usage at shutdown.
+/// and prunes old usage days.
 struct Upkeep {
     state: Arc<AppState>,
 }
@@ -198,11 +261,7 @@ impl BackgroundService for Upkeep {
                         Err(e) => tracing::warn!(error = %e, "SIGHUP: model limits reload failed; keeping the previous limits"),
                     }
                 }
-                _ = shutdown.changed() => {
-                    let st = st.clone();
-                    let _ = tokio::task::spawn_blocking(move || st.writer.flush()).await;
-                    return;
-                }
+                _ = shutdown.changed() => return,
             }
         }
     }

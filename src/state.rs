@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The models that get per-model state; everything else is accounted as `other`.
     pub catalog: ModelCatalog,
+    /// Requests in flight and the shutdown grace period.
+    pub drain: Arc<crate::drain::Drain>,
 }
 
 impl AppState {
@@ -96,6 +98,7 @@ impl AppState {
             writer,
             metrics,
             catalog,
+            drain: Default::default(),
             config,
         }))
     }

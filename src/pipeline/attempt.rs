@@ -34,6 +34,8 @@ enum Head {
     },
     Transport(Box<pingora::Error>),
     ClientGone,
+    /// The shutdown grace period ended before the upstream answered.
+    ShuttingDown,
 }
 
 /// Run attempts until one succeeds, the request fails for good, or attempts run out.
@@ -76,7 +78,7 @@ pub async fn run(
         ctx.tried.push(key);
         let peer = client.peer();
         let sent_at = std::time::Instant::now();
-        let head = exchange_head(client, &peer, req, body.as_ref(), session).await;
+        let head = exchange_head(&p.state.drain, client, &peer, req, body.as_ref(), session).await;
         if matches!(head, Head::Answer { .. }) {
             let ttfb = sent_at.elapsed();
             ctx.upstream_ttfb = Some(ttfb);
@@ -91,6 +93,14 @@ pub async fn run(
                     outcome: "cancelled",
                 });
                 return Ok(Err(Abort::Connection));
+            }
+            Head::ShuttingDown => {
+                ctx.attempts.push(AttemptRecord {
+                    key,
+                    status: None,
+                    outcome: "shutting_down",
+                });
+                return Err(shutting_down());
             }
             Head::Transport(e) => {
                 let fault = classify_transport(&e);
@@ -298,6 +308,7 @@ fn client_error(status: u16, body: Bytes) -> GatewayError {
 
 /// Connect, send, and wait for the response header, noticing a client that leaves meanwhile.
 async fn exchange_head(
+    drain: &crate::drain::Drain,
     client: &UpstreamClient,
     peer: &HttpPeer,
     req: pingora::http::RequestHeader,
@@ -338,6 +349,7 @@ async fn exchange_head(
     tokio::select! {
         head = work => head,
         _ = client_left(session) => Head::ClientGone,
+        _ = drain.expired() => Head::ShuttingDown,
     }
 }
 
@@ -398,25 +410,35 @@ async fn stream(
     ctx.status = status;
     ctx.response_started = true;
     ctx.first_byte = Some(ctx.started.elapsed());
+    let mut expired = std::pin::pin!(p.state.drain.expired());
     loop {
         let read = tokio::select! {
             biased;
-            r = client.read_body(&mut up) => Some(r),
-            _ = client_left(session) => None,
+            r = client.read_body(&mut up) => Woke::Data(r),
+            _ = client_left(session) => Woke::ClientGone,
+            _ = &mut expired => Woke::ShuttingDown,
         };
         let (mut chunk, next) = match read {
-            None => {
+            Woke::ClientGone => {
                 ctx.cancelled = true;
                 client.finish(up, peer, false).await;
                 return Ok(Err(Abort::Connection));
             }
-            // What the upstream has already delivered goes out in one write, without waiting for more.
-            Some(Ok(Some(first))) => {
-                let (c, next) = take_ready(&mut up, first).await;
-                (Some(c), next)
+            Woke::ShuttingDown => {
+                tracing::warn!("shutdown grace period over: ending an open stream");
+                ctx.midstream_error = Some("shutting_down");
+                client.finish(up, peer, false).await;
+                return Ok(finish_with_error_event(session, ctx, framing, Cut::Shutdown).await);
             }
-            Some(Ok(None)) => (None, Ready::End),
-            Some(Err(e)) => (None, Ready::Failed(e)),
+            Woke::Data(r) => match r {
+                // What the upstream has already delivered goes out in one write, without waiting for more.
+                Ok(Some(first)) => {
+                    let (c, next) = take_ready(&mut up, first).await;
+                    (Some(c), next)
+                }
+                Ok(None) => (None, Ready::End),
+                Err(e) => (None, Ready::Failed(e)),
+            },
         };
         let end = matches!(next, Ready::End);
         if chunk.is_some() || end {
@@ -447,9 +469,17 @@ async fn stream(
             tracing::warn!(kind = fault.kind(), error = %e, "upstream failed mid-response");
             ctx.midstream_error = Some(fault.kind());
             client.finish(up, peer, false).await;
-            return Ok(finish_with_error_event(session, ctx, framing, &fault).await);
+            return Ok(finish_with_error_event(session, ctx, framing, Cut::Upstream(fault)).await);
         }
     }
+}
+
+/// What woke a wait on the upstream answer.
+enum Woke<T> {
+    /// The upstream read finished.
+    Data(T),
+    ClientGone,
+    ShuttingDown,
 }
 
 /// Largest run of already-arrived upstream chunks sent to the client as one write.
@@ -532,13 +562,21 @@ async fn buffered(
 ) -> Result<Result<(), Abort>, GatewayError> {
     let read = tokio::select! {
         biased;
-        r = read_capped(client, &mut up, MAX_BUFFERED) => Some(r),
-        _ = client_left(session) => None,
+        r = read_capped(client, &mut up, MAX_BUFFERED) => Woke::Data(r),
+        _ = client_left(session) => Woke::ClientGone,
+        _ = p.state.drain.expired() => Woke::ShuttingDown,
     };
-    let Some((body, complete)) = read else {
-        ctx.cancelled = true;
-        client.finish(up, peer, false).await;
-        return Ok(Err(Abort::Connection));
+    let (body, complete) = match read {
+        Woke::Data(v) => v,
+        Woke::ShuttingDown => {
+            client.finish(up, peer, false).await;
+            return Err(shutting_down());
+        }
+        Woke::ClientGone => {
+            ctx.cancelled = true;
+            client.finish(up, peer, false).await;
+            return Ok(Err(Abort::Connection));
+        }
     };
     let mut resp = response_header(p, ctx, &up, status)?;
     client.finish(up, peer, complete).await;
@@ -581,20 +619,30 @@ async fn finish_with_error_event(
     session: &mut Session,
     ctx: &mut ReqCtx,
     framing: Framing,
-    fault: &Fault,
+    cut: Cut,
 ) -> Result<(), Abort> {
-    let (code, message) = match fault {
-        Fault::Timeout => (504, "The upstream stream timed out before it finished."),
-        _ => (
+    let (code, message, openai_code) = match cut {
+        Cut::Upstream(Fault::Timeout) => (
+            504,
+            "The upstream stream timed out before it finished.",
+            "upstream_stream_error",
+        ),
+        Cut::Upstream(_) => (
             502,
             "The upstream connection failed before the answer finished.",
+            "upstream_stream_error",
+        ),
+        Cut::Shutdown => (
+            503,
+            "The gateway is shutting down and cut this answer short; retry the request.",
+            "gateway_shutting_down",
         ),
     };
     let event = match (ctx.surface, framing) {
         (_, Framing::Json) => return Err(Abort::Connection),
         (Surface::OpenAi, _) => format!(
             "data: {}\n\n",
-            serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": "upstream_stream_error"}})
+            serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": openai_code}})
         ),
         (_, Framing::Sse) => format!(
             "data: {}\r\n\r\n",
@@ -613,4 +661,22 @@ async fn finish_with_error_event(
         return Err(Abort::Connection);
     }
     Ok(())
+}
+
+/// Why an answer that already started is ended early.
+enum Cut {
+    /// The upstream failed or stalled mid-answer.
+    Upstream(Fault),
+    /// The shutdown grace period ended.
+    Shutdown,
+}
+
+/// The answer for a request still waiting for the upstream when the shutdown grace period ends.
+fn shutting_down() -> GatewayError {
+    GatewayError::new(
+        503,
+        "shutting_down",
+        "The gateway is shutting down; retry the request.",
+    )
+    .with_retry_after(Some(Duration::from_secs(1)))
 }

@@ -101,6 +101,8 @@ pub struct ReqCtx {
     pub upstream_ttfb: Option<std::time::Duration>,
     /// Time from the request's start to the response header reaching the client.
     pub first_byte: Option<std::time::Duration>,
+    /// Counts this request as in flight for the shutdown grace period until it is dropped.
+    pub inflight: Option<crate::drain::InFlight>,
     /// State of the OpenAI translation for `/v1` requests.
     pub openai: Option<Box<crate::filters::openai_compat::OpenAiState>>,
 }
@@ -132,6 +134,7 @@ impl Default for ReqCtx {
             counts_quota: false,
             upstream_ttfb: None,
             first_byte: None,
+            inflight: None,
             openai: None,
         }
     }

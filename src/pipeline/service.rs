@@ -222,7 +222,10 @@ impl ProxyHttp for GatewayProxy {
     type CTX = ReqCtx;
 
     fn new_ctx(&self) -> ReqCtx {
-        ReqCtx::default()
+        ReqCtx {
+            inflight: Some(self.pipeline.state.drain.enter()),
+            ..ReqCtx::default()
+        }
     }
 
     /// Every request is answered here by the pipeline; `Ok(true)` tells Pingora it was answered.

@@ -373,6 +373,17 @@ impl Store {
             .map_err(|e| self.err("prune usage", e))
     }
 
+    /// Move everything in the write-ahead log into the database file and empty the log, as
+    /// closing the last connection would (called before the process exits after a shutdown).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.in_memory {
+            return Ok(());
+        }
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err("checkpoint the write-ahead log", e))
+    }
+
     /// Read a pragma's value as text (e.g. `journal_mode` → `wal`, `synchronous` → `1`).
     /// `name` must be a bare pragma name (letters, digits, `_`).
     pub fn pragma(&self, name: &str) -> Result<String, StoreError> {

@@ -167,6 +167,52 @@ impl Drop for Harness {
     }
 }
 
+/// The simulator alone, in its own in-process Pingora server (for tests that run the real binary).
+pub struct SimServer {
+    pub sim: Sim,
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl SimServer {
+    pub fn start(sim: Sim) -> SimServer {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = gemini_gateway::server::server_conf(2, dir.path(), 1);
+        let mut server = pingora::server::Server::new_with_opt_and_conf(None, conf);
+        server.bootstrap();
+        server.add_boxed_service(sim.service(&server.configuration, &addr.to_string()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(TestSignal(tokio::sync::Mutex::new(Some(rx)))),
+            });
+        });
+        wait_port(addr);
+        SimServer {
+            sim,
+            addr,
+            stop: Some(tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 pub fn wait_port(a: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
