@@ -200,3 +200,76 @@ fn pipeline_config_is_checked_by_check_config() {
     );
     assert!(check("auth: none\npipeline: [surface, key_select, exchange]\n").is_ok());
 }
+
+#[test]
+fn oversized_request_headers_get_431_in_the_surface_envelope() {
+    let h = Harness::basic();
+    let big = "x".repeat(100 * 1024);
+    let r = http(
+        h.addr,
+        "POST",
+        PATH,
+        &[("x-goog-api-key", PASSWORD), ("x-big", &big)],
+        GEN.as_bytes(),
+    );
+    let v = assert_gemini_error(&r, 431);
+    assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("65536"),
+        "{v}"
+    );
+    // the OpenAI surface answers in its own envelope
+    let auth = format!("Bearer {PASSWORD}");
+    let r = http(
+        h.addr,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", &auth), ("x-big", &big)],
+        br#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 431, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "request_header_too_large");
+    // too many fields, each small
+    let names: Vec<String> = (0..150).map(|i| format!("x-h{i}")).collect();
+    let mut headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    headers.push(("x-goog-api-key", PASSWORD));
+    let v = assert_gemini_error(&http(h.addr, "POST", PATH, &headers, GEN.as_bytes()), 431);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("100 fields"),
+        "{v}"
+    );
+    // beyond the HTTP parser's own limits the listener refuses with a bare 400: still no call
+    let huge = "y".repeat(1100 * 1024);
+    let r = http(
+        h.addr,
+        "POST",
+        PATH,
+        &[("x-goog-api-key", PASSWORD), ("x-huge", &huge)],
+        GEN.as_bytes(),
+    );
+    assert!((400..=431).contains(&r.status), "{}", r.status);
+    assert_eq!(h.sim.calls(), 0);
+    // an ordinary request on the same gateway is served
+    assert_eq!(h.post(PATH, GEN).status, 200);
+}
+
+#[test]
+fn header_limits_are_configurable() {
+    let h = Harness::start(
+        gemini_sim::SimConfig::default(),
+        &["k"],
+        "limits:\n  max_header_bytes: 256KiB\n  max_headers: 200\n",
+    );
+    let big = "x".repeat(100 * 1024);
+    let r = http(
+        h.addr,
+        "POST",
+        PATH,
+        &[("x-goog-api-key", PASSWORD), ("x-big", &big)],
+        GEN.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -385,3 +385,60 @@ fn keep_alive_connection_carries_stream_then_json() {
     assert!(complete);
     assert!(String::from_utf8_lossy(&body).contains("candidates"));
 }
+
+#[test]
+fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    use std::io::{BufReader, Write};
+    let h = Harness::basic();
+    let mut s = std::net::TcpStream::connect(h.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let post = |n: usize| {
+        let body =
+            format!(r#"{{"contents":[{{"role":"user","parts":[{{"text":"request {n}"}}]}}]}}"#);
+        format!(
+            "POST /v2/models/gemini-2.5-flash:generateContent HTTP/1.1\r\nHost: x\r\nx-goog-api-key: {PASSWORD}\r\ncontent-type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let get = format!("GET /v2/models HTTP/1.1\r\nHost: x\r\nx-goog-api-key: {PASSWORD}\r\n\r\n");
+    // All three leave in one write, before any answer is read.
+    s.write_all(format!("{}{}{}", post(1), get, post(3)).as_bytes())
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let (status, headers) = read_head(&mut r);
+        let (body, complete) = read_body(&mut r, &headers);
+        assert!(complete);
+        answers.push((status, String::from_utf8_lossy(&body).into_owned()));
+    }
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert!(answers[0].1.contains("request 1"), "{}", answers[0].1);
+    assert!(answers[1].1.contains("\"models\""), "{}", answers[1].1);
+    assert!(answers[2].1.contains("request 3"), "{}", answers[2].1);
+    assert_eq!(h.sim.calls(), 3);
+
+    // A stream followed by a plain request: the stream is answered whole, then the next one.
+    let mut s = std::net::TcpStream::connect(h.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let stream = post(4).replace(":generateContent", ":streamGenerateContent?alt=sse");
+    s.write_all(format!("{stream}{}", post(5)).as_bytes())
+        .unwrap();
+    let mut r = BufReader::new(s);
+    let (status, headers) = read_head(&mut r);
+    assert_eq!(status, 200);
+    let (body, complete) = read_body(&mut r, &headers);
+    assert!(complete);
+    let events = sse_events(&body);
+    assert!(
+        events.len() > 1 && events.iter().all(|e| !e.contains("error")),
+        "{events:?}"
+    );
+    let (status, headers) = read_head(&mut r);
+    let (body, _) = read_body(&mut r, &headers);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("request 5"));
+    assert_eq!(h.sim.calls(), 5);
+}

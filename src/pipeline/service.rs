@@ -25,7 +25,10 @@ impl Pipeline {
         ctx: &mut ReqCtx,
     ) -> std::result::Result<(), Abort> {
         ctx.surface = Surface::of_path(session.req_header().uri.path());
-        let outcome = self.run(session, ctx).await;
+        let outcome = match self.check_headers(session) {
+            Ok(()) => self.run(session, ctx).await,
+            Err(e) => Err(e),
+        };
         match outcome {
             Ok(r) => r,
             Err(e) => {
@@ -38,6 +41,34 @@ impl Pipeline {
                 r
             }
         }
+    }
+
+    /// Refuse a request whose header block is over `limits.max_header_bytes` or has more than
+    /// `limits.max_headers` fields (431, before any stage runs). Larger than the HTTP parser's own
+    /// limits (256 fields, 1 MiB) never gets here: Pingora answers those with a bare 400.
+    fn check_headers(&self, session: &Session) -> std::result::Result<(), GatewayError> {
+        let l = &self.state.config.limits;
+        let req = session.req_header();
+        let count = req.headers.len();
+        let size = req.method.as_str().len()
+            + req.uri.path_and_query().map_or(1, |p| p.as_str().len())
+            + 12
+            + req
+                .headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>();
+        if count > l.max_headers || size > l.max_header_bytes {
+            return Err(GatewayError::new(
+                431,
+                "header_too_large",
+                format!(
+                    "Request headers too large: {count} fields, {size} bytes (the gateway accepts at most {} fields and {} bytes).",
+                    l.max_headers, l.max_header_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     async fn run(
@@ -231,6 +262,9 @@ impl ProxyHttp for GatewayProxy {
     /// Every request is answered here by the pipeline; `Ok(true)` tells Pingora it was answered.
     /// An `Err` makes Pingora drop the client connection without finishing the body.
     async fn request_filter(&self, session: &mut Session, ctx: &mut ReqCtx) -> Result<bool> {
+        // HTTP/1.1 pipelining (RFC 9112 §9.3.2): a request sent before the previous answer is
+        // kept and served next, in order, instead of the connection being dropped.
+        session.as_downstream_mut().set_pipelining_enabled(true);
         match self.pipeline.handle(session, ctx).await {
             Ok(()) => Ok(true),
             Err(Abort::Connection) => Err(Error::explain(
