@@ -277,20 +277,35 @@ impl BackgroundService for KeyHealth {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let st = &self.state;
         if st.config.key_health.startup_check {
-            let all: Vec<usize> = (0..st.pool.len()).collect();
-            let (valid, invalid, unknown) = crate::upstream::health::check_all(st, all).await;
-            tracing::info!(
-                valid,
-                invalid,
-                inconclusive = unknown,
-                "startup key check done"
-            );
-            if valid > 0 {
-                // Learn the real model names (they get per-model state) and fill `/v1/models`.
-                match crate::upstream::models::refresh(st).await {
-                    Ok(n) => tracing::info!(models = n, "upstream model list fetched"),
-                    Err(e) => {
-                        tracing::info!(error = %e, "upstream model list not fetched at startup")
+            // Keys a check could say nothing about (the network not ready yet, a timeout, a 5xx)
+            // are checked again a little later, a few times.
+            let mut pending: Vec<usize> = (0..st.pool.len()).collect();
+            let mut listed = false;
+            for (round, wait) in [0u64, 1, 5, 30].into_iter().enumerate() {
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                    _ = shutdown.changed() => return,
+                }
+                let c = crate::upstream::health::check_all(st, pending).await;
+                tracing::info!(
+                    round,
+                    valid = c.valid,
+                    invalid = c.invalid,
+                    inconclusive = c.inconclusive.len(),
+                    "startup key check"
+                );
+                pending = c.inconclusive;
+                if c.valid > 0 && !listed {
+                    listed = true;
+                    // Learn the real model names (they get per-model state) and fill `/v1/models`.
+                    match crate::upstream::models::refresh(st).await {
+                        Ok(n) => tracing::info!(models = n, "upstream model list fetched"),
+                        Err(e) => {
+                            tracing::info!(error = %e, "upstream model list not fetched at startup")
+                        }
                     }
                 }
             }
@@ -300,8 +315,8 @@ impl BackgroundService for KeyHealth {
                 _ = tokio::time::sleep(st.config.key_health.revalidate_interval) => {
                     let disabled = crate::upstream::health::disabled(st);
                     if !disabled.is_empty() {
-                        let (restored, still, _) = crate::upstream::health::check_all(st, disabled).await;
-                        tracing::info!(restored, still_invalid = still, "disabled keys re-validated");
+                        let c = crate::upstream::health::check_all(st, disabled).await;
+                        tracing::info!(restored = c.valid, still_invalid = c.invalid, "disabled keys re-validated");
                     }
                 }
                 _ = shutdown.changed() => return,

@@ -201,18 +201,22 @@ fn pipeline_config_is_checked_by_check_config() {
     assert!(check("auth: none\npipeline: [surface, key_select, exchange]\n").is_ok());
 }
 
+/// A generateContent call carrying one extra header.
+fn post_with_header(h: &Harness, name: &str, value: &str) -> Resp {
+    http(
+        h.addr,
+        "POST",
+        PATH,
+        &[("x-goog-api-key", PASSWORD), (name, value)],
+        GEN.as_bytes(),
+    )
+}
+
 #[test]
 fn oversized_request_headers_get_431_in_the_surface_envelope() {
     let h = Harness::basic();
     let big = "x".repeat(100 * 1024);
-    let r = http(
-        h.addr,
-        "POST",
-        PATH,
-        &[("x-goog-api-key", PASSWORD), ("x-big", &big)],
-        GEN.as_bytes(),
-    );
-    let v = assert_gemini_error(&r, 431);
+    let v = assert_gemini_error(&post_with_header(&h, "x-big", &big), 431);
     assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("65536"),
@@ -242,14 +246,7 @@ fn oversized_request_headers_get_431_in_the_surface_envelope() {
         "{v}"
     );
     // beyond the HTTP parser's own limits the listener refuses with a bare 400: still no call
-    let huge = "y".repeat(1100 * 1024);
-    let r = http(
-        h.addr,
-        "POST",
-        PATH,
-        &[("x-goog-api-key", PASSWORD), ("x-huge", &huge)],
-        GEN.as_bytes(),
-    );
+    let r = post_with_header(&h, "x-huge", &"y".repeat(1100 * 1024));
     assert!((400..=431).contains(&r.status), "{}", r.status);
     assert_eq!(h.sim.calls(), 0);
     // an ordinary request on the same gateway is served
@@ -263,13 +260,6 @@ fn header_limits_are_configurable() {
         &["k"],
         "limits:\n  max_header_bytes: 256KiB\n  max_headers: 200\n",
     );
-    let big = "x".repeat(100 * 1024);
-    let r = http(
-        h.addr,
-        "POST",
-        PATH,
-        &[("x-goog-api-key", PASSWORD), ("x-big", &big)],
-        GEN.as_bytes(),
-    );
+    let r = post_with_header(&h, "x-big", &"x".repeat(100 * 1024));
     assert_eq!(r.status, 200, "{}", r.text());
 }

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use gemini_gateway::config::Config;
 use gemini_sim::{FaultAction, FaultRule, Sim, SimConfig};
-use pingora::server::RunArgs;
 use std::net::SocketAddr;
 
 struct Pki {
@@ -44,20 +43,8 @@ fn pki() -> Pki {
 struct TlsHarness {
     sim: Sim,
     addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Running,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for TlsHarness {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 fn start(pki: &Pki, trust_ca: bool) -> TlsHarness {
@@ -87,30 +74,14 @@ fn start(pki: &Pki, trust_ca: bool) -> TlsHarness {
         )
         .unwrap();
     server.add_boxed_service(svc);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        struct Sig(tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>);
-        #[async_trait::async_trait]
-        impl pingora::server::ShutdownSignalWatch for Sig {
-            async fn recv(&self) -> pingora::server::ShutdownSignal {
-                if let Some(rx) = self.0.lock().await.take() {
-                    let _ = rx.await;
-                }
-                pingora::server::ShutdownSignal::FastShutdown
-            }
-        }
-        server.run(RunArgs {
-            shutdown_signal: Box::new(Sig(tokio::sync::Mutex::new(Some(rx)))),
-        });
-    });
+    let running = Running::start(server);
     let addr: SocketAddr = format!("127.0.0.1:{gw}").parse().unwrap();
     wait_port(addr);
     wait_port(format!("127.0.0.1:{simp}").parse().unwrap());
     TlsHarness {
         sim,
         addr,
-        stop: Some(tx),
-        thread: Some(thread),
+        _server: running,
         _dir: dir,
     }
 }

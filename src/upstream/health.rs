@@ -39,8 +39,17 @@ pub async fn check_key(state: &AppState, idx: usize) -> Check {
     }
 }
 
+/// What a round of checks found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub valid: usize,
+    pub invalid: usize,
+    /// Keys the check could say nothing about (timeout, network, 429, 5xx).
+    pub inconclusive: Vec<usize>,
+}
+
 /// Check `keys` concurrently (bounded); disable the invalid ones, restore the valid ones.
-pub async fn check_all(state: &Arc<AppState>, keys: Vec<usize>) -> (usize, usize, usize) {
+pub async fn check_all(state: &Arc<AppState>, keys: Vec<usize>) -> Checked {
     let sem = Arc::new(tokio::sync::Semaphore::new(
         state.config.key_health.concurrency,
     ));
@@ -53,30 +62,30 @@ pub async fn check_all(state: &Arc<AppState>, keys: Vec<usize>) -> (usize, usize
             (idx, check_key(&state, idx).await)
         });
     }
-    let (mut valid, mut invalid, mut unknown) = (0, 0, 0);
+    let mut out = Checked::default();
     while let Some(r) = set.join_next().await {
         let Ok((idx, check)) = r else { continue };
         let now = state.clock.now();
         match check {
             Check::Valid => {
-                valid += 1;
+                out.valid += 1;
                 state.pool.restore(idx, now);
             }
             Check::Invalid(f) => {
-                invalid += 1;
+                out.invalid += 1;
                 state
                     .pool
                     .report_fault(idx, "", &f, now, state.clock.now_utc());
             }
             Check::Unknown(why) => {
-                unknown += 1;
+                out.inconclusive.push(idx);
                 if let Some(k) = state.pool.get(idx) {
                     tracing::debug!(key = %k.fingerprint(), why = %why, "key check inconclusive; key kept");
                 }
             }
         }
     }
-    (valid, invalid, unknown)
+    out
 }
 
 /// Keys currently disabled.

@@ -47,6 +47,38 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A Pingora server running on its own thread until dropped (then shut down and joined).
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn start(server: pingora::server::Server) -> Running {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(TestSignal(tokio::sync::Mutex::new(Some(rx)))),
+            });
+        });
+        Running {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A running gateway + simulator.
 pub struct Harness {
     pub sim: Sim,
@@ -54,8 +86,7 @@ pub struct Harness {
     pub admin: SocketAddr,
     pub sim_addr: SocketAddr,
     pub state: Arc<AppState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: Running,
     _dir: tempfile::TempDir,
 }
 
@@ -102,20 +133,13 @@ impl Harness {
         let (mut server, state) = gemini_gateway::server::build(config, conf).unwrap();
         let sim_addr: SocketAddr = format!("127.0.0.1:{simp}").parse().unwrap();
         server.add_boxed_service(sim.service(&server.configuration, &sim_addr.to_string()));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::spawn(move || {
-            server.run(RunArgs {
-                shutdown_signal: Box::new(TestSignal(tokio::sync::Mutex::new(Some(rx)))),
-            });
-        });
         let h = Harness {
             sim,
             addr: format!("127.0.0.1:{gw}").parse().unwrap(),
             admin: format!("127.0.0.1:{adm}").parse().unwrap(),
             sim_addr,
             state,
-            stop: Some(tx),
-            thread: Some(thread),
+            _server: Running::start(server),
             _dir: dir,
         };
         for a in [h.addr, h.admin, h.sim_addr] {
@@ -156,23 +180,11 @@ impl Harness {
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// The simulator alone, in its own in-process Pingora server (for tests that run the real binary).
 pub struct SimServer {
     pub sim: Sim,
     pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: Running,
     _dir: tempfile::TempDir,
 }
 
@@ -185,30 +197,13 @@ impl SimServer {
         let mut server = pingora::server::Server::new_with_opt_and_conf(None, conf);
         server.bootstrap();
         server.add_boxed_service(sim.service(&server.configuration, &addr.to_string()));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::spawn(move || {
-            server.run(RunArgs {
-                shutdown_signal: Box::new(TestSignal(tokio::sync::Mutex::new(Some(rx)))),
-            });
-        });
+        let running = Running::start(server);
         wait_port(addr);
         SimServer {
             sim,
             addr,
-            stop: Some(tx),
-            thread: Some(thread),
+            _server: running,
             _dir: dir,
-        }
-    }
-}
-
-impl Drop for SimServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
