@@ -1,57 +1,178 @@
-//! The gateway's one error type, rendered in each API surface's own envelope.
+//! The gateway's one error type: a closed set of kinds, each with its status, metric label, OpenAI
+//! `type`/`code`, Gemini status and `Retry-After` behaviour decided in one place, rendered in each
+//! API surface's own envelope — as a whole answer, or as the terminal event of a stream.
 
+use crate::pipeline::route::Framing;
 use bytes::Bytes;
 use serde_json::json;
 use std::time::Duration;
 
-/// Which API the client spoke; decides the error envelope and stream framing.
+/// The error envelope (and stream framing) of the API a client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Surface {
-    /// Gemini-native API under `/v2` and `/v1beta`.
+pub enum Envelope {
+    /// Gemini's `{"error":{code,message,status}}` (`/v2`, `/v1beta`).
     Gemini,
-    /// OpenAI-compatible API under `/v1`.
+    /// OpenAI's `{"error":{message,type,param,code}}` (`/v1`).
     OpenAi,
-    /// Anything else (admin, health, unknown paths).
+    /// `{"error":{code,message}}` for anything else (unknown paths, the admin API).
     Plain,
 }
 
-impl Surface {
-    /// The surface a request path belongs to.
-    pub fn of_path(path: &str) -> Surface {
-        if path.starts_with("/v2/")
-            || path == "/v2"
-            || path.starts_with("/v1beta/")
-            || path == "/v1beta"
-        {
-            Surface::Gemini
-        } else if path.starts_with("/v1/") || path == "/v1" {
-            Surface::OpenAi
-        } else {
-            Surface::Plain
+/// Why the gateway answered with an error. Every property of an error answer is a function of its
+/// kind (see the `impl`), so call sites choose a kind, never a status or a label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed (body, parameters, model name, path parameters).
+    BadRequest,
+    /// A parameter the gateway understands but cannot honour against Gemini.
+    UnsupportedParameter,
+    /// Gemini blocked the prompt (OpenAI's `content_filter`).
+    ContentFilter,
+    /// Missing or wrong client credential.
+    Unauthorized,
+    /// No such route on this surface.
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    HeaderTooLarge,
+    UnsupportedMediaType,
+    /// The client is over its per-IP (or per-credential) request limits.
+    ClientRateLimited,
+    /// Google says the model does not exist (or lacks the method).
+    ModelNotFound,
+    /// Any other 4xx from Google, passed to the client with Google's status.
+    UpstreamRejected(u16),
+    /// Every key is out of quota for the model right now.
+    KeysOutOfQuota,
+    /// Every key this request tried was rate-limited by Google.
+    UpstreamRateLimited,
+    /// Google is failing (5xx, connection failures) on the keys tried or cooling.
+    UpstreamUnavailable,
+    /// Google did not answer in time.
+    UpstreamTimeout,
+    /// No key is usable at all: every configured key was rejected by Google.
+    NoValidKey,
+    /// Google's answer could not be used (unreadable, truncated).
+    BadGateway,
+    /// The upstream connection failed after the answer started (a stream's terminal event).
+    UpstreamCut,
+    /// The upstream went quiet for longer than the read timeout after the answer started.
+    UpstreamStalled,
+    /// The shutdown grace period ended before the answer did.
+    ShuttingDown,
+    /// A bug or an impossible state in the gateway.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status of the answer.
+    pub fn status(self) -> u16 {
+        use ErrorKind::*;
+        match self {
+            BadRequest | UnsupportedParameter | ContentFilter => 400,
+            Unauthorized => 401,
+            NotFound | ModelNotFound => 404,
+            MethodNotAllowed => 405,
+            PayloadTooLarge => 413,
+            UnsupportedMediaType => 415,
+            HeaderTooLarge => 431,
+            ClientRateLimited | KeysOutOfQuota | UpstreamRateLimited => 429,
+            UpstreamRejected(s) => s,
+            Internal => 500,
+            BadGateway | UpstreamCut => 502,
+            UpstreamUnavailable | NoValidKey | ShuttingDown => 503,
+            UpstreamTimeout | UpstreamStalled => 504,
         }
+    }
+
+    /// The low-cardinality label of metrics and the access log.
+    pub fn label(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            BadRequest => "bad_request",
+            UnsupportedParameter => "unsupported_parameter",
+            ContentFilter => "content_filter",
+            Unauthorized => "unauthorized",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            PayloadTooLarge => "payload_too_large",
+            HeaderTooLarge => "header_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            ClientRateLimited => "client_rate_limited",
+            ModelNotFound => "model_not_found",
+            UpstreamRejected(_) => "client_error",
+            KeysOutOfQuota => "no_key_available",
+            UpstreamRateLimited => "upstream_rate_limited",
+            UpstreamUnavailable => "upstream_unavailable",
+            UpstreamTimeout => "upstream_timeout",
+            NoValidKey => "no_valid_key",
+            BadGateway => "upstream_error",
+            UpstreamCut => "upstream_cut",
+            UpstreamStalled => "upstream_stalled",
+            ShuttingDown => "shutting_down",
+            Internal => "internal",
+        }
+    }
+
+    /// OpenAI's error `type` and `code`.
+    pub fn openai(self) -> (&'static str, Option<&'static str>) {
+        use ErrorKind::*;
+        match self {
+            Unauthorized => ("invalid_request_error", Some("invalid_api_key")),
+            UpstreamRejected(401) => ("authentication_error", None),
+            UpstreamRejected(403) => ("permission_error", None),
+            ModelNotFound => ("invalid_request_error", Some("model_not_found")),
+            PayloadTooLarge => ("invalid_request_error", Some("request_too_large")),
+            HeaderTooLarge => ("invalid_request_error", Some("request_header_too_large")),
+            UnsupportedParameter => ("invalid_request_error", Some("unsupported_parameter")),
+            ContentFilter => ("invalid_request_error", Some("content_filter")),
+            ClientRateLimited | KeysOutOfQuota | UpstreamRateLimited => {
+                ("rate_limit_error", Some("rate_limit_exceeded"))
+            }
+            UpstreamCut | UpstreamStalled => ("server_error", Some("upstream_stream_error")),
+            ShuttingDown => ("server_error", Some("gateway_shutting_down")),
+            k if k.status() >= 500 => ("server_error", None),
+            _ => ("invalid_request_error", None),
+        }
+    }
+
+    /// Whether the answer carries `Retry-After` (the value comes with the error).
+    pub fn retries_after(self) -> bool {
+        use ErrorKind::*;
+        matches!(
+            self,
+            ClientRateLimited
+                | KeysOutOfQuota
+                | UpstreamRateLimited
+                | UpstreamUnavailable
+                | UpstreamTimeout
+                | ShuttingDown
+        )
+    }
+
+    /// Whether the client connection cannot carry another request after this answer (the body
+    /// was not read).
+    pub fn closes_connection(self) -> bool {
+        matches!(self, ErrorKind::PayloadTooLarge | ErrorKind::HeaderTooLarge)
     }
 }
 
-/// A failure the gateway answers with: its HTTP status, a client-safe message, a metric kind.
+/// A failure the gateway answers with: its kind, a client-safe message, and what goes with it.
 #[derive(Debug, Clone)]
 pub struct GatewayError {
-    pub status: u16,
-    /// Low-cardinality label for metrics and logs.
-    pub kind: &'static str,
-    /// Client-safe message; never contains a secret.
-    pub message: String,
-    /// `Retry-After` to send, if any.
-    pub retry_after: Option<Duration>,
-    /// The upstream's own Gemini error body, passed through on the Gemini surface.
-    pub upstream_body: Option<Bytes>,
-    /// The request parameter at fault, if known (OpenAI `param`).
-    pub param: Option<String>,
+    kind: ErrorKind,
+    /// Client-safe; never contains a secret.
+    message: String,
+    retry_after: Option<Duration>,
+    /// Google's own error body, passed through on the Gemini surface.
+    upstream_body: Option<Bytes>,
+    /// The request parameter at fault (OpenAI `param`).
+    param: Option<String>,
 }
 
 impl GatewayError {
-    pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         GatewayError {
-            status,
             kind,
             message: message.into(),
             retry_after: None,
@@ -61,47 +182,36 @@ impl GatewayError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "bad_request", message)
+        Self::new(ErrorKind::BadRequest, message)
     }
     pub fn unauthorized() -> Self {
         Self::new(
-            401,
-            "unauthorized",
+            ErrorKind::Unauthorized,
             "Missing or invalid API key for this gateway.",
         )
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, "not_found", message)
+        Self::new(ErrorKind::NotFound, message)
     }
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(405, "method_not_allowed", message)
+        Self::new(ErrorKind::MethodNotAllowed, message)
     }
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
-            413,
-            "payload_too_large",
+            ErrorKind::PayloadTooLarge,
             format!("Request body exceeds the gateway limit of {limit} bytes."),
         )
     }
-    pub fn unsupported_media_type(got: &str) -> Self {
-        Self::new(
-            415,
-            "unsupported_media_type",
-            format!("Content-Type must be application/json (got {got:?})."),
-        )
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::UnsupportedMediaType, message)
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "internal", message)
-    }
-    pub fn bad_gateway(message: impl Into<String>) -> Self {
-        Self::new(502, "upstream_error", message)
-    }
-    pub fn gateway_timeout(message: impl Into<String>) -> Self {
-        Self::new(504, "upstream_timeout", message)
+        Self::new(ErrorKind::Internal, message)
     }
 
+    /// `Retry-After` to send; kept only for kinds that carry one.
     pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
-        self.retry_after = d;
+        self.retry_after = d.filter(|_| self.kind.retries_after());
         self
     }
     pub fn with_param(mut self, p: impl Into<String>) -> Self {
@@ -113,36 +223,73 @@ impl GatewayError {
         self
     }
 
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
+
     /// Retry-After in whole seconds, rounded up, at least 1.
     pub fn retry_after_secs(&self) -> Option<u64> {
         self.retry_after.map(retry_after_secs)
     }
 
-    /// The response body in the surface's envelope.
-    pub fn body(&self, surface: Surface) -> Bytes {
-        match surface {
-            Surface::Gemini => {
-                if let Some(b) = &self.upstream_body {
-                    return b.clone();
-                }
-                Bytes::from(
-                    json!({"error": {"code": self.status, "message": self.message, "status": grpc_status(self.status)}})
-                        .to_string(),
-                )
+    /// Whether the body is Google's own (its content type is Google's too).
+    pub fn is_upstream_body(&self, envelope: Envelope) -> bool {
+        envelope == Envelope::Gemini && self.upstream_body.is_some()
+    }
+
+    /// The error object of the envelope (without any framing).
+    fn object(&self, envelope: Envelope) -> serde_json::Value {
+        let status = self.status();
+        match envelope {
+            Envelope::Gemini => {
+                json!({"error": {"code": status, "message": self.message, "status": grpc_status(status)}})
             }
-            Surface::OpenAi => {
-                let (etype, code) = openai_type_code(self.status, self.kind);
-                Bytes::from(
-                    json!({"error": {"message": self.message, "type": etype, "param": self.param, "code": code}})
-                        .to_string(),
-                )
+            Envelope::OpenAi => {
+                let (etype, code) = self.kind.openai();
+                json!({"error": {"message": self.message, "type": etype, "param": self.param, "code": code}})
             }
-            Surface::Plain => Bytes::from(
-                json!({"error": {"code": self.status, "message": self.message}}).to_string(),
-            ),
+            Envelope::Plain => json!({"error": {"code": status, "message": self.message}}),
         }
     }
+
+    /// The response body in the envelope.
+    pub fn body(&self, envelope: Envelope) -> Bytes {
+        if let (Envelope::Gemini, Some(b)) = (envelope, &self.upstream_body) {
+            return b.clone();
+        }
+        Bytes::from(self.object(envelope).to_string())
+    }
+
+    /// The last piece of a stream that this error ends, in the stream's framing: an SSE `data:`
+    /// event, or the closing element of Gemini's JSON-array stream. `None` for a plain JSON answer
+    /// (nothing can be appended to it; it is cut instead).
+    pub fn stream_event(&self, envelope: Envelope, framing: Framing) -> Option<Bytes> {
+        let obj = self.object(envelope);
+        Some(Bytes::from(match (envelope, framing) {
+            (_, Framing::Json) => return None,
+            (Envelope::OpenAi, _) => format!("data: {obj}\n\n"),
+            (_, Framing::Sse) => format!("data: {obj}\r\n\r\n"),
+            (_, Framing::JsonArray) => format!(",\r\n{obj}]"),
+        }))
+    }
 }
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.kind.label())
+    }
+}
+
+impl std::error::Error for GatewayError {}
 
 /// Whole seconds for a `Retry-After` header: rounded up, at least 1.
 pub fn retry_after_secs(d: Duration) -> u64 {
@@ -153,13 +300,11 @@ pub fn retry_after_secs(d: Duration) -> u64 {
 /// The `google.rpc.Code` name Google uses for an HTTP status.
 pub fn grpc_status(status: u16) -> &'static str {
     match status {
-        400 => "INVALID_ARGUMENT",
+        400 | 405 | 413 | 415 | 431 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",
         403 => "PERMISSION_DENIED",
         404 => "NOT_FOUND",
-        405 | 415 => "INVALID_ARGUMENT",
         409 => "ABORTED",
-        413 | 431 => "INVALID_ARGUMENT",
         429 => "RESOURCE_EXHAUSTED",
         499 => "CANCELLED",
         500 => "INTERNAL",
@@ -171,41 +316,18 @@ pub fn grpc_status(status: u16) -> &'static str {
     }
 }
 
-/// OpenAI error `type` and `code` for a status and gateway kind.
-fn openai_type_code(status: u16, kind: &str) -> (&'static str, Option<&'static str>) {
-    match status {
-        401 => ("invalid_request_error", Some("invalid_api_key")),
-        403 => ("permission_error", None),
-        404 if kind == "model_not_found" => ("invalid_request_error", Some("model_not_found")),
-        404 => ("invalid_request_error", None),
-        413 => ("invalid_request_error", Some("request_too_large")),
-        431 => ("invalid_request_error", Some("request_header_too_large")),
-        429 => ("rate_limit_error", Some("rate_limit_exceeded")),
-        s if s >= 500 => ("server_error", None),
-        _ => ("invalid_request_error", None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn surfaces_by_path() {
-        assert_eq!(Surface::of_path("/v2/models"), Surface::Gemini);
-        assert_eq!(
-            Surface::of_path("/v1beta/models/x:generateContent"),
-            Surface::Gemini
-        );
-        assert_eq!(Surface::of_path("/v1/chat/completions"), Surface::OpenAi);
-        assert_eq!(Surface::of_path("/v1betax"), Surface::Plain);
-        assert_eq!(Surface::of_path("/"), Surface::Plain);
+    fn parse(b: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(b).unwrap()
     }
 
     #[test]
     fn gemini_envelope() {
         let e = GatewayError::bad_request("bad thing");
-        let v: serde_json::Value = serde_json::from_slice(&e.body(Surface::Gemini)).unwrap();
+        let v = parse(&e.body(Envelope::Gemini));
         assert_eq!(v["error"]["code"], 400);
         assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
         assert_eq!(v["error"]["message"], "bad thing");
@@ -214,28 +336,90 @@ mod tests {
     #[test]
     fn openai_envelope() {
         let e = GatewayError::unauthorized();
-        let v: serde_json::Value = serde_json::from_slice(&e.body(Surface::OpenAi)).unwrap();
+        let v = parse(&e.body(Envelope::OpenAi));
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert_eq!(v["error"]["code"], "invalid_api_key");
         assert!(v["error"]["param"].is_null());
-        let e = GatewayError::new(429, "no_key", "x");
-        let v: serde_json::Value = serde_json::from_slice(&e.body(Surface::OpenAi)).unwrap();
+        let e = GatewayError::new(ErrorKind::KeysOutOfQuota, "x");
+        let v = parse(&e.body(Envelope::OpenAi));
         assert_eq!(v["error"]["type"], "rate_limit_error");
+        let e = GatewayError::new(ErrorKind::UpstreamUnavailable, "x");
+        assert_eq!(
+            parse(&e.body(Envelope::OpenAi))["error"]["type"],
+            "server_error"
+        );
     }
 
     #[test]
     fn upstream_body_passes_through_on_gemini_only() {
-        let e = GatewayError::new(400, "client_error", "upstream said no")
+        let e = GatewayError::new(ErrorKind::UpstreamRejected(400), "upstream said no")
             .with_upstream_body(Bytes::from_static(b"{\"error\":{\"code\":400}}"));
-        assert_eq!(&e.body(Surface::Gemini)[..], b"{\"error\":{\"code\":400}}");
-        let v: serde_json::Value = serde_json::from_slice(&e.body(Surface::OpenAi)).unwrap();
+        assert_eq!(&e.body(Envelope::Gemini)[..], b"{\"error\":{\"code\":400}}");
+        let v = parse(&e.body(Envelope::OpenAi));
         assert_eq!(v["error"]["message"], "upstream said no");
     }
 
     #[test]
-    fn retry_after_rounds_up() {
-        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+    fn retry_after_only_where_the_kind_has_one() {
+        let d = Some(Duration::from_millis(1500));
+        let e = GatewayError::new(ErrorKind::KeysOutOfQuota, "x").with_retry_after(d);
+        assert_eq!(e.retry_after_secs(), Some(2));
+        let e = GatewayError::bad_request("x").with_retry_after(d);
+        assert_eq!(e.retry_after_secs(), None);
         assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
         assert_eq!(retry_after_secs(Duration::from_secs(60)), 60);
+    }
+
+    #[test]
+    fn stream_events_in_each_framing() {
+        let e = GatewayError::new(ErrorKind::UpstreamCut, "cut");
+        let sse = e.stream_event(Envelope::Gemini, Framing::Sse).unwrap();
+        assert!(sse.starts_with(b"data: {") && sse.ends_with(b"}\r\n\r\n"));
+        assert_eq!(
+            parse(&sse[6..sse.len() - 4])["error"]["status"],
+            "UNAVAILABLE"
+        );
+        let arr = e
+            .stream_event(Envelope::Gemini, Framing::JsonArray)
+            .unwrap();
+        assert!(arr.starts_with(b",\r\n{") && arr.ends_with(b"}]"));
+        let oa = e.stream_event(Envelope::OpenAi, Framing::Sse).unwrap();
+        assert_eq!(
+            parse(&oa[6..oa.len() - 2])["error"]["code"],
+            "upstream_stream_error"
+        );
+        assert!(e.stream_event(Envelope::Gemini, Framing::Json).is_none());
+    }
+
+    #[test]
+    fn every_kind_has_a_distinct_label_and_a_client_or_server_status() {
+        use ErrorKind::*;
+        let all = [
+            BadRequest,
+            UnsupportedParameter,
+            ContentFilter,
+            Unauthorized,
+            NotFound,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            HeaderTooLarge,
+            UnsupportedMediaType,
+            ClientRateLimited,
+            ModelNotFound,
+            UpstreamRejected(409),
+            KeysOutOfQuota,
+            UpstreamRateLimited,
+            UpstreamUnavailable,
+            UpstreamTimeout,
+            NoValidKey,
+            BadGateway,
+            UpstreamCut,
+            UpstreamStalled,
+            ShuttingDown,
+            Internal,
+        ];
+        let labels: std::collections::HashSet<_> = all.iter().map(|k| k.label()).collect();
+        assert_eq!(labels.len(), all.len());
+        assert!(all.iter().all(|k| (400..600).contains(&k.status())));
     }
 }

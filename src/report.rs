@@ -117,7 +117,7 @@ pub fn build(state: &AppState) -> Report {
                 output_tokens: dout,
             };
             // capacity counts groups that can serve this model today: a usable key, not parked
-            let active = pool.iter().enumerate().any(|(i, k)| {
+            let active = pool.entries().any(|(i, k)| {
                 k.group == g
                     && !matches!(
                         pool.health(i, &model, now),

@@ -54,7 +54,11 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
         );
     }
     let state = AppState::new(config)?;
-    let pipeline = Arc::new(Pipeline::from_config(state.clone())?);
+    let pipeline = Arc::new(Pipeline::new(
+        state.clone(),
+        crate::filters::chain(&state),
+        crate::surfaces::build(&state),
+    ));
 
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
@@ -109,7 +113,7 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
             },
         ));
     }
-    if state.config.pipeline.iter().any(|s| s == "openai") {
+    if state.config.openai_enabled() {
         server.add_service(background_service(
             "model list",
             ModelRefresh {
@@ -279,7 +283,7 @@ impl BackgroundService for KeyHealth {
         if st.config.key_health.startup_check {
             // Keys a check could say nothing about (the network not ready yet, a timeout, a 5xx)
             // are checked again a little later, a few times.
-            let mut pending: Vec<usize> = (0..st.pool.len()).collect();
+            let mut pending: Vec<crate::upstream::KeyId> = st.pool.ids().collect();
             let mut listed = false;
             for (round, wait) in [0u64, 1, 5, 30].into_iter().enumerate() {
                 if pending.is_empty() {

@@ -27,6 +27,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The models that get per-model state; everything else is accounted as `other`.
     pub catalog: ModelCatalog,
+    /// The one retry policy (request attempts, model-list refresh, key checks).
+    pub retry: crate::upstream::retry::RetryPolicy,
+    /// The client credentials the gateway accepts.
+    pub credentials: crate::credentials::Credentials,
     /// Requests in flight and the shutdown grace period.
     pub drain: Arc<crate::drain::Drain>,
 }
@@ -98,6 +102,8 @@ impl AppState {
             writer,
             metrics,
             catalog,
+            credentials: crate::credentials::Credentials::from_config(&config.auth),
+            retry: crate::upstream::retry::RetryPolicy::new(config.failover.clone()),
             drain: Default::default(),
             config,
         }))

@@ -173,7 +173,10 @@ fn per_day_quota_parks_key_until_pacific_midnight() {
     h.sim.add_fault(fault(FaultAction::QuotaDay, Some(1)));
     assert_eq!(h.post(PATH, GEN).status, 200);
     let now = h.state.clock.now();
-    let parked: Vec<Health> = (0..h.state.pool.len())
+    let parked: Vec<Health> = h
+        .state
+        .pool
+        .ids()
         .map(|i| h.state.pool.overall(i, now))
         .filter(|s| matches!(s, Health::Parked { .. }))
         .collect();

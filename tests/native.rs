@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use gemini_gateway::upstream::KeyId;
 use gemini_sim::SimConfig;
 
 #[test]
@@ -337,10 +338,10 @@ fn usage_is_counted_from_usage_metadata() {
     assert!(eventually(|| h
         .state
         .usage
-        .get(0, "gemini-2.5-flash")
+        .get(KeyId::new(0), "gemini-2.5-flash")
         .prompt_tokens
         == p_expected));
-    let c = h.state.usage.get(0, "gemini-2.5-flash");
+    let c = h.state.usage.get(KeyId::new(0), "gemini-2.5-flash");
     assert_eq!(c.attempts, 2);
     assert_eq!(c.ok, 2);
     let p = u["promptTokenCount"].as_u64().unwrap()

@@ -72,8 +72,7 @@ impl AdminApp {
             .headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(crate::credentials::bearer);
         match presented {
             Some(p) if digest_eq(&digest(p.as_bytes()), &admin.digest()) => Ok(()),
             _ => Err(Box::new(error(
@@ -90,8 +89,7 @@ impl AdminApp {
         let models = st.pool.quota_models();
         let keys: Vec<Value> = st
             .pool
-            .iter()
-            .enumerate()
+            .entries()
             .map(|(i, k)| {
                 let group = st.pool.group_name(k.group);
                 let per_model: serde_json::Map<String, Value> = models
@@ -138,7 +136,7 @@ impl AdminApp {
     fn metrics(&self) -> Vec<u8> {
         let now = self.state.clock.now();
         let mut counts = [0i64; 4];
-        for i in 0..self.state.pool.len() {
+        for i in self.state.pool.ids() {
             let idx = match self.state.pool.overall(i, now) {
                 Health::Active => 0,
                 Health::Cooling { .. } => 1,

@@ -50,7 +50,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub failover: FailoverConfig,
     pub limits: LimitsConfig,
-    pub pipeline: Vec<String>,
+    pub pipeline: Vec<Stage>,
     pub openai: OpenAiConfig,
     /// Model limits file; None = the built-in table.
     pub model_limits_path: Option<std::path::PathBuf>,
@@ -144,6 +144,27 @@ pub struct UpstreamConfig {
     /// Idle upstream connections kept per peer.
     pub pool_size: usize,
     pub dns_refresh: Duration,
+}
+
+impl Config {
+    /// Whether the OpenAI surface is served (`openai` in `pipeline:`).
+    pub fn openai_enabled(&self) -> bool {
+        self.pipeline.contains(&Stage::OpenAi)
+    }
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            max_attempts: 5,
+            rate_limit_cooldown: Duration::from_secs(60),
+            server_error_cooldown: Duration::from_secs(5),
+            timeout_cooldown: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(1000),
+            unknown_model_ttl: Duration::from_secs(300),
+        }
+    }
 }
 
 impl UpstreamConfig {
@@ -450,61 +471,103 @@ pub fn parse_base_url(v: &str) -> Result<(bool, String, u16, String), ConfigErro
     Ok((tls, host, port, path.trim_end_matches('/').to_string()))
 }
 
-/// Every stage the registry knows (`crate::filters::build`).
-pub const STAGES: &[&str] = &[
-    "auth",
-    "limits",
-    "openai",
-    "surface",
-    "key_select",
-    "exchange",
-    "usage",
-];
+/// A name in `pipeline:`: an optional policy stage, or one of the fixed steps the list must name
+/// in place (they always run; naming them documents the order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Auth,
+    Limits,
+    /// The OpenAI surface's translation (leave it out to serve no `/v1`).
+    OpenAi,
+    /// Routing by the surfaces (fixed).
+    Surface,
+    /// Key selection (fixed).
+    KeySelect,
+    /// The upstream exchange (fixed).
+    Exchange,
+    Usage,
+}
 
-/// Stage names exist, each at most once, required ones present, in a workable order.
-fn check_pipeline(p: &[String], auth_required: bool) -> Result<(), ConfigError> {
-    for (i, name) in p.iter().enumerate() {
-        if !STAGES.contains(&name.as_str()) {
-            return Err(err(
-                "pipeline",
-                format!("unknown stage {name:?} (known: {})", STAGES.join(", ")),
-            ));
-        }
-        if p[..i].contains(name) {
-            return Err(err("pipeline", format!("stage {name:?} is listed twice")));
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Auth,
+        Stage::Limits,
+        Stage::OpenAi,
+        Stage::Surface,
+        Stage::KeySelect,
+        Stage::Exchange,
+        Stage::Usage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Auth => "auth",
+            Stage::Limits => "limits",
+            Stage::OpenAi => "openai",
+            Stage::Surface => "surface",
+            Stage::KeySelect => "key_select",
+            Stage::Exchange => "exchange",
+            Stage::Usage => "usage",
         }
     }
-    let pos = |name: &str| p.iter().position(|n| n == name);
-    for required in ["surface", "key_select", "exchange"] {
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Stage names exist, each at most once, the fixed steps present, in a workable order.
+fn check_pipeline(names: &[String], auth_required: bool) -> Result<Vec<Stage>, ConfigError> {
+    let mut p: Vec<Stage> = Vec::new();
+    for name in names {
+        let Some(s) = Stage::from_name(name) else {
+            let known: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+            return Err(err(
+                "pipeline",
+                format!("unknown stage {name:?} (known: {})", known.join(", ")),
+            ));
+        };
+        if p.contains(&s) {
+            return Err(err("pipeline", format!("stage {name:?} is listed twice")));
+        }
+        p.push(s);
+    }
+    let pos = |s: Stage| p.iter().position(|n| *n == s);
+    for required in [Stage::Surface, Stage::KeySelect, Stage::Exchange] {
         if pos(required).is_none() {
             return Err(err(
                 "pipeline",
-                format!("the {required:?} stage is required"),
+                format!(
+                    "the {:?} step is required (it is not optional)",
+                    required.name()
+                ),
             ));
         }
     }
-    if auth_required && pos("auth").is_none() {
+    if auth_required && pos(Stage::Auth).is_none() {
         return Err(err(
             "pipeline",
             "the \"auth\" stage is required unless `auth: none`",
         ));
     }
     for (before, after) in [
-        ("auth", "surface"),
-        ("openai", "surface"),
-        ("limits", "surface"),
-        ("key_select", "exchange"),
+        (Stage::Auth, Stage::Surface),
+        (Stage::OpenAi, Stage::Surface),
+        (Stage::Limits, Stage::Surface),
+        (Stage::Surface, Stage::KeySelect),
+        (Stage::KeySelect, Stage::Exchange),
+        (Stage::Exchange, Stage::Usage),
     ] {
         if let (Some(a), Some(b)) = (pos(before), pos(after)) {
             if a > b {
                 return Err(err(
                     "pipeline",
-                    format!("{before:?} must come before {after:?}"),
+                    format!("{:?} must come before {:?}", before.name(), after.name()),
                 ));
             }
         }
     }
-    Ok(())
+    Ok(p)
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -633,14 +696,15 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let f = raw.failover;
+    let d = FailoverConfig::default();
     let failover = FailoverConfig {
-        max_attempts: f.max_attempts.unwrap_or(5),
-        rate_limit_cooldown: f.rate_limit_cooldown.unwrap_or(Duration::from_secs(60)),
-        server_error_cooldown: f.server_error_cooldown.unwrap_or(Duration::from_secs(5)),
-        timeout_cooldown: f.timeout_cooldown.unwrap_or(Duration::from_secs(10)),
-        backoff_min: f.backoff_min.unwrap_or(Duration::from_millis(50)),
-        backoff_max: f.backoff_max.unwrap_or(Duration::from_millis(1000)),
-        unknown_model_ttl: f.unknown_model_ttl.unwrap_or(Duration::from_secs(300)),
+        max_attempts: f.max_attempts.unwrap_or(d.max_attempts),
+        rate_limit_cooldown: f.rate_limit_cooldown.unwrap_or(d.rate_limit_cooldown),
+        server_error_cooldown: f.server_error_cooldown.unwrap_or(d.server_error_cooldown),
+        timeout_cooldown: f.timeout_cooldown.unwrap_or(d.timeout_cooldown),
+        backoff_min: f.backoff_min.unwrap_or(d.backoff_min),
+        backoff_max: f.backoff_max.unwrap_or(d.backoff_max),
+        unknown_model_ttl: f.unknown_model_ttl.unwrap_or(d.unknown_model_ttl),
     };
     if failover.max_attempts == 0 || failover.max_attempts > 100 {
         return Err(err("failover.max_attempts", "must be between 1 and 100"));
@@ -699,10 +763,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         trusted_proxies,
     };
 
-    let pipeline: Vec<String> = raw
+    let names: Vec<String> = raw
         .pipeline
         .unwrap_or_else(|| DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect());
-    check_pipeline(&pipeline, required)?;
+    let pipeline = check_pipeline(&names, required)?;
 
     let o = raw.openai;
     let mut extra_models = Vec::new();
@@ -852,7 +916,8 @@ mod tests {
         assert!(c.upstream.tls);
         assert_eq!(c.upstream.port, 443);
         assert_eq!(c.limits.max_body_bytes, 20 * 1024 * 1024);
-        assert_eq!(c.pipeline, DEFAULT_PIPELINE);
+        let names: Vec<&str> = c.pipeline.iter().map(|s| s.name()).collect();
+        assert_eq!(names, DEFAULT_PIPELINE);
         assert_eq!(c.keys.len(), 1);
     }
 

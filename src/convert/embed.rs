@@ -318,12 +318,12 @@ mod tests {
     fn count_mismatch_and_errors() {
         let p = plan(json!({"model": "m", "input": ["a", "b"]}));
         let e = embeddings_response(br#"{"embeddings": [{"values": [1]}]}"#, &p).unwrap_err();
-        assert_eq!(e.status, 502);
+        assert_eq!(e.status(), 502);
         let e = embeddings_response(
             br#"{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}"#,
             &p,
         )
         .unwrap_err();
-        assert_eq!(e.status, 429);
+        assert_eq!(e.status(), 429);
     }
 }

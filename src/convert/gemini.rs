@@ -390,11 +390,12 @@ pub(crate) fn openai_error_type(code: u64) -> &'static str {
 pub(crate) fn upstream_error(err: &Value) -> super::ConvertError {
     let (code, _, message) = error_parts(err);
     super::ConvertError {
-        status: u16::try_from(code)
-            .ok()
-            .filter(|c| (400..600).contains(c))
-            .unwrap_or(502),
-        code: None,
+        kind: super::ConvertKind::UpstreamStatus(
+            u16::try_from(code)
+                .ok()
+                .filter(|c| (400..600).contains(c))
+                .unwrap_or(502),
+        ),
         param: None,
         message,
     }

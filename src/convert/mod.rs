@@ -15,6 +15,7 @@ mod response;
 mod schema;
 mod stream;
 
+use crate::error::{ErrorKind, GatewayError};
 use crate::model::ModelId;
 use std::fmt;
 
@@ -24,13 +25,28 @@ pub use request::chat_request;
 pub use response::chat_response;
 pub use stream::ChatStream;
 
-/// A request that cannot be translated: becomes a 400 in OpenAI's envelope naming `param`.
+/// Why a translation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvertKind {
+    /// The client sent something invalid (400).
+    Invalid,
+    /// A parameter the gateway understands but cannot honour against Gemini (400).
+    Unsupported,
+    /// Gemini blocked the prompt (400 `content_filter`).
+    ContentFilter,
+    /// Gemini's answer could not be understood (502).
+    Upstream,
+    /// Gemini answered with an error object of its own, with this HTTP status.
+    UpstreamStatus(u16),
+    /// The gateway could not encode what it built (500).
+    Internal,
+}
+
+/// A request or answer that cannot be translated. Converts into a [`GatewayError`] (OpenAI's
+/// envelope names `param`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvertError {
-    /// HTTP status to answer with (400 for anything the client sent).
-    pub status: u16,
-    /// OpenAI error `code`, when there is a meaningful one (`content_filter`, `unsupported_parameter`, ...).
-    pub code: Option<&'static str>,
+    pub kind: ConvertKind,
     /// The request parameter at fault, as a path (`messages[2].content[1].image_url.url`).
     pub param: Option<String>,
     /// Client-safe explanation.
@@ -41,8 +57,7 @@ impl ConvertError {
     /// A 400 naming the parameter at fault.
     pub(crate) fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         ConvertError {
-            status: 400,
-            code: None,
+            kind: ConvertKind::Invalid,
             param: Some(param.into()),
             message: message.into(),
         }
@@ -51,8 +66,7 @@ impl ConvertError {
     /// A 400 for a parameter the gateway understands but cannot honour against Gemini.
     pub(crate) fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
         ConvertError {
-            status: 400,
-            code: Some("unsupported_parameter"),
+            kind: ConvertKind::Unsupported,
             param: Some(param.into()),
             message: message.into(),
         }
@@ -61,8 +75,7 @@ impl ConvertError {
     /// A 400 about the request as a whole (body not JSON, not an object).
     pub(crate) fn body(message: impl Into<String>) -> Self {
         ConvertError {
-            status: 400,
-            code: None,
+            kind: ConvertKind::Invalid,
             param: None,
             message: message.into(),
         }
@@ -71,10 +84,48 @@ impl ConvertError {
     /// A 502: the upstream answer could not be understood.
     pub(crate) fn upstream(message: impl Into<String>) -> Self {
         ConvertError {
-            status: 502,
-            code: None,
+            kind: ConvertKind::Upstream,
             param: None,
             message: message.into(),
+        }
+    }
+
+    /// The gateway error this becomes.
+    pub fn kind(&self) -> ErrorKind {
+        match self.kind {
+            ConvertKind::Invalid => ErrorKind::BadRequest,
+            ConvertKind::Unsupported => ErrorKind::UnsupportedParameter,
+            ConvertKind::ContentFilter => ErrorKind::ContentFilter,
+            ConvertKind::Upstream => ErrorKind::BadGateway,
+            ConvertKind::UpstreamStatus(404) => ErrorKind::ModelNotFound,
+            ConvertKind::UpstreamStatus(s) if (400..500).contains(&s) && s != 429 => {
+                ErrorKind::UpstreamRejected(s)
+            }
+            ConvertKind::UpstreamStatus(429) => ErrorKind::UpstreamRateLimited,
+            ConvertKind::UpstreamStatus(503) => ErrorKind::UpstreamUnavailable,
+            ConvertKind::UpstreamStatus(504) => ErrorKind::UpstreamTimeout,
+            ConvertKind::UpstreamStatus(_) => ErrorKind::BadGateway,
+            ConvertKind::Internal => ErrorKind::Internal,
+        }
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        self.kind().status()
+    }
+
+    /// The OpenAI error `code` of the answer.
+    pub fn code(&self) -> Option<&'static str> {
+        self.kind().openai().1
+    }
+}
+
+impl From<ConvertError> for GatewayError {
+    fn from(e: ConvertError) -> GatewayError {
+        let g = GatewayError::new(e.kind(), e.message);
+        match e.param {
+            Some(p) => g.with_param(p),
+            None => g,
         }
     }
 }
@@ -89,6 +140,40 @@ impl fmt::Display for ConvertError {
 }
 
 impl std::error::Error for ConvertError {}
+
+/// Token counts of an answer, from Gemini's `usageMetadata`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub prompt: u64,
+    pub candidates: u64,
+    pub thoughts: u64,
+    pub total: u64,
+}
+
+impl TokenUsage {
+    /// Output tokens as Google bills them: candidates plus thoughts.
+    pub fn output(&self) -> u64 {
+        self.candidates + self.thoughts
+    }
+}
+
+/// The last `usageMetadata` in the tail of an answer (a whole JSON answer or stream events:
+/// in streams it is cumulative, so the last one counts), read with the converter's own type.
+pub fn last_usage(tail: &[u8]) -> Option<TokenUsage> {
+    const NEEDLE: &[u8] = b"\"usageMetadata\"";
+    let pos = tail.windows(NEEDLE.len()).rposition(|w| w == NEEDLE)?;
+    let rest = &tail[pos + NEEDLE.len()..];
+    let colon = rest.iter().position(|b| *b == b':')?;
+    let mut it = serde_json::Deserializer::from_slice(&rest[colon + 1..])
+        .into_iter::<gemini::UsageMetadata>();
+    let u = it.next()?.ok()?;
+    Some(TokenUsage {
+        prompt: u.prompt_token_count.unwrap_or(0),
+        candidates: u.candidates_token_count.unwrap_or(0),
+        thoughts: u.thoughts_token_count.unwrap_or(0),
+        total: u.total_token_count.unwrap_or(0),
+    })
+}
 
 /// Gateway options that shape the translation (from the gateway's config).
 #[derive(Debug, Clone)]
@@ -212,6 +297,41 @@ mod tests {
     fn error_display_names_param() {
         let e = ConvertError::invalid("messages", "empty");
         assert_eq!(e.to_string(), "empty (param messages)");
-        assert_eq!(e.status, 400);
+        assert_eq!(e.status(), 400);
+        let g = GatewayError::from(e);
+        assert_eq!(
+            (g.kind(), g.param()),
+            (ErrorKind::BadRequest, Some("messages"))
+        );
+    }
+
+    #[test]
+    fn finds_last_cumulative_usage_in_sse() {
+        let sse = b"data: {\"candidates\": [],\"usageMetadata\": {\"promptTokenCount\": 5,\"candidatesTokenCount\": 1,\"totalTokenCount\": 6}}\r\n\r\n\
+data: {\"candidates\": [],\"usageMetadata\": {\"promptTokenCount\": 5,\"candidatesTokenCount\": 9,\"totalTokenCount\": 20,\"thoughtsTokenCount\": 6},\"modelVersion\": \"m\"}\r\n\r\n";
+        assert_eq!(
+            last_usage(sse),
+            Some(TokenUsage {
+                prompt: 5,
+                candidates: 9,
+                thoughts: 6,
+                total: 20
+            })
+        );
+    }
+
+    #[test]
+    fn pretty_json_usage() {
+        let j = b"{\n  \"candidates\": [],\n  \"usageMetadata\": {\n    \"promptTokenCount\": 11,\n    \"candidatesTokenCount\": 1,\n    \"totalTokenCount\": 46,\n    \"promptTokensDetails\": [{\"modality\": \"TEXT\", \"tokenCount\": 11}],\n    \"thoughtsTokenCount\": 34\n  },\n  \"modelVersion\": \"gemini-2.5-flash\"\n}\n";
+        assert_eq!(
+            last_usage(j),
+            Some(TokenUsage {
+                prompt: 11,
+                candidates: 1,
+                thoughts: 34,
+                total: 46
+            })
+        );
+        assert_eq!(last_usage(b"{\"embedding\": {}}"), None);
     }
 }

@@ -91,7 +91,7 @@ mod tests {
         assert!(ids.is_empty() && next.is_none());
         let (ids, next) = gemini_model_page(b"{}").unwrap();
         assert!(ids.is_empty() && next.is_none());
-        assert_eq!(gemini_model_page(b"<html>").unwrap_err().status, 502);
+        assert_eq!(gemini_model_page(b"<html>").unwrap_err().status(), 502);
     }
 
     #[test]

@@ -219,8 +219,7 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
     }
 
     let mut body = serde_json::to_vec(&Value::Object(out)).map_err(|e| ConvertError {
-        status: 500,
-        code: None,
+        kind: super::ConvertKind::Internal,
         param: None,
         message: format!("could not encode the Gemini request: {e}"),
     })?;
@@ -1462,7 +1461,7 @@ mod tests {
     #[test]
     fn missing_model_is_400() {
         let e = err(json!({"messages": [user("x")]}));
-        assert_eq!((e.status, e.param.as_deref()), (400, Some("model")));
+        assert_eq!((e.status(), e.param.as_deref()), (400, Some("model")));
         let e = err(json!({"model": "", "messages": [user("x")]}));
         assert_eq!(e.param.as_deref(), Some("model"));
     }
@@ -1470,7 +1469,7 @@ mod tests {
     #[test]
     fn empty_messages_is_friendly_400() {
         let e = err(json!({"model": "m", "messages": []}));
-        assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")));
+        assert_eq!((e.status(), e.param.as_deref()), (400, Some("messages")));
         assert!(e.message.contains("empty"), "{}", e.message);
         let e = err(json!({"model": "m"}));
         assert_eq!(e.param.as_deref(), Some("messages"));
@@ -1485,9 +1484,9 @@ mod tests {
     #[test]
     fn invalid_json_and_non_object_are_400() {
         let e = chat_request(b"{nope", &ConvertOptions::default()).unwrap_err();
-        assert_eq!(e.status, 400);
+        assert_eq!(e.status(), 400);
         let e = chat_request(b"[1]", &ConvertOptions::default()).unwrap_err();
-        assert_eq!(e.status, 400);
+        assert_eq!(e.status(), 400);
     }
 
     #[test]
@@ -1582,7 +1581,7 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "t"},
                 {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
         );
-        assert_eq!(e.status, 400);
+        assert_eq!(e.status(), 400);
         assert_eq!(
             e.param.as_deref(),
             Some("messages[2].content[1].image_url.url")
@@ -1675,7 +1674,7 @@ mod tests {
             e.param.as_deref(),
             Some("messages[0].content[0].file.file_id")
         );
-        assert_eq!(e.code, Some("unsupported_parameter"));
+        assert_eq!(e.code(), Some("unsupported_parameter"));
     }
 
     #[test]
@@ -1970,7 +1969,7 @@ mod tests {
     fn logprobs_are_refused() {
         let e = err(json!({"model": "m", "messages": [user("x")], "logprobs": true}));
         assert_eq!(
-            (e.param.as_deref(), e.code),
+            (e.param.as_deref(), e.code()),
             (Some("logprobs"), Some("unsupported_parameter"))
         );
         let e = err(json!({"model": "m", "messages": [user("x")], "top_logprobs": 3}));

@@ -60,8 +60,7 @@ pub(crate) struct FunctionOut {
 pub(crate) fn blocked_error(feedback: Option<&PromptFeedback>) -> Option<ConvertError> {
     let reason = feedback?.block_reason.as_deref()?;
     Some(ConvertError {
-        status: 400,
-        code: Some("content_filter"),
+        kind: super::ConvertKind::ContentFilter,
         param: Some("messages".into()),
         message: format!(
             "The prompt was blocked by Gemini's safety filters (blockReason: {reason})."
@@ -314,17 +313,17 @@ mod tests {
             &meta(),
         )
         .unwrap_err();
-        assert_eq!(e.status, 400);
-        assert_eq!(e.code, Some("content_filter"));
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.code(), Some("content_filter"));
         assert!(e.message.contains("PROHIBITED_CONTENT"));
     }
 
     #[test]
     fn no_candidates_without_reason_is_502() {
         let e = chat_response(b"{}", &meta()).unwrap_err();
-        assert_eq!(e.status, 502);
+        assert_eq!(e.status(), 502);
         let e = chat_response(b"not json", &meta()).unwrap_err();
-        assert_eq!(e.status, 502);
+        assert_eq!(e.status(), 502);
     }
 
     #[test]
@@ -334,7 +333,7 @@ mod tests {
             &meta(),
         )
         .unwrap_err();
-        assert_eq!(e.status, 503);
+        assert_eq!(e.status(), 503);
         assert!(e.message.contains("overloaded"));
     }
 

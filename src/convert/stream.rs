@@ -258,7 +258,7 @@ impl ChatStream {
         if candidates.is_empty() {
             if self.choices.is_empty() {
                 if let Some(e) = blocked_error(resp.prompt_feedback.as_ref()) {
-                    self.fail(out, &e.message, "invalid_request_error", e.code);
+                    self.fail(out, &e.message, "invalid_request_error", e.code());
                 }
             }
             return;

@@ -1,14 +1,13 @@
 //! Client limits stage: per-IP requests per minute and per Pacific day (`MAX_REQUESTS_PER_MINUTE`,
 //! `MAX_REQUESTS_PER_DAY_PER_IP`); 429 with `Retry-After` when exceeded.
 
-use crate::error::GatewayError;
-use crate::pipeline::ctx::ReqCtx;
-use crate::pipeline::{Filter, Flow};
+use crate::error::{ErrorKind, GatewayError};
+use crate::pipeline::ctx::Client;
+use crate::pipeline::stage::{Flow, Stage, StageState};
 use crate::state::AppState;
 use crate::upstream::pacific;
-use async_trait::async_trait;
 use chrono::NaiveDate;
-use pingora::proxy::Session;
+use pingora::http::RequestHeader;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -27,17 +26,17 @@ struct Window {
 }
 
 /// The limits stage.
-pub struct Limits {
+pub struct ClientLimits {
     state: Arc<AppState>,
     per_minute: u32,
     per_day: u32,
     shards: Vec<Mutex<HashMap<IpAddr, Window>>>,
 }
 
-impl Limits {
+impl ClientLimits {
     pub fn new(state: &Arc<AppState>) -> Self {
         let l = &state.config.limits;
-        Limits {
+        ClientLimits {
             state: state.clone(),
             per_minute: l.max_requests_per_minute,
             per_day: l.max_requests_per_day_per_ip,
@@ -54,9 +53,7 @@ impl Limits {
     ) -> Result<(), Duration> {
         let day = pacific::day_of(wall);
         let shard = &self.shards[shard_of(&ip)];
-        let Ok(mut map) = shard.lock() else {
-            return Ok(());
-        };
+        let mut map = crate::sync::lock(shard);
         if map.len() >= MAX_PER_SHARD && !map.contains_key(&ip) {
             map.retain(|_, w| {
                 now.duration_since(w.minute_start) < Duration::from_secs(60)
@@ -106,58 +103,27 @@ fn shard_of(ip: &IpAddr) -> usize {
     b % SHARDS
 }
 
-/// The client's address: the TCP peer, or — only when the peer is a trusted proxy — the rightmost
-/// untrusted address in `X-Forwarded-For`.
-pub fn client_ip(session: &Session, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
-    let peer = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())?;
-    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&peer)) {
-        return Some(peer);
-    }
-    let xff = session.req_header().headers.get_all("x-forwarded-for");
-    let mut chain: Vec<IpAddr> = Vec::new();
-    for v in xff.iter() {
-        for part in v.to_str().unwrap_or("").split(',') {
-            if let Ok(ip) = part.trim().parse::<IpAddr>() {
-                chain.push(ip);
-            }
-        }
-    }
-    Some(
-        chain
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted.iter().any(|n| n.contains(ip)))
-            .unwrap_or(peer),
-    )
-}
-
-#[async_trait]
-impl Filter for Limits {
+impl Stage for ClientLimits {
     fn name(&self) -> &'static str {
         "limits"
     }
 
-    async fn on_request(
+    fn on_request(
         &self,
-        session: &mut Session,
-        ctx: &mut ReqCtx,
+        _state: &mut StageState,
+        _req: &RequestHeader,
+        client: &Client,
     ) -> Result<Flow, GatewayError> {
-        let ip = client_ip(session, &self.state.config.limits.trusted_proxies);
-        ctx.client_ip = ip;
         if self.per_minute == 0 && self.per_day == 0 {
             return Ok(Flow::Continue);
         }
-        let Some(ip) = ip else {
+        let Some(ip) = client.ip else {
             return Ok(Flow::Continue);
         };
         match self.admit(ip, self.state.clock.now(), self.state.clock.now_utc()) {
             Ok(()) => Ok(Flow::Continue),
             Err(wait) => Err(GatewayError::new(
-                429,
-                "client_rate_limited",
+                ErrorKind::ClientRateLimited,
                 "Too many requests from this client; slow down.",
             )
             .with_retry_after(Some(wait))),
@@ -171,12 +137,12 @@ mod tests {
     use crate::config::Config;
     use crate::state::AppState;
 
-    fn limits(rpm: u32, rpd: u32) -> Limits {
+    fn limits(rpm: u32, rpd: u32) -> ClientLimits {
         let yaml = format!(
             "passwords: [p]\nkeys: [k]\nupstream: {{base_url: 'http://127.0.0.1:9'}}\nlimits: {{max_requests_per_minute: {rpm}, max_requests_per_day_per_ip: {rpd}}}\n"
         );
         let state = AppState::new(Config::from_yaml(&yaml).unwrap()).unwrap();
-        Limits::new(&state)
+        ClientLimits::new(&state)
     }
 
     #[test]

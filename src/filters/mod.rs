@@ -1,31 +1,34 @@
-//! The filter stages, one per file, and the registry that builds them by name from config.
+//! The optional policy stages, one per file, and the registry that builds them by name from the
+//! `pipeline:` list of the config.
 
 pub mod auth;
-pub mod exchange;
-pub mod key_select;
 pub mod limits;
-pub mod openai_compat;
-pub mod surface;
 pub mod usage;
 
-use crate::pipeline::Filter;
+use crate::config::Stage as StageName;
+use crate::pipeline::stage::Stage;
 use crate::state::AppState;
 use std::sync::Arc;
 
-/// Build the stage registered under `name`.
-pub fn build(name: &str, state: &Arc<AppState>) -> Result<Arc<dyn Filter>, String> {
-    Ok(match name {
-        "auth" => Arc::new(auth::Auth::new(state)),
-        "limits" => Arc::new(limits::Limits::new(state)),
-        "openai" => Arc::new(openai_compat::OpenAiCompat::new(state)),
-        "surface" => Arc::new(surface::SurfaceStage::new(state)),
-        "key_select" => Arc::new(key_select::KeySelect::new(state)),
-        "exchange" => Arc::new(exchange::Exchange::new(state)),
-        "usage" => Arc::new(usage::Usage::new(state)),
-        other => {
-            return Err(format!(
-                "pipeline: unknown stage {other:?} (known: auth, limits, openai, surface, key_select, exchange, usage)"
-            ))
+/// Build the stage registered under `name`; `None` for the fixed steps the list may name (they
+/// are not stages: the pipeline always runs them).
+pub fn build(name: StageName, state: &Arc<AppState>) -> Option<Arc<dyn Stage>> {
+    Some(match name {
+        StageName::Auth => Arc::new(auth::Auth::new(state)),
+        StageName::Limits => Arc::new(limits::ClientLimits::new(state)),
+        StageName::Usage => Arc::new(usage::Usage::new(state)),
+        StageName::OpenAi | StageName::Surface | StageName::KeySelect | StageName::Exchange => {
+            return None
         }
     })
+}
+
+/// Every stage the config names, in its order.
+pub fn chain(state: &Arc<AppState>) -> Vec<Arc<dyn Stage>> {
+    state
+        .config
+        .pipeline
+        .iter()
+        .filter_map(|n| build(*n, state))
+        .collect()
 }

@@ -1,141 +1,97 @@
-//! Per-request state: one `ReqCtx` per request, owned by Pingora, dropped when the request ends.
+//! Per-request state: who the client is, the route, each stage's own state, and the attempt log.
+//! One `ReqCtx` per request, owned by Pingora, dropped when the request ends.
 
-use crate::error::{GatewayError, Surface};
-use crate::model::{ModelId, Resource};
-use crate::upstream::Fault;
-use bytes::Bytes;
+use super::log::AttemptLog;
+use super::route::Route;
+use super::stage::StageState;
+use crate::credentials::Role;
+use crate::error::Envelope;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::sync::Arc;
 
-/// Who the client is, once the auth stage has run.
+/// What the client presented, as the identity step found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientId {
-    /// Fingerprint of the credential (never the credential), shared with the auth stage's table.
-    pub id: std::sync::Arc<str>,
-    pub admin: bool,
+pub enum Credential {
+    /// Nothing presented.
+    None,
+    /// Something presented that matches no credential (or is not a bearer token).
+    Invalid,
+    /// A configured credential: its id (a fingerprint, never the secret) and role.
+    Valid { id: Arc<str>, role: Role },
 }
 
-/// How the upstream answer is framed, which decides how a mid-stream failure is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// One JSON document.
-    Json,
-    /// `text/event-stream`, `data: {...}\r\n\r\n` events.
-    Sse,
-    /// The JSON-array stream of `streamGenerateContent` without `alt=sse`.
-    JsonArray,
-}
-
-/// The request the upstream exchange will send (minus the key, chosen per attempt).
+/// Who the client is: computed once by the pipeline before any stage runs.
 #[derive(Debug, Clone)]
-pub struct UpstreamRequest {
-    pub method: http::Method,
-    /// Resource under the API version, built from a validated model id and method only.
-    pub resource: Resource,
-    /// Query string to forward (built by the gateway from known parameters), without `?`.
-    pub query: Option<String>,
-    /// Body to send on every attempt (shared, never copied).
-    pub body: Option<Bytes>,
-    pub framing: Framing,
+pub struct Client {
+    pub credential: Credential,
+    /// The TCP peer, or — behind a trusted proxy — the address it names.
+    pub ip: Option<IpAddr>,
 }
 
-/// One upstream attempt, as recorded for logs and metrics.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    pub key: usize,
-    pub status: Option<u16>,
-    /// `ok` or a [`Fault::kind`].
-    pub outcome: &'static str,
+impl Client {
+    /// The client's id for logs and per-client state: the credential's fingerprint, else `-`.
+    pub fn id(&self) -> &str {
+        match &self.credential {
+            Credential::Valid { id, .. } => id,
+            _ => "-",
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match &self.credential {
+            Credential::Valid { role, .. } => Some(*role),
+            _ => None,
+        }
+    }
 }
 
-/// Token counts reported by Gemini's `usageMetadata`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenUsage {
-    pub prompt: u64,
-    pub candidates: u64,
-    pub thoughts: u64,
-    pub total: u64,
+/// The surface that serves a request, as far as logs and error answers need it.
+#[derive(Debug, Clone, Copy)]
+pub struct SurfaceInfo {
+    /// The metric label (`gemini`, `openai`, `other` for paths no surface serves).
+    pub name: &'static str,
+    pub envelope: Envelope,
 }
 
-/// Per-request state shared by the filter stages.
-#[derive(Debug)]
+/// Per-request state.
 pub struct ReqCtx {
-    pub started: Instant,
-    pub surface: Surface,
-    pub client: Option<ClientId>,
-    pub client_ip: Option<IpAddr>,
-    /// Model named by the request (validated), without a `models/` prefix.
-    pub model: Option<ModelId>,
-    /// The name the model's per-model state is kept under (itself when known, else `other`); set
-    /// once when the attempts start.
-    pub bucket: Option<std::sync::Arc<str>>,
-    pub upstream: Option<UpstreamRequest>,
-    /// Keys already tried in this request.
-    pub tried: Vec<usize>,
-    pub attempts: Vec<AttemptRecord>,
-    /// The key of the attempt in flight.
-    pub key: Option<usize>,
-    /// The last retryable fault seen in this request.
-    pub last_fault: Option<Fault>,
-    /// Status sent to the client (0 until a response header went out).
-    pub status: u16,
-    /// True once response bytes reached the client: no retry is possible after that.
-    pub response_started: bool,
-    /// The client went away before the answer was complete.
-    pub cancelled: bool,
-    /// The upstream failed after the response started.
-    pub midstream_error: Option<&'static str>,
-    pub error: Option<GatewayError>,
-    pub usage: Option<TokenUsage>,
-    /// Last bytes of the upstream answer (for usage accounting), bounded.
-    pub tail: Vec<u8>,
-    pub bytes_out: u64,
-    /// Read the whole upstream answer before sending anything, so stages can transform it or turn it
-    /// into an error (OpenAI JSON answers). Streams are never buffered.
-    pub buffer_response: bool,
-    /// Estimated input tokens of the upstream request (for quota pre-checks).
-    pub est_tokens: u64,
-    /// Whether the upstream call counts against the model's generate/embed quota.
-    pub counts_quota: bool,
-    /// Upstream time to response header of the attempt that answered.
-    pub upstream_ttfb: Option<std::time::Duration>,
-    /// Time from the request's start to the response header reaching the client.
-    pub first_byte: Option<std::time::Duration>,
+    pub surface: SurfaceInfo,
+    pub client: Client,
+    /// Set once the surface has routed the request.
+    pub route: Option<Route>,
+    /// One slot per stage, in chain order; each stage sees only its own.
+    pub(super) stages: Vec<StageState>,
+    /// Written by the attempt loop only; read through its accessors.
+    pub log: AttemptLog,
     /// Counts this request as in flight for the shutdown grace period until it is dropped.
-    pub inflight: Option<crate::drain::InFlight>,
-    /// State of the OpenAI translation for `/v1` requests.
-    pub openai: Option<Box<crate::filters::openai_compat::OpenAiState>>,
+    pub(super) _inflight: Option<crate::drain::InFlight>,
 }
 
-impl Default for ReqCtx {
-    fn default() -> Self {
+impl std::fmt::Debug for ReqCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReqCtx")
+            .field("surface", &self.surface.name)
+            .field("client", &self.client.id())
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReqCtx {
+    pub(super) fn new(inflight: Option<crate::drain::InFlight>) -> ReqCtx {
         ReqCtx {
-            started: Instant::now(),
-            surface: Surface::Plain,
-            client: None,
-            client_ip: None,
-            model: None,
-            bucket: None,
-            upstream: None,
-            tried: Vec::new(),
-            attempts: Vec::new(),
-            key: None,
-            last_fault: None,
-            status: 0,
-            response_started: false,
-            cancelled: false,
-            midstream_error: None,
-            error: None,
-            usage: None,
-            tail: Vec::new(),
-            bytes_out: 0,
-            buffer_response: false,
-            est_tokens: 0,
-            counts_quota: false,
-            upstream_ttfb: None,
-            first_byte: None,
-            inflight: None,
-            openai: None,
+            surface: SurfaceInfo {
+                name: "other",
+                envelope: Envelope::Plain,
+            },
+            client: Client {
+                credential: Credential::None,
+                ip: None,
+            },
+            route: None,
+            stages: Vec::new(),
+            log: AttemptLog::default(),
+            _inflight: inflight,
         }
     }
 }

@@ -1,119 +1,145 @@
-//! The request pipeline: an ordered chain of filter stages, built from config, run by one `ProxyHttp`.
+//! The request pipeline. For every request, in this order (see `docs/architecture.md`):
+//!
+//! 1. **identity** — who the client is (credential, role, IP), computed once here;
+//! 2. **policy stages** (`pipeline:` in the config: auth, limits, usage) — [`stage::Stage`];
+//! 3. **surface** — the API of the path turns the request into a [`route::Route`];
+//! 4. **attempt loop** — key selection and the upstream exchange, fixed steps ([`attempt`]);
+//! 5. **reply** — passthrough or the route's transform, streamed as it arrives ([`reply`]);
+//! 6. **finish** — the stages' end hooks, key-pool token feedback, metrics, the access log.
 
 pub mod attempt;
+pub mod body;
 pub mod ctx;
+mod exchange;
+mod finish;
+mod identity;
+pub mod log;
+pub mod reply;
+pub mod route;
 pub mod service;
+pub mod stage;
+pub mod surface;
 
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
 use crate::state::AppState;
-use crate::upstream::Fault;
-use async_trait::async_trait;
-use bytes::Bytes;
-use ctx::ReqCtx;
-use pingora::http::{RequestHeader, ResponseHeader};
+use ctx::{ReqCtx, SurfaceInfo};
+use exchange::Exchange;
 use pingora::proxy::Session;
+use route::Routed;
+use stage::{Flow, Stage};
 use std::sync::Arc;
+use surface::Surface;
 
-/// A response a stage gives instead of going upstream.
+/// How a request ended, as the attempt loop and the answer writers report it.
 #[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Bytes,
+pub(crate) enum Outcome {
+    /// A complete answer went out (possibly an error answer, or a stream ended by an error event).
+    Answered,
+    /// The answer cannot be completed: the client left, or a plain JSON answer had to be cut.
+    /// The connection is dropped.
+    Aborted,
+    /// The request failed before any response byte went out: answer with this error.
+    Failed(GatewayError),
 }
 
-impl Response {
-    pub fn json(status: u16, body: impl Into<Bytes>) -> Self {
-        Response {
-            status,
-            content_type: "application/json",
-            body: body.into(),
-        }
-    }
-}
-
-/// What a stage decided.
-#[derive(Debug)]
-pub enum Flow {
-    /// Go on to the next stage.
-    Continue,
-    /// Answer the client with this response; no later stage and no upstream call runs.
-    Respond(Response),
-}
-
-/// One upstream attempt being prepared by the stages.
-#[derive(Debug, Default)]
-pub struct Attempt {
-    /// 0 for the first attempt.
-    pub index: usize,
-    /// The key chosen by the key-selection stage.
-    pub key: Option<usize>,
-    /// The upstream request header, built by the exchange stage.
-    pub request: Option<RequestHeader>,
-}
-
-/// A filter stage. Every hook defaults to doing nothing; a stage overrides what it needs.
-///
-/// Request hooks run in chain order; response hooks run in reverse order (the answer flows back).
-#[async_trait]
-pub trait Filter: Send + Sync {
-    /// The stage's registry name.
-    fn name(&self) -> &'static str;
-
-    /// Runs once per request before any upstream call. `Flow::Respond` or `Err` ends the request.
-    async fn on_request(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut ReqCtx,
-    ) -> Result<Flow, GatewayError> {
-        Ok(Flow::Continue)
-    }
-
-    /// Runs before each upstream attempt (key choice, request header). `Err` ends the request.
-    fn on_attempt(&self, _ctx: &mut ReqCtx, _attempt: &mut Attempt) -> Result<(), GatewayError> {
-        Ok(())
-    }
-
-    /// Runs after each attempt with its classified fault (`None` = success).
-    fn on_attempt_done(&self, _ctx: &mut ReqCtx, _attempt: &Attempt, _fault: Option<&Fault>) {}
-
-    /// Runs on the success response header before it is sent to the client.
-    fn on_response_header(
-        &self,
-        _ctx: &mut ReqCtx,
-        _upstream: &ResponseHeader,
-        _resp: &mut ResponseHeader,
-    ) -> Result<(), GatewayError> {
-        Ok(())
-    }
-
-    /// Runs on each upstream body chunk before it is written; may replace or swallow it.
-    fn on_response_chunk(
-        &self,
-        _ctx: &mut ReqCtx,
-        _chunk: &mut Option<Bytes>,
-        _end: bool,
-    ) -> Result<(), GatewayError> {
-        Ok(())
-    }
-
-    /// Runs once at the end of every request, whatever happened.
-    fn on_finish(&self, _ctx: &mut ReqCtx) {}
-}
-
-/// The chain of stages and the shared state they use.
+/// The chain: shared state, the policy stages in order, the surfaces.
 pub struct Pipeline {
     pub state: Arc<AppState>,
-    pub filters: Vec<Arc<dyn Filter>>,
+    stages: Vec<Arc<dyn Stage>>,
+    surfaces: Vec<Arc<dyn Surface>>,
 }
 
 impl Pipeline {
-    /// Build the chain named in the config; unknown stage names are an error.
-    pub fn from_config(state: Arc<AppState>) -> Result<Pipeline, String> {
-        let mut filters = Vec::new();
-        for name in &state.config.pipeline {
-            filters.push(crate::filters::build(name, &state)?);
+    pub fn new(
+        state: Arc<AppState>,
+        stages: Vec<Arc<dyn Stage>>,
+        surfaces: Vec<Arc<dyn Surface>>,
+    ) -> Pipeline {
+        Pipeline {
+            state,
+            stages,
+            surfaces,
         }
-        Ok(Pipeline { state, filters })
+    }
+
+    /// The names of the policy stages, in order.
+    pub fn stage_names(&self) -> Vec<&'static str> {
+        self.stages.iter().map(|s| s.name()).collect()
+    }
+
+    /// A fresh per-request context (counted as in flight until dropped).
+    pub fn new_ctx(&self) -> ReqCtx {
+        ReqCtx::new(Some(self.state.drain.enter()))
+    }
+
+    /// Run a request to its end; `Err` means the client connection must be dropped.
+    pub async fn handle(&self, session: &mut Session, ctx: &mut ReqCtx) -> Result<(), ()> {
+        let mut ex = Exchange::new(session, &self.state.upstream, &self.state.drain);
+        let outcome = match self.serve(&mut ex, ctx).await {
+            Outcome::Failed(e) if !ctx.log.response_started() => {
+                let o = reply::error(&mut ex, &mut ctx.log, ctx.surface.envelope, &e).await;
+                ctx.log.error = Some(e);
+                o
+            }
+            Outcome::Failed(e) => {
+                ctx.log.error = Some(e);
+                Outcome::Aborted
+            }
+            o => o,
+        };
+        match outcome {
+            Outcome::Aborted => Err(()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn serve(&self, ex: &mut Exchange<'_>, ctx: &mut ReqCtx) -> Outcome {
+        // HTTP/1.1 pipelining (RFC 9112 §9.3.2): a request sent before the previous answer is
+        // kept and served next, in order, instead of the connection being dropped.
+        ex.down.as_downstream_mut().set_pipelining_enabled(true);
+        let surface = {
+            let path = ex.down.req_header().uri.path();
+            self.surfaces.iter().find(|s| s.serves(path)).cloned()
+        };
+        if let Some(s) = &surface {
+            ctx.surface = SurfaceInfo {
+                name: s.name(),
+                envelope: s.envelope(),
+            };
+        }
+        ctx.client = identity::identify(&self.state, ex.down);
+        if let Err(e) = identity::check_headers(&self.state.config.limits, ex.down.req_header()) {
+            return Outcome::Failed(e);
+        }
+        ctx.stages = self.stages.iter().map(|s| s.init()).collect();
+        for (s, state) in self.stages.iter().zip(ctx.stages.iter_mut()) {
+            match s.on_request(state, ex.down.req_header(), &ctx.client) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Respond(r)) => return reply::answer(ex, &mut ctx.log, r).await,
+                Err(e) => return Outcome::Failed(e),
+            }
+        }
+        let Some(surface) = surface else {
+            let path = ex.down.req_header().uri.path().to_string();
+            return Outcome::Failed(GatewayError::new(
+                ErrorKind::NotFound,
+                format!("Unknown route {path:?}."),
+            ));
+        };
+        match surface.route(ex.down).await {
+            Ok(Routed::Answer(r)) => return reply::answer(ex, &mut ctx.log, r).await,
+            Ok(Routed::Upstream(route)) => ctx.route = Some(route),
+            Err(e) => return Outcome::Failed(e),
+        }
+        if let Some(route) = &ctx.route {
+            for (s, state) in self.stages.iter().zip(ctx.stages.iter_mut()) {
+                match s.on_route(state, route, &ctx.client).await {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Respond(r)) => return reply::answer(ex, &mut ctx.log, r).await,
+                    Err(e) => return Outcome::Failed(e),
+                }
+            }
+        }
+        attempt::run(self, ex, ctx).await
     }
 }

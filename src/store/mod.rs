@@ -9,11 +9,12 @@ mod writer;
 
 pub use writer::UsageWriter;
 
+use crate::sync::lock;
 use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records the last one applied.
@@ -243,7 +244,7 @@ impl Store {
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.conn)
     }
 
     fn err(&self, op: &'static str, source: rusqlite::Error) -> StoreError {

@@ -1,6 +1,7 @@
 //! Batched usage writes: requests add to an in-memory map; one thread flushes it to the store.
 
 use super::{DayCounts, Store, UsageDelta};
+use crate::sync::lock;
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -35,7 +36,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 }
 

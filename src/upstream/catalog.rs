@@ -7,6 +7,7 @@
 //! [`MAX_KNOWN`] names. Every other name is accounted under the one bucket [`OTHER`].
 
 use crate::model::Resource;
+use crate::sync::{lock, read, write};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -44,22 +45,19 @@ impl ModelCatalog {
         if model.is_empty() || model == OTHER || self.is_known(model) {
             return;
         }
-        let mut k = self.known.write().unwrap_or_else(|e| e.into_inner());
+        let mut k = write(&self.known);
         if k.len() < MAX_KNOWN {
             k.insert(model.into());
         }
     }
 
     pub fn is_known(&self, model: &str) -> bool {
-        self.known
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(model)
+        read(&self.known).contains(model)
     }
 
     /// Number of known models.
     pub fn len(&self) -> usize {
-        self.known.read().unwrap_or_else(|e| e.into_inner()).len()
+        read(&self.known).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,12 +66,7 @@ impl ModelCatalog {
 
     /// The name per-model state is kept under: the model itself when known, else [`OTHER`].
     pub fn bucket(&self, model: &str) -> Arc<str> {
-        match self
-            .known
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(model)
-        {
+        match read(&self.known).get(model) {
             Some(m) => m.clone(),
             None => self.other.clone(),
         }
@@ -96,7 +89,7 @@ impl ModelCatalog {
         while !message.is_char_boundary(cut) {
             cut -= 1;
         }
-        let mut u = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        let mut u = lock(&self.unknown);
         if u.len() >= MAX_UNKNOWN && !u.contains_key(resource) {
             u.retain(|_, (until, _)| *until > now);
             if u.len() >= MAX_UNKNOWN {
@@ -117,7 +110,7 @@ impl ModelCatalog {
         if self.ttl.is_zero() {
             return None;
         }
-        let mut u = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        let mut u = lock(&self.unknown);
         match u.get(resource) {
             Some((until, msg)) if *until > now => Some(msg.clone()),
             Some(_) => {
@@ -130,7 +123,7 @@ impl ModelCatalog {
 
     /// Entries in the negative cache (for tests and the admin API).
     pub fn not_found_len(&self) -> usize {
-        self.unknown.lock().unwrap_or_else(|e| e.into_inner()).len()
+        lock(&self.unknown).len()
     }
 }
 

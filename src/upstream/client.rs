@@ -2,6 +2,7 @@
 
 use crate::config::UpstreamConfig;
 use crate::model::Resource;
+use crate::sync::{read, write};
 use bytes::Bytes;
 use http::HeaderValue;
 use pingora::connectors::http::Connector;
@@ -56,10 +57,7 @@ impl UpstreamClient {
 
     /// The current peer (cheap clone of an `Arc`).
     pub fn peer(&self) -> Arc<HttpPeer> {
-        match self.peer.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.peer).clone()
     }
 
     /// Re-resolve the upstream host without blocking a worker; swap the peer if the address changed.
@@ -73,7 +71,8 @@ impl UpstreamClient {
                     let current = self.peer();
                     if current.address().to_string() != addr.to_string() {
                         tracing::info!(host = %self.cfg.host, %addr, "upstream address changed");
-                        if let Ok(mut p) = self.peer.write() {
+                        {
+                            let mut p = write(&self.peer);
                             *p = Arc::new(build_peer(&self.cfg, addr));
                         }
                     }

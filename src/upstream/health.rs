@@ -3,9 +3,8 @@
 //! network error.
 
 use crate::state::AppState;
-use crate::upstream::{classify, Fault};
+use crate::upstream::{Fault, KeyId};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +16,7 @@ pub enum Check {
 }
 
 /// `GET models?pageSize=1` with the key.
-pub async fn check_key(state: &AppState, idx: usize) -> Check {
+pub async fn check_key(state: &AppState, idx: KeyId) -> Check {
     let Some(key) = state.pool.get(idx) else {
         return Check::Unknown("no such key".into());
     };
@@ -32,7 +31,7 @@ pub async fn check_key(state: &AppState, idx: usize) -> Check {
         Err(_) => Check::Unknown("timeout".into()),
         Ok(Err(e)) => Check::Unknown(e.etype().as_str().to_string()),
         Ok(Ok((200, _))) => Check::Valid,
-        Ok(Ok((status, body))) => match classify(status, &body, Duration::from_secs(60)) {
+        Ok(Ok((status, body))) => match state.retry.classify(status, &body) {
             Some(f @ Fault::KeyInvalid { .. }) => Check::Invalid(f),
             _ => Check::Unknown(format!("status {status}")),
         },
@@ -45,11 +44,11 @@ pub struct Checked {
     pub valid: usize,
     pub invalid: usize,
     /// Keys the check could say nothing about (timeout, network, 429, 5xx).
-    pub inconclusive: Vec<usize>,
+    pub inconclusive: Vec<KeyId>,
 }
 
 /// Check `keys` concurrently (bounded); disable the invalid ones, restore the valid ones.
-pub async fn check_all(state: &Arc<AppState>, keys: Vec<usize>) -> Checked {
+pub async fn check_all(state: &Arc<AppState>, keys: Vec<KeyId>) -> Checked {
     let sem = Arc::new(tokio::sync::Semaphore::new(
         state.config.key_health.concurrency,
     ));
@@ -89,11 +88,10 @@ pub async fn check_all(state: &Arc<AppState>, keys: Vec<usize>) -> Checked {
 }
 
 /// Keys currently disabled.
-pub fn disabled(state: &AppState) -> Vec<usize> {
+pub fn disabled(state: &AppState) -> Vec<KeyId> {
     state
         .pool
-        .iter()
-        .enumerate()
+        .entries()
         .filter(|(_, k)| k.invalid().is_some())
         .map(|(i, _)| i)
         .collect()

@@ -6,11 +6,12 @@
 //! over the file from then on. See `docs/model-limits.md`.
 
 use super::classify::QuotaHit;
+use crate::sync::{lock, read, write};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 /// The file compiled into the binary, used when no path is configured.
@@ -359,24 +360,17 @@ impl Limits {
 
     /// The file/built-in table currently in force (without learned values).
     pub fn table(&self) -> Arc<LimitsTable> {
-        self.table
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        read(&self.table).clone()
     }
 
     /// The limits for `model` in key group `group`: the file's value, overridden by any value
     /// learned from a 429 for that group and model. Cheap: two uncontended read locks at most.
     pub fn get(&self, group: &str, model: &str) -> ModelLimits {
-        let mut limits = self
-            .table
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(model);
+        let mut limits = read(&self.table).get(model);
         if !self.any_learned.load(Ordering::Acquire) {
             return limits;
         }
-        let learned = self.learned.read().unwrap_or_else(PoisonError::into_inner);
+        let learned = read(&self.learned);
         if let Some(l) = learned.get(group).and_then(|m| m.get(normalize(model))) {
             for kind in LimitKind::ALL {
                 if let Some(v) = l.limit(kind) {
@@ -400,7 +394,7 @@ impl Limits {
         };
         let model = normalize(model);
         let previous = {
-            let mut learned = self.learned.write().unwrap_or_else(PoisonError::into_inner);
+            let mut learned = write(&self.learned);
             let entry = learned
                 .entry(group.to_owned())
                 .or_default()
@@ -429,7 +423,7 @@ impl Limits {
 
     /// Every learned limit as (group, model, kind, value), sorted.
     pub fn learned(&self) -> Vec<(String, String, LimitKind, u64)> {
-        let learned = self.learned.read().unwrap_or_else(PoisonError::into_inner);
+        let learned = read(&self.learned);
         let mut out = Vec::new();
         for (group, models) in learned.iter() {
             for (model, l) in models {
@@ -451,7 +445,7 @@ impl Limits {
         let Some(path) = &self.path else {
             return Ok(false);
         };
-        let mut seen = self.stamp.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut seen = lock(&self.stamp);
         let stamp = stamp_of(path);
         if *seen == Some(stamp) {
             return Ok(false);
@@ -467,7 +461,7 @@ impl Limits {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut seen = self.stamp.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut seen = lock(&self.stamp);
         let stamp = stamp_of(path);
         let table = load_file(path)?;
         *seen = Some(stamp);
@@ -477,7 +471,7 @@ impl Limits {
 
     fn install(&self, table: LimitsTable, path: &Path) {
         let models = table.models.len();
-        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        *write(&self.table) = Arc::new(table);
         tracing::info!(path = %path.display(), models, "model limits loaded");
     }
 

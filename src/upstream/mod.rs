@@ -8,8 +8,9 @@ pub mod health;
 pub mod limits;
 pub mod models;
 pub mod pacific;
+pub mod retry;
 pub mod scheduler;
 
 pub use classify::{classify, classify_transport, Fault};
 pub use client::UpstreamClient;
-pub use scheduler::{Health, Pick, PoolKey, Scheduler, Shortage};
+pub use scheduler::{Health, KeyId, Pick, PoolKey, Scheduler, Shortage};

@@ -1,6 +1,7 @@
 //! The cached list of upstream model ids behind `GET /v1/models`, refreshed in the background.
 
 use crate::state::AppState;
+use crate::sync::{read, write};
 use crate::upstream::{classify, classify_transport, Pick};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -14,18 +15,19 @@ pub struct ModelCache {
 impl ModelCache {
     /// The cached ids if fetched less than `max_age` ago.
     pub fn fresh(&self, now: Instant, max_age: Duration) -> Option<Arc<Vec<String>>> {
-        let g = self.inner.read().ok()?;
+        let g = read(&self.inner);
         let (at, ids) = g.as_ref()?;
         (now.saturating_duration_since(*at) < max_age).then(|| ids.clone())
     }
 
     /// The cached ids, however old.
     pub fn any(&self) -> Option<Arc<Vec<String>>> {
-        self.inner.read().ok()?.as_ref().map(|(_, ids)| ids.clone())
+        read(&self.inner).as_ref().map(|(_, ids)| ids.clone())
     }
 
     pub fn set(&self, ids: Vec<String>, now: Instant) {
-        if let Ok(mut g) = self.inner.write() {
+        {
+            let mut g = write(&self.inner);
             *g = Some((now, Arc::new(ids)));
         }
     }

@@ -236,7 +236,9 @@ class Gateway:
         self.admin_key = ADMIN_KEY
 
 
-def _start_gateway(bin_path: Path, sim: Sim, keys: tuple[str, ...], log_dir: Path, name: str) -> Gateway:
+def _start_gateway(
+    bin_path: Path, sim: Sim, keys: tuple[str, ...], log_dir: Path, name: str, config: Optional[str] = None
+) -> Gateway:
     last_err: Optional[Exception] = None
     for _ in range(3):  # a freed port can be taken by someone else before the child binds it
         port, admin_port = free_port(), free_port()
@@ -255,6 +257,10 @@ def _start_gateway(bin_path: Path, sim: Sim, keys: tuple[str, ...], log_dir: Pat
                 "LOG_LEVEL": "info",
             }
         )
+        if config is not None:
+            conf = log_dir / f"{name}.yaml"
+            conf.write_text(config)
+            env["GEMINI_GATEWAY_CONFIG"] = str(conf)
         proc = Process(name, [str(bin_path)], env, log_dir)
         try:
             proc.wait_ready([port, admin_port])
@@ -300,17 +306,15 @@ def _is_startup_probe(record: dict) -> bool:
 
 def _settle_startup_probes(sim: Sim, gw: Gateway) -> None:
     """Wait (bounded) for the gateway's startup key check -- one background `GET models?pageSize=1`
-    per key -- to finish, then clear the simulator, so tests see only the requests they caused.
+    per key, then one model-list fetch with a valid key -- to finish, then clear the simulator, so
+    tests see only the requests they caused.
 
     Note: this resets the simulator (records, counters, faults): add faults after starting a gateway.
     """
     deadline = time.monotonic() + STARTUP_CHECK_TIMEOUT_S
     while time.monotonic() < deadline:
-        if "startup key check done" in gw.process.log_tail(20000):
-            break
-        probed = {r["api_key"] for r in sim.requests() if _is_startup_probe(r)}
-        if probed >= set(gw.keys):
-            time.sleep(0.05)  # the last probe's answer is still on its way back
+        log = gw.process.log_tail(20000)
+        if "model list fetched" in log or "model list not fetched" in log:
             break
         time.sleep(0.02)
     sim.reset()
@@ -326,13 +330,19 @@ def gateway_factory(sim_server: Sim, log_dir: Path):
     started: list[Gateway] = []
     counter = [0]
 
-    def start(keys: Optional[Iterable[str]] = None) -> Gateway:
+    def start(keys: Optional[Iterable[str]] = None, startup_check: bool = True) -> Gateway:
+        """`startup_check=False`: no startup key check, so no model list either (a cold
+        `/v1/models` cache, as after a start while Google was unreachable)."""
         counter[0] += 1
         n = counter[0]
         ks = tuple(keys) if keys is not None else (f"iso{n}-key-a", f"iso{n}-key-b")
-        gw = _start_gateway(bin_path, sim_server, ks, log_dir, f"gemini-gateway-{n}")
+        config = None if startup_check else "key_health:\n  startup_check: false\n"
+        gw = _start_gateway(bin_path, sim_server, ks, log_dir, f"gemini-gateway-{n}", config)
         started.append(gw)
-        _settle_startup_probes(sim_server, gw)
+        if startup_check:
+            _settle_startup_probes(sim_server, gw)
+        else:
+            sim_server.reset()
         return gw
 
     yield start

@@ -580,9 +580,16 @@ def sim_catalog(sim) -> list[str]:
 
 
 def test_models_list_and_retrieve(gateway_factory, sim):
-    # A fresh gateway: `/v1/models` is filled lazily on first use and then served from a cache, so
-    # only a gateway nobody has asked yet is guaranteed to go upstream.
-    gw = gateway_factory()
+    # `/v1/models` is served from a cache the gateway fills right after its startup key check; a
+    # gateway that started without one (Google unreachable at start) fills it on first use.
+    warm = gateway_factory()
+    c = make_client(warm.base_url, warm.password)
+    ids = [m.id for m in c.models.list()]
+    assert MODEL in ids and GEMINI3 in ids and EMBED_MODEL in ids
+    assert gemini_calls(sim) == [], "answered from the cache filled at startup"
+    c.client.close()
+
+    gw = gateway_factory(startup_check=False)
     c = make_client(gw.base_url, gw.password)
     models = list(c.models.list())
     ids = [m.id for m in models]
@@ -612,7 +619,7 @@ def test_models_retrieve_with_models_prefix(client, sim):
 
 
 def test_models_retrieve_goes_upstream_when_not_cached(gateway_factory, sim):
-    gw = gateway_factory()  # cold model cache
+    gw = gateway_factory(startup_check=False)  # cold model cache
     c = make_client(gw.base_url, gw.password)
     m = c.models.retrieve(MODEL)
     assert m.id == MODEL and m.object == "model" and m.owned_by == "google"

@@ -230,17 +230,19 @@ pub fn no_limits_path() -> String {
 /// Every key active for every model seen.
 pub fn all_active(h: &Harness) -> bool {
     let now = h.state.clock.now();
-    (0..h.state.pool.len())
+    h.state
+        .pool
+        .ids()
         .all(|i| h.state.pool.overall(i, now) == gemini_gateway::upstream::Health::Active)
 }
 
 /// The overall state of the key with this secret value.
 pub fn health_of(h: &Harness, key: &str) -> gemini_gateway::upstream::Health {
-    let i = h
+    let (i, _) = h
         .state
         .pool
-        .iter()
-        .position(|k| k.secret().expose() == key)
+        .entries()
+        .find(|(_, k)| k.secret().expose() == key)
         .expect("no such key");
     h.state.pool.overall(i, h.state.clock.now())
 }

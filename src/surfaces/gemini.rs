@@ -1,14 +1,86 @@
-//! Surface stage: routes the Gemini-native API (`/v2`, `/v1beta`), reads and checks the body (size cap, JSON).
+//! The Gemini-native surface (`/v2`, `/v1beta`): Gemini's own API, passed through byte for byte —
+//! the route is the path's model and method, the body is only checked (JSON, size) and estimated.
 
-use crate::error::{GatewayError, Surface};
+use crate::error::{Envelope, GatewayError};
 use crate::model::{Method, ModelId, Resource};
-use crate::pipeline::ctx::{Framing, ReqCtx, UpstreamRequest};
-use crate::pipeline::{Filter, Flow};
+use crate::pipeline::body::read_json;
+use crate::pipeline::route::{Framing, QuotaUse, Reply, Route, Routed, UpstreamRequest};
+use crate::pipeline::surface::Surface;
 use crate::state::AppState;
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
 use pingora::proxy::Session;
 use std::sync::Arc;
+
+/// The Gemini-native surface.
+pub struct Native {
+    max_body: usize,
+}
+
+impl Native {
+    pub fn new(state: &Arc<AppState>) -> Self {
+        Native {
+            max_body: state.config.limits.max_body_bytes,
+        }
+    }
+}
+
+/// The part of the path after the API version, if it is one the surface serves.
+fn native_rest(path: &str) -> Option<&str> {
+    path.strip_prefix("/v2/")
+        .or_else(|| path.strip_prefix("/v1beta/"))
+        .or_else(|| (path == "/v2" || path == "/v1beta").then_some(""))
+}
+
+#[async_trait]
+impl Surface for Native {
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn envelope(&self) -> Envelope {
+        Envelope::Gemini
+    }
+
+    fn serves(&self, path: &str) -> bool {
+        native_rest(path).is_some()
+    }
+
+    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+        let req = session.req_header();
+        let method = req.method.clone();
+        let rest = native_rest(req.uri.path()).unwrap_or("");
+        let route = parse_native(rest, &method)?;
+        let (query, framing) = forward_query(&route, req.uri.query())?;
+        let (resource, body, quota) = match route {
+            NativeRoute::ListModels => (Resource::ListModels, None, QuotaUse::default()),
+            NativeRoute::GetModel { model } => {
+                (Resource::GetModel(model), None, QuotaUse::default())
+            }
+            NativeRoute::Call { model, method } => {
+                let body = read_json(session, self.max_body).await?;
+                let quota = QuotaUse {
+                    est_tokens: crate::upstream::estimate::validate_and_estimate(&body)
+                        .map_err(GatewayError::bad_request)?,
+                    counts: method != Method::CountTokens,
+                };
+                (Resource::Call(model, method), Some(body), quota)
+            }
+        };
+        Ok(Routed::Upstream(Route {
+            label: resource.label(),
+            model: resource.model().cloned(),
+            upstream: UpstreamRequest {
+                method,
+                resource,
+                query,
+                body,
+                framing,
+            },
+            quota,
+            reply: Reply::Passthrough,
+        }))
+    }
+}
 
 /// A parsed Gemini-native route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,19 +88,6 @@ pub enum NativeRoute {
     ListModels,
     GetModel { model: ModelId },
     Call { model: ModelId, method: Method },
-}
-
-/// The surface stage.
-pub struct SurfaceStage {
-    max_body: usize,
-}
-
-impl SurfaceStage {
-    pub fn new(state: &Arc<AppState>) -> Self {
-        SurfaceStage {
-            max_body: state.config.limits.max_body_bytes,
-        }
-    }
 }
 
 /// A model id from the path, or a 400 naming `model`.
@@ -139,126 +198,6 @@ fn forward_query(
     Ok(((!q.is_empty()).then_some(q), framing))
 }
 
-/// Read the request body with a size cap; 413 as soon as it is exceeded.
-pub async fn read_body(session: &mut Session, cap: usize) -> Result<Bytes, GatewayError> {
-    let declared = session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > cap as u64) {
-        return Err(GatewayError::payload_too_large(cap));
-    }
-    let mut first: Option<Bytes> = None;
-    let mut buf: Option<BytesMut> = None;
-    let mut len = 0usize;
-    loop {
-        let chunk = session.read_request_body().await.map_err(|e| {
-            GatewayError::bad_request(format!(
-                "Could not read the request body: {}.",
-                e.etype().as_str()
-            ))
-        })?;
-        let Some(chunk) = chunk else { break };
-        len += chunk.len();
-        if len > cap {
-            return Err(GatewayError::payload_too_large(cap));
-        }
-        match (&mut first, &mut buf) {
-            (None, None) => first = Some(chunk),
-            (Some(f), None) => {
-                let mut b = BytesMut::with_capacity(declared.map_or(len * 2, |d| d as usize));
-                b.extend_from_slice(f);
-                b.extend_from_slice(&chunk);
-                first = None;
-                buf = Some(b);
-            }
-            (_, Some(b)) => b.extend_from_slice(&chunk),
-        }
-    }
-    Ok(match (first, buf) {
-        (_, Some(b)) => b.freeze(),
-        (Some(f), None) => f,
-        (None, None) => Bytes::new(),
-    })
-}
-
-/// Reject bodies that are not JSON by their declared type or encoding.
-pub fn check_content_type(session: &Session) -> Result<(), GatewayError> {
-    let h = &session.req_header().headers;
-    if let Some(ct) = h.get(http::header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
-        let json_suffix = mime.len() >= 5 && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json");
-        if !(mime.is_empty() || mime.eq_ignore_ascii_case(b"application/json") || json_suffix) {
-            return Err(GatewayError::unsupported_media_type(ct));
-        }
-    }
-    if let Some(ce) = h.get(http::header::CONTENT_ENCODING) {
-        if !ce.as_bytes().eq_ignore_ascii_case(b"identity") {
-            return Err(GatewayError::new(
-                415,
-                "unsupported_media_type",
-                "Compressed request bodies are not supported.",
-            ));
-        }
-    }
-    Ok(())
-}
-
-#[async_trait]
-impl Filter for SurfaceStage {
-    fn name(&self) -> &'static str {
-        "surface"
-    }
-
-    async fn on_request(
-        &self,
-        session: &mut Session,
-        ctx: &mut ReqCtx,
-    ) -> Result<Flow, GatewayError> {
-        if ctx.upstream.is_some() {
-            return Ok(Flow::Continue); // an earlier stage (e.g. OpenAI translation) already routed it
-        }
-        let req = session.req_header();
-        let path = req.uri.path().to_string();
-        let method = req.method.clone();
-        let query = req.uri.query().map(str::to_string);
-        let rest = match ctx.surface {
-            Surface::Gemini => path
-                .strip_prefix("/v2/")
-                .or_else(|| path.strip_prefix("/v1beta/"))
-                .unwrap_or(""),
-            _ => return Err(GatewayError::not_found(format!("Unknown route {path:?}."))),
-        };
-        let route = parse_native(rest, &method)?;
-        let (query, framing) = forward_query(&route, query.as_deref())?;
-        let (resource, body) = match route {
-            NativeRoute::ListModels => (Resource::ListModels, None),
-            NativeRoute::GetModel { model } => (Resource::GetModel(model), None),
-            NativeRoute::Call { model, method } => {
-                check_content_type(session)?;
-                let body = read_body(session, self.max_body).await?;
-                ctx.est_tokens = crate::upstream::estimate::validate_and_estimate(&body)
-                    .map_err(GatewayError::bad_request)?;
-                ctx.counts_quota = method != Method::CountTokens;
-                (Resource::Call(model, method), Some(body))
-            }
-        };
-        let model = resource.model().cloned();
-        ctx.model = model;
-        ctx.upstream = Some(UpstreamRequest {
-            method,
-            resource,
-            query,
-            body,
-            framing,
-        });
-        Ok(Flow::Continue)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,31 +237,31 @@ mod tests {
         assert_eq!(
             parse_native("models/x:deleteEverything", &M::POST)
                 .unwrap_err()
-                .status,
+                .status(),
             404
         );
         assert_eq!(
             parse_native("models/x:generateContent", &M::GET)
                 .unwrap_err()
-                .status,
+                .status(),
             405
         );
-        assert_eq!(parse_native("models", &M::POST).unwrap_err().status, 405);
+        assert_eq!(parse_native("models", &M::POST).unwrap_err().status(), 405);
         assert_eq!(
             parse_native("models/../../admin:generateContent", &M::POST)
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         assert_eq!(
-            parse_native("models/a%2Fb", &M::GET).unwrap_err().status,
+            parse_native("models/a%2Fb", &M::GET).unwrap_err().status(),
             400
         );
         assert_eq!(
-            parse_native("tunedModels/x", &M::GET).unwrap_err().status,
+            parse_native("tunedModels/x", &M::GET).unwrap_err().status(),
             404
         );
-        assert_eq!(parse_native("", &M::GET).unwrap_err().status, 404);
+        assert_eq!(parse_native("", &M::GET).unwrap_err().status(), 404);
     }
 
     #[test]
@@ -331,7 +270,7 @@ mod tests {
         let (q, _) = forward_query(&r, Some("key=secret&pageSize=2&pageToken=abc&x=1")).unwrap();
         assert_eq!(q.as_deref(), Some("pageSize=2&pageToken=abc"));
         assert_eq!(
-            forward_query(&r, Some("pageSize=-1")).unwrap_err().status,
+            forward_query(&r, Some("pageSize=-1")).unwrap_err().status(),
             400
         );
         let s = NativeRoute::Call {

@@ -1,0 +1,79 @@
+//! Reading a request body for a surface: the declared type and encoding, and the size cap.
+
+use crate::error::GatewayError;
+use bytes::{Bytes, BytesMut};
+use pingora::proxy::Session;
+
+/// Read the request body with a size cap; 413 as soon as it is exceeded.
+pub async fn read_body(session: &mut Session, cap: usize) -> Result<Bytes, GatewayError> {
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap as u64) {
+        return Err(GatewayError::payload_too_large(cap));
+    }
+    let mut first: Option<Bytes> = None;
+    let mut buf: Option<BytesMut> = None;
+    let mut len = 0usize;
+    loop {
+        let chunk = session.read_request_body().await.map_err(|e| {
+            GatewayError::bad_request(format!(
+                "Could not read the request body: {}.",
+                e.etype().as_str()
+            ))
+        })?;
+        let Some(chunk) = chunk else { break };
+        len += chunk.len();
+        if len > cap {
+            return Err(GatewayError::payload_too_large(cap));
+        }
+        match (&mut first, &mut buf) {
+            (None, None) => first = Some(chunk),
+            (Some(f), None) => {
+                let mut b = BytesMut::with_capacity(declared.map_or(len * 2, |d| d as usize));
+                b.extend_from_slice(f);
+                b.extend_from_slice(&chunk);
+                first = None;
+                buf = Some(b);
+            }
+            (_, Some(b)) => b.extend_from_slice(&chunk),
+        }
+    }
+    Ok(match (first, buf) {
+        (_, Some(b)) => b.freeze(),
+        (Some(f), None) => f,
+        (None, None) => Bytes::new(),
+    })
+}
+
+/// Reject bodies that are not JSON by their declared type or encoding.
+pub fn check_content_type(session: &Session) -> Result<(), GatewayError> {
+    let h = &session.req_header().headers;
+    if let Some(ct) = h.get(http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
+        let json_suffix = mime.len() >= 5 && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json");
+        if !(mime.is_empty() || mime.eq_ignore_ascii_case(b"application/json") || json_suffix) {
+            return Err(GatewayError::unsupported_media_type(format!(
+                "Content-Type must be application/json (got {ct:?})."
+            )));
+        }
+    }
+    if let Some(ce) = h.get(http::header::CONTENT_ENCODING) {
+        if !ce.as_bytes().eq_ignore_ascii_case(b"identity") {
+            return Err(GatewayError::unsupported_media_type(
+                "Compressed request bodies are not supported.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Read a JSON body: the content type checked, the size capped.
+pub async fn read_json(session: &mut Session, cap: usize) -> Result<Bytes, GatewayError> {
+    check_content_type(session)?;
+    read_body(session, cap).await
+}

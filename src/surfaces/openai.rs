@@ -1,0 +1,259 @@
+//! The OpenAI-compatible surface (`/v1`): chat completions, embeddings and model lookups routed to
+//! Gemini, with the answers translated back — whole (buffered) or event by event (streamed).
+
+use crate::convert::{self, ChatMeta, ChatStream, ConvertOptions, EmbedPlan};
+use crate::error::{Envelope, ErrorKind, GatewayError};
+use crate::model::{Method, ModelId, Resource};
+use crate::pipeline::body::read_json;
+use crate::pipeline::route::{
+    BufferedReply, Framing, QuotaUse, Reply, Response, Route, Routed, StreamReply, UpstreamRequest,
+};
+use crate::pipeline::surface::Surface;
+use crate::state::AppState;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::proxy::Session;
+use std::sync::Arc;
+
+/// The OpenAI surface.
+pub struct OpenAi {
+    state: Arc<AppState>,
+    opts: ConvertOptions,
+    max_body: usize,
+}
+
+impl OpenAi {
+    pub fn new(state: &Arc<AppState>) -> Self {
+        let o = &state.config.openai;
+        OpenAi {
+            opts: ConvertOptions {
+                safety_threshold: if o.disable_safety_filtering {
+                    "OFF"
+                } else {
+                    "BLOCK_NONE"
+                },
+                roo_line_count: o.roo_code_line_count,
+            },
+            max_body: state.config.limits.max_body_bytes,
+            state: state.clone(),
+        }
+    }
+
+    /// The cached model ids (with the configured extras), if the cache is fresh.
+    fn model_ids(&self) -> Option<Vec<String>> {
+        let cached = self.state.models.fresh(
+            self.state.clock.now(),
+            self.state.config.openai.models_refresh * 2,
+        )?;
+        let mut ids: Vec<String> = cached.iter().cloned().collect();
+        with_extras(&mut ids, &self.state.config.openai.extra_models);
+        Some(ids)
+    }
+
+    async fn chat(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+        let body = read_json(session, self.max_body).await?;
+        let plan = convert::chat_request(&body, &self.opts)?;
+        let (method, query, framing, reply) = if plan.stream {
+            (
+                Method::StreamGenerateContent,
+                Some("alt=sse".to_string()),
+                Framing::Sse,
+                Reply::Streamed(Box::new(ChatEvents(ChatStream::new(plan.meta)))),
+            )
+        } else {
+            (
+                Method::GenerateContent,
+                None,
+                Framing::Json,
+                Reply::Buffered(Box::new(ChatJson(plan.meta))),
+            )
+        };
+        Ok(Routed::Upstream(Route {
+            quota: QuotaUse {
+                est_tokens: crate::upstream::estimate::validate_and_estimate(&plan.body)
+                    .unwrap_or(0),
+                counts: true,
+            },
+            upstream: UpstreamRequest {
+                method: http::Method::POST,
+                resource: Resource::Call(plan.model.clone(), method),
+                query,
+                body: Some(Bytes::from(plan.body)),
+                framing,
+            },
+            model: Some(plan.model),
+            reply,
+            label: "chat.completions",
+        }))
+    }
+
+    async fn embeddings(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+        let body = read_json(session, self.max_body).await?;
+        let plan = convert::embeddings_request(&body)?;
+        Ok(Routed::Upstream(Route {
+            quota: QuotaUse {
+                est_tokens: plan.prompt_tokens,
+                counts: true,
+            },
+            upstream: UpstreamRequest {
+                method: http::Method::POST,
+                resource: Resource::Call(plan.model.clone(), Method::BatchEmbedContents),
+                query: None,
+                body: Some(Bytes::copy_from_slice(&plan.body)),
+                framing: Framing::Json,
+            },
+            model: Some(plan.model.clone()),
+            reply: Reply::Buffered(Box::new(Embeddings(plan))),
+            label: "embeddings",
+        }))
+    }
+
+    fn list_models(&self) -> Routed {
+        if let Some(ids) = self.model_ids() {
+            return Routed::Answer(Response::json(200, convert::openai_model_list(&ids)));
+        }
+        Routed::Upstream(Route {
+            upstream: UpstreamRequest {
+                method: http::Method::GET,
+                resource: Resource::ListModels,
+                query: Some("pageSize=1000".into()),
+                body: None,
+                framing: Framing::Json,
+            },
+            model: None,
+            quota: QuotaUse::default(),
+            reply: Reply::Buffered(Box::new(ModelList(self.state.clone()))),
+            label: "models",
+        })
+    }
+
+    fn get_model(&self, rest: &str) -> Result<Routed, GatewayError> {
+        // SDKs percent-encode the slash of a `models/` prefix.
+        let raw = rest.replace("%2F", "/").replace("%2f", "/");
+        let id = ModelId::parse(&raw)
+            .map_err(|e| GatewayError::bad_request(e.message().to_string()).with_param("model"))?;
+        if self
+            .model_ids()
+            .is_some_and(|ids| ids.iter().any(|m| *m == *id))
+        {
+            return Ok(Routed::Answer(Response::json(
+                200,
+                convert::openai_model(&id),
+            )));
+        }
+        Ok(Routed::Upstream(Route {
+            upstream: UpstreamRequest {
+                method: http::Method::GET,
+                resource: Resource::GetModel(id.clone()),
+                query: None,
+                body: None,
+                framing: Framing::Json,
+            },
+            reply: Reply::Buffered(Box::new(OneModel(id.to_string()))),
+            model: Some(id),
+            quota: QuotaUse::default(),
+            label: "models",
+        }))
+    }
+}
+
+/// Add the configured extra ids to a listing, once each.
+fn with_extras(ids: &mut Vec<String>, extras: &[String]) {
+    for m in extras {
+        if !ids.contains(m) {
+            ids.push(m.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl Surface for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn envelope(&self) -> Envelope {
+        Envelope::OpenAi
+    }
+
+    fn serves(&self, path: &str) -> bool {
+        path == "/v1" || path.starts_with("/v1/")
+    }
+
+    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+        let req = session.req_header();
+        let path = req.uri.path().trim_end_matches('/').to_string();
+        let method = req.method.clone();
+        let rest = path.strip_prefix("/v1").unwrap_or("");
+        match (rest, &method) {
+            ("/chat/completions", &http::Method::POST) => self.chat(session).await,
+            ("/embeddings", &http::Method::POST) => self.embeddings(session).await,
+            ("/models", &http::Method::GET) => Ok(self.list_models()),
+            (r, &http::Method::GET) if r.starts_with("/models/") => {
+                self.get_model(&r["/models/".len()..])
+            }
+            ("/chat/completions" | "/embeddings" | "/models", _) => Err(
+                GatewayError::method_not_allowed(format!("{method} is not supported on {path}.")),
+            ),
+            _ => Err(GatewayError::new(
+                ErrorKind::NotFound,
+                format!("Unknown route {path:?}."),
+            )),
+        }
+    }
+}
+
+/// A whole chat answer → `chat.completion`.
+struct ChatJson(ChatMeta);
+
+impl BufferedReply for ChatJson {
+    fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
+        Ok(Bytes::from(convert::chat_response(&body, &self.0)?))
+    }
+}
+
+/// Gemini SSE events → `chat.completion.chunk` events, as they arrive.
+struct ChatEvents(ChatStream);
+
+impl StreamReply for ChatEvents {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        self.0.feed(chunk, out);
+    }
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.0.finish(out);
+    }
+}
+
+/// `batchEmbedContents` → OpenAI embeddings.
+struct Embeddings(EmbedPlan);
+
+impl BufferedReply for Embeddings {
+    fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
+        Ok(Bytes::from(convert::embeddings_response(&body, &self.0)?))
+    }
+}
+
+/// Gemini's model list → OpenAI's, filling the cache behind `/v1/models`.
+struct ModelList(Arc<AppState>);
+
+impl BufferedReply for ModelList {
+    fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
+        let st = &self.0;
+        let (mut ids, _) = convert::gemini_model_page(&body)?;
+        for id in &ids {
+            st.catalog.know(id);
+        }
+        st.models.set(ids.clone(), st.clock.now());
+        with_extras(&mut ids, &st.config.openai.extra_models);
+        Ok(Bytes::from(convert::openai_model_list(&ids)))
+    }
+}
+
+/// Google knows the model: answer in OpenAI's shape.
+struct OneModel(String);
+
+impl BufferedReply for OneModel {
+    fn transform(&mut self, _body: Bytes) -> Result<Bytes, GatewayError> {
+        Ok(Bytes::from(convert::openai_model(&self.0)))
+    }
+}

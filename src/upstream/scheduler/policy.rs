@@ -1,0 +1,151 @@
+//! The fault policy: how a classified upstream failure changes a key's state — quota faults its
+//! whole group for the model, server trouble the key for the model, an invalid key every model.
+
+use super::queue::{ModelState, Slot};
+use super::{KeyId, Scheduler};
+use crate::sync::{lock, read};
+use crate::upstream::classify::Fault;
+use crate::upstream::pacific;
+use chrono::{DateTime, Utc};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+impl Scheduler {
+    /// Record a successful attempt.
+    pub fn report_success(&self, id: KeyId) {
+        if let Some(k) = self.keys.get(id.index()) {
+            k.successes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Apply a classified failure. Quota faults apply to the key's whole group (one project, one
+    /// quota) for this model; server trouble to the key for this model; an invalid key to all models.
+    pub fn report_fault(
+        &self,
+        id: KeyId,
+        model: &str,
+        fault: &Fault,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) {
+        let idx = id.index();
+        let Some(key) = self.keys.get(idx) else {
+            return;
+        };
+        if matches!(fault, Fault::Client { .. }) {
+            return;
+        }
+        key.failures.fetch_add(1, Ordering::Relaxed);
+        if let Fault::KeyInvalid { reason, .. } = fault {
+            tracing::warn!(key = %key.fingerprint(), reason = %reason, "upstream key disabled: rejected by Gemini");
+            {
+                let mut g = lock(&key.invalid);
+                *g = Some((SystemTime::now(), reason.clone()));
+            }
+            let models: Vec<Arc<Mutex<ModelState>>> =
+                read(&self.models).values().cloned().collect();
+            for m in models {
+                {
+                    let mut st = lock(&m);
+                    st.keys[idx].gen = st.keys[idx].gen.wrapping_add(1);
+                    st.keys[idx].slot = Slot::Out;
+                }
+            }
+            return;
+        }
+        if let Fault::RateLimited {
+            quota: Some(hit), ..
+        }
+        | Fault::QuotaDay { quota: Some(hit) } = fault
+        {
+            self.limits.learn(self.group_name(key.group), model, hit);
+        }
+        let m = self.model(model, now, wall);
+        let mut st = lock(&m);
+        let group_members: Vec<usize> = self.groups[key.group]
+            .1
+            .iter()
+            .map(|k| *k as usize)
+            .collect();
+        match fault {
+            Fault::RateLimited { retry_after, .. } => {
+                let until = now + *retry_after;
+                tracing::info!(key = %key.fingerprint(), group = %self.group_name(key.group), model, cooldown_s = retry_after.as_secs(), "rate-limited: group cooling down");
+                for k in group_members {
+                    self.set_slot(
+                        &mut st,
+                        k,
+                        Slot::Waiting {
+                            until,
+                            reason: "rate_limited",
+                        },
+                    );
+                }
+            }
+            Fault::QuotaDay { .. } => {
+                let until_wall = pacific::next_midnight(wall);
+                let until = now
+                    + (until_wall - wall)
+                        .to_std()
+                        .unwrap_or(Duration::from_secs(86_400));
+                tracing::warn!(key = %key.fingerprint(), group = %self.group_name(key.group), model, until = %until_wall, "daily quota exhausted: group parked until Pacific midnight");
+                for k in group_members {
+                    self.set_slot(&mut st, k, Slot::Parked { until, until_wall });
+                }
+            }
+            Fault::ServerError { .. } | Fault::Connect { .. } => {
+                let until = now + self.cfg.server_error_cooldown;
+                tracing::info!(key = %key.fingerprint(), model, kind = fault.kind(), "upstream failure: key cooling down");
+                self.set_slot(
+                    &mut st,
+                    idx,
+                    Slot::Waiting {
+                        until,
+                        reason: fault.kind(),
+                    },
+                );
+            }
+            Fault::Timeout => {
+                let until = now + self.cfg.timeout_cooldown;
+                tracing::info!(key = %key.fingerprint(), model, "upstream timeout: key cooling down");
+                self.set_slot(
+                    &mut st,
+                    idx,
+                    Slot::Waiting {
+                        until,
+                        reason: "timeout",
+                    },
+                );
+            }
+            Fault::KeyInvalid { .. } | Fault::Client { .. } => {}
+        }
+    }
+
+    /// Mark a disabled key usable again (re-validation).
+    pub fn restore(&self, id: KeyId, now: Instant) {
+        let idx = id.index();
+        let Some(key) = self.keys.get(idx) else {
+            return;
+        };
+        {
+            let mut g = lock(&key.invalid);
+            if g.take().is_none() {
+                return;
+            }
+        }
+        tracing::info!(key = %key.fingerprint(), "upstream key restored");
+        let models: Vec<(String, Arc<Mutex<ModelState>>)> = read(&self.models)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let sec = self.sec(now);
+        for (model, m) in models {
+            {
+                let mut st = lock(&m);
+                st.keys[idx].slot = Slot::Ready;
+                self.push_ready(&mut st, &model, idx, sec);
+            }
+        }
+    }
+}
