@@ -2,7 +2,8 @@
 
 use crate::state::AppState;
 use crate::sync::{read, write};
-use crate::upstream::{classify, classify_transport, Pick};
+use crate::upstream::retry::Next;
+use crate::upstream::{classify_transport, Fault, Pick};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -49,14 +50,14 @@ pub async fn refresh(state: &AppState) -> Result<usize, String> {
             q.finish()
         };
         let body = loop {
-            let now = state.clock.now();
-            let Pick::Key(k) = state.pool.pick("", 0, &tried, now, state.clock.now_utc()) else {
+            let (now, wall) = (state.clock.now(), state.clock.now_utc());
+            let Pick::Key(k) = state.pool.pick("", 0, &tried, now, wall) else {
                 return Err("no usable key to list models".into());
             };
             let Some(key) = state.pool.get(k) else {
                 return Err("key vanished".into());
             };
-            match state
+            let got = state
                 .upstream
                 .get(
                     &crate::model::Resource::ListModels,
@@ -64,31 +65,23 @@ pub async fn refresh(state: &AppState) -> Result<usize, String> {
                     key.header_value(),
                     8 * 1024 * 1024,
                 )
-                .await
-            {
+                .await;
+            let (fault, answer) = match got {
                 Ok((200, body)) => break body,
-                Ok((status, body)) => {
-                    let fault = classify(status, &body, state.config.failover.rate_limit_cooldown);
-                    if let Some(f) = &fault {
-                        state
-                            .pool
-                            .report_fault(k, "", f, now, state.clock.now_utc());
-                        if !f.is_retryable() {
-                            return Err(format!("model list refused with status {status}"));
-                        }
-                    }
-                }
-                Err(e) => state.pool.report_fault(
-                    k,
-                    "",
-                    &classify_transport(&e),
-                    now,
-                    state.clock.now_utc(),
+                Ok((status, body)) => (
+                    state
+                        .retry
+                        .classify(status, &body)
+                        .unwrap_or(Fault::ServerError { status }),
+                    Some((status, body)),
                 ),
-            }
+                Err(e) => (classify_transport(&e), None),
+            };
+            state.pool.report_fault(k, "", &fault, now, wall);
             tried.push(k);
-            if tried.len() >= 3 {
-                return Err("model list failed on 3 keys".into());
+            match state.retry.after(&fault, tried.len(), answer) {
+                Next::Retry { after } => tokio::time::sleep(after).await,
+                Next::Stop(e) => return Err(format!("model list not fetched: {e}")),
             }
         };
         let (page, next) = crate::convert::gemini_model_page(&body).map_err(|e| e.message)?;
