@@ -1,8 +1,9 @@
 //! `--demo`: the gateway and the built-in Gemini simulator together on loopback, with demo keys.
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, KeyConfig, Overrides};
+use crate::secret::Secret;
 use gemini_sim::{Sim, SimConfig};
-use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The client credential the demo accepts.
@@ -22,13 +23,16 @@ pub fn run(cli: Overrides) -> Result<(), String> {
         .admin_listen
         .clone()
         .unwrap_or_else(|| "127.0.0.1:7861".into());
-    let yaml = format!(
-        "listen: {listen}\nadmin_listen: {admin}\nthreads: {threads}\npasswords: [{DEMO_PASSWORD}]\nadmin_api_key: {DEMO_ADMIN_KEY}\n\
-         keys: [demo-key-1, demo-key-2, demo-key-3]\nupstream:\n  base_url: http://{sim_addr}\n",
-        threads = cli.threads.unwrap_or(2),
-    );
-    let config = Config::from_parts(&yaml, &HashMap::new(), &Overrides::default())
+    let keys = ["demo-key-1", "demo-key-2", "demo-key-3"]
+        .into_iter()
+        .map(KeyConfig::new)
+        .collect();
+    let mut config = Config::local(&format!("http://{sim_addr}"), keys, DEMO_PASSWORD)
         .map_err(|e| e.to_string())?;
+    config.listen = parse(&listen)?;
+    config.admin_listen = parse(&admin)?;
+    config.threads = cli.threads.unwrap_or(2);
+    config.auth.admin_api_key = Some(Secret::new(DEMO_ADMIN_KEY));
 
     let sim = Sim::new(SimConfig {
         stream_interval: Duration::from_millis(150),
@@ -63,6 +67,11 @@ pub fn run(cli: Overrides) -> Result<(), String> {
          Press Ctrl-C to stop.\n"
     );
     crate::server::run(server, &state)
+}
+
+fn parse(addr: &str) -> Result<SocketAddr, String> {
+    addr.parse()
+        .map_err(|_| format!("not an IP:PORT address: {addr:?}"))
 }
 
 fn free_port() -> Result<u16, String> {

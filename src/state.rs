@@ -38,11 +38,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Result<Arc<AppState>, String> {
         let limits = Arc::new(
-            Limits::new(config.model_limits_path.clone())
+            Limits::new(config.model_limits.path.clone())
                 .map_err(|e| format!("model_limits.path: {e}"))?,
         );
         let pool = Scheduler::new(&config.keys, config.failover.clone(), limits)?
-            .with_enforcement(config.enforce_limits);
+            .with_enforcement(config.model_limits.enforce);
         let upstream = UpstreamClient::new(&config.upstream)?;
         let store = Arc::new(
             Store::open(config.store.path.as_deref()).map_err(|e| format!("store.path: {e}"))?,

@@ -42,12 +42,9 @@ fn malformed_json_bodies() {
 
 #[test]
 fn oversized_body_gets_413_before_upstream() {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!(
-        "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\npasswords: [{PASSWORD}]\nkeys: [k]\n\
-         upstream: {{base_url: 'http://127.0.0.1:{simp}'}}\nlimits: {{max_body_bytes: 64KiB}}\n"
-    );
-    let h = Harness::start_yaml(gemini_sim::SimConfig::default(), &yaml, gw, adm, simp);
+    let h = Harness::start(gemini_sim::SimConfig::default(), &["k"], |c| {
+        c.limits.max_body_bytes = 64 * 1024
+    });
     let big = format!("{{\"x\": \"{}\"}}", "a".repeat(70 * 1024));
     let r = h.post(PATH, &big);
     assert_gemini_error(&r, 413);
@@ -255,11 +252,10 @@ fn oversized_request_headers_get_431_in_the_surface_envelope() {
 
 #[test]
 fn header_limits_are_configurable() {
-    let h = Harness::start(
-        gemini_sim::SimConfig::default(),
-        &["k"],
-        "limits:\n  max_header_bytes: 256KiB\n  max_headers: 200\n",
-    );
+    let h = Harness::start(gemini_sim::SimConfig::default(), &["k"], |c| {
+        c.limits.max_header_bytes = 256 * 1024;
+        c.limits.max_headers = 200;
+    });
     let r = post_with_header(&h, "x-big", &"x".repeat(100 * 1024));
     assert_eq!(r.status, 200, "{}", r.text());
 }

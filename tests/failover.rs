@@ -82,7 +82,7 @@ fn invalid_key_is_disabled_and_not_tried_again() {
         invalid_keys: vec!["bad-key".into()],
         ..SimConfig::default()
     };
-    let h = Harness::start(sim, &["bad-key", "good-key"], "");
+    let h = Harness::start(sim, &["bad-key", "good-key"], |_| {});
     for _ in 0..6 {
         let r = h.post(PATH, GEN);
         assert_eq!(r.status, 200, "{}", r.text());
@@ -102,7 +102,7 @@ fn forbidden_key_is_disabled_too() {
         forbidden_keys: vec!["blocked".into()],
         ..SimConfig::default()
     };
-    let h = Harness::start(sim, &["blocked", "good-key"], "");
+    let h = Harness::start(sim, &["blocked", "good-key"], |_| {});
     for _ in 0..4 {
         assert_eq!(h.post(PATH, GEN).status, 200);
     }
@@ -194,7 +194,7 @@ fn per_day_quota_parks_key_until_pacific_midnight() {
 
 #[test]
 fn server_errors_move_to_next_key() {
-    let h = Harness::start(SimConfig::default(), &["k1", "k2", "k3"], "");
+    let h = Harness::start(SimConfig::default(), &["k1", "k2", "k3"], |_| {});
     h.sim
         .add_fault(fault(FaultAction::Status { code: 503 }, Some(2)));
     let r = h.post(PATH, GEN);
@@ -207,11 +207,10 @@ fn server_errors_move_to_next_key() {
 
 #[test]
 fn attempts_are_capped() {
-    let h = Harness::start(
-        SimConfig::default(),
-        &["k1", "k2", "k3", "k4"],
-        "failover:\n  max_attempts: 2\n  backoff_min: 1ms\n  backoff_max: 2ms\n",
-    );
+    let h = Harness::start(SimConfig::default(), &["k1", "k2", "k3", "k4"], |c| {
+        c.failover.max_attempts = 2;
+        c.failover.backoff_max = Duration::from_millis(2);
+    });
     h.sim
         .add_fault(fault(FaultAction::Status { code: 500 }, None));
     let r = h.post(PATH, GEN);
@@ -222,15 +221,10 @@ fn attempts_are_capped() {
 
 #[test]
 fn hung_upstream_times_out_and_next_key_answers() {
-    let h = Harness::start(SimConfig::default(), &["k1", "k2"], "");
-    // rebuild with a short first-byte timeout
-    drop(h);
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!(
-        "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nkeys: [k1, k2]\n\
-         upstream:\n  base_url: http://127.0.0.1:{simp}\n  first_byte_timeout: 300ms\nfailover:\n  backoff_min: 1ms\n  backoff_max: 2ms\n"
-    );
-    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |c| {
+        c.upstream.first_byte_timeout = Duration::from_millis(300);
+        c.failover.backoff_max = Duration::from_millis(2);
+    });
     h.sim.add_fault(fault(FaultAction::Hang, Some(1)));
     let t = std::time::Instant::now();
     let r = h.post(PATH, GEN);
@@ -304,12 +298,10 @@ fn midstream_cut_ends_with_terminal_error_event() {
 
 #[test]
 fn stalled_stream_hits_the_read_timeout_and_ends_with_a_timeout_event() {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!(
-        "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nkeys: [k1, k2]\n\
-         upstream:\n  base_url: http://127.0.0.1:{simp}\n  read_timeout: 300ms\nfailover:\n  backoff_min: 1ms\n  backoff_max: 2ms\n"
-    );
-    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |c| {
+        c.upstream.read_timeout = Duration::from_millis(300);
+        c.failover.backoff_max = Duration::from_millis(2);
+    });
     // events 2 s apart: the first arrives, then the upstream goes quiet for longer than read_timeout
     h.sim.add_fault(fault(
         FaultAction::Stream {
@@ -423,7 +415,7 @@ fn only_one_key_left_after_invalid_then_fast_503_when_none() {
         invalid_keys: vec!["bad-1".into(), "bad-2".into()],
         ..SimConfig::default()
     };
-    let h = Harness::start(sim, &["bad-1", "bad-2"], "");
+    let h = Harness::start(sim, &["bad-1", "bad-2"], |_| {});
     let r = h.post(PATH, GEN);
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(h.sim.calls(), 2);
@@ -450,7 +442,7 @@ fn keyed_fault_hits_only_that_key() {
 
 #[test]
 fn google_down_is_503_unavailable_not_a_quota_429() {
-    let h = Harness::start(SimConfig::default(), &["k1", "k2", "k3"], "");
+    let h = Harness::start(SimConfig::default(), &["k1", "k2", "k3"], |_| {});
     h.sim
         .add_fault(fault(FaultAction::Status { code: 503 }, None));
     let mut statuses = Vec::new();

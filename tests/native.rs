@@ -51,7 +51,7 @@ fn response_is_forwarded_byte_for_byte() {
             ..SimConfig::default()
         },
         &["k"],
-        "",
+        |_| {},
     );
     let via = h.post("/v2/models/gemini-2.5-flash:countTokens", GEN);
     let direct = http(
@@ -287,9 +287,11 @@ fn unauthenticated_gets_401_in_each_surface_envelope_without_upstream_call() {
 
 #[test]
 fn open_gateway_only_when_auth_none() {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!("listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nauth: none\nkeys: [k]\nupstream: {{base_url: 'http://127.0.0.1:{simp}'}}\n");
-    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    let h = Harness::start(SimConfig::default(), &["k"], |c| {
+        c.auth.required = false;
+        c.auth.passwords.clear();
+        c.auth.admin_api_key = None;
+    });
     let r = http(
         h.addr,
         "POST",
@@ -323,7 +325,7 @@ fn admin_port_health_and_readiness() {
 
 #[test]
 fn usage_is_counted_from_usage_metadata() {
-    let h = Harness::start(SimConfig::default(), &["only"], "");
+    let h = Harness::start(SimConfig::default(), &["only"], |_| {});
     let r = h.post("/v2/models/gemini-2.5-flash:generateContent", GEN);
     let u = r.json()["usageMetadata"].clone();
     let r2 = h.post(

@@ -344,11 +344,9 @@ fn embeddings_float_and_base64() {
 
 #[test]
 fn models_list_is_cached_and_get_accepts_both_forms() {
-    let h = Harness::start(
-        SimConfig::default(),
-        &["k1"],
-        "openai:\n  extra_models: [my-tuned-alias]\n",
-    );
+    let h = Harness::start(SimConfig::default(), &["k1"], |c| {
+        c.openai.extra_models = vec!["my-tuned-alias".into()]
+    });
     let r = http(
         h.addr,
         "GET",
@@ -500,11 +498,9 @@ fn midstream_cut_gives_openai_error_event() {
 
 #[test]
 fn safety_filtering_can_be_turned_off() {
-    let h = Harness::start(
-        SimConfig::default(),
-        &["k1"],
-        "openai:\n  disable_safety_filtering: true\n",
-    );
+    let h = Harness::start(SimConfig::default(), &["k1"], |c| {
+        c.openai.disable_safety_filtering = true
+    });
     assert_eq!(
         post(
             &h,

@@ -4,32 +4,33 @@
 
 mod common;
 use common::*;
+use gemini_gateway::config::{Config, KeyConfig};
 use gemini_gateway::upstream::Health;
 use gemini_sim::{FaultAction, FaultRule, Sim, SimConfig};
 use std::time::Duration;
 
 const PATH: &str = "/v2/models/gemini-2.5-flash:generateContent";
 
-fn limits_file(dir: &tempfile::TempDir, entry: &str) -> String {
+fn limits_file(dir: &tempfile::TempDir, entry: &str) -> std::path::PathBuf {
     let p = dir.path().join("limits.yaml");
     std::fs::write(
         &p,
         format!("default: {{rpm: null, rpd: null, tpm_input: null, tpd_input: null}}\nmodels:\n  gemini-2.5-flash: {entry}\n"),
     )
     .unwrap();
-    p.to_string_lossy().into_owned()
+    p
 }
 
 /// A gateway with one key in project `proj-a` whose usage is stored in `db`.
 fn start_on_store(db: &std::path::Path) -> Harness {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!(
-        "{}keys: [{{key: k1, project: proj-a}}]\nstore:\n  path: {}\n  flush_interval: 20ms\nmodel_limits:\n  path: {}\n",
-        Harness::base_yaml(gw, adm, simp),
-        db.display(),
-        no_limits_path()
-    );
-    Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp)
+    let keys = vec![KeyConfig::in_project("k1", "proj-a")];
+    Harness::start_with(Sim::new(SimConfig::default()), keys, |c| stored_in(c, db))
+}
+
+/// Usage kept in the SQLite file `db`, written every 20 ms.
+fn stored_in(c: &mut Config, db: &std::path::Path) {
+    c.store.path = Some(db.to_path_buf());
+    c.store.flush_interval = Duration::from_millis(20);
 }
 
 fn admin_get(h: &Harness, path: &str) -> Resp {
@@ -45,13 +46,10 @@ fn admin_get(h: &Harness, path: &str) -> Resp {
 #[test]
 fn a_key_at_its_rpm_is_skipped_before_it_is_called() {
     let dir = tempfile::tempdir().unwrap();
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!(
-        "{}keys: [k1, k2]\nmodel_limits:\n  path: {}\n",
-        Harness::base_yaml(gw, adm, simp),
-        limits_file(&dir, "{rpm: 2}")
-    );
-    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    let limits = limits_file(&dir, "{rpm: 2}");
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |c| {
+        c.model_limits.path = Some(limits)
+    });
     for _ in 0..4 {
         assert_eq!(h.post(PATH, GEN).status, 200);
     }
@@ -82,14 +80,9 @@ fn a_key_at_its_rpm_is_skipped_before_it_is_called() {
 
 #[test]
 fn the_simulators_own_quota_429_is_learned_and_honoured() {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
     // The file believes 100 RPM, Google (the simulator) enforces 3.
     let dir = tempfile::tempdir().unwrap();
-    let yaml = format!(
-        "{}keys: [only]\nmodel_limits:\n  path: {}\n",
-        Harness::base_yaml(gw, adm, simp),
-        limits_file(&dir, "{rpm: 100}")
-    );
+    let limits = limits_file(&dir, "{rpm: 100}");
     let sim = SimConfig {
         quota: Some(gemini_sim::Quota {
             rpm: Some(3),
@@ -98,7 +91,7 @@ fn the_simulators_own_quota_429_is_learned_and_honoured() {
         }),
         ..SimConfig::default()
     };
-    let h = Harness::start_yaml(sim, &yaml, gw, adm, simp);
+    let h = Harness::start(sim, &["only"], |c| c.model_limits.path = Some(limits));
     for _ in 0..3 {
         assert_eq!(h.post(PATH, GEN).status, 200);
     }
@@ -121,7 +114,7 @@ fn the_simulators_own_quota_429_is_learned_and_honoured() {
 
 #[test]
 fn day_exhausted_key_is_parked_until_pacific_midnight_then_returns() {
-    let h = Harness::start(SimConfig::default(), &["k1"], "");
+    let h = Harness::start(SimConfig::default(), &["k1"], |_| {});
     h.sim.add_fault(FaultRule {
         key: None,
         model: None,
@@ -201,7 +194,6 @@ fn a_restart_keeps_the_days_counts() {
 
 #[test]
 fn startup_check_disables_invalid_keys_but_never_for_a_timeout() {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
     let sim = Sim::new(SimConfig {
         invalid_keys: vec!["bad".into()],
         ..SimConfig::default()
@@ -212,12 +204,11 @@ fn startup_check_disables_invalid_keys_but_never_for_a_timeout() {
         times: Some(1),
         action: FaultAction::Hang,
     });
-    let yaml = format!(
-        "{}keys: [good, bad, slow]\nkey_health:\n  startup_check: true\n  check_timeout: 300ms\n  revalidate_interval: 1h\nmodel_limits:\n  path: {}\n",
-        Harness::base_yaml(gw, adm, simp),
-        no_limits_path()
-    );
-    let h = Harness::start_with_sim(sim, &yaml, gw, adm, simp);
+    let h = Harness::start_with(sim, keys(&["good", "bad", "slow"]), |c| {
+        c.key_health.startup_check = true;
+        c.key_health.check_timeout = Duration::from_millis(300);
+        c.key_health.revalidate_interval = Duration::from_secs(3600);
+    });
     assert!(
         eventually(|| matches!(health_of(&h, "bad"), Health::Invalid { .. })),
         "invalid key found at startup"
@@ -265,13 +256,9 @@ fn startup_check_disables_invalid_keys_but_never_for_a_timeout() {
 
 #[test]
 fn an_invalid_key_is_revalidated_and_restored() {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!(
-        "{}keys: [k1, k2]\nkey_health:\n  startup_check: false\n  revalidate_interval: 1s\nmodel_limits:\n  path: {}\n",
-        Harness::base_yaml(gw, adm, simp),
-        no_limits_path()
-    );
-    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |c| {
+        c.key_health.revalidate_interval = Duration::from_secs(1)
+    });
     h.sim.add_fault(FaultRule {
         key: Some("k1".into()),
         model: None,
@@ -306,7 +293,7 @@ fn metrics_have_the_expected_series_and_no_key_material() {
     let h = Harness::start(
         SimConfig::default(),
         &["secret-upstream-key-one", "secret-upstream-key-two"],
-        "",
+        |_| {},
     );
     h.sim.add_fault(FaultRule {
         key: None,
@@ -428,7 +415,7 @@ fn metrics_have_the_expected_series_and_no_key_material() {
 
 #[test]
 fn admin_api_requires_the_admin_key_and_shows_fingerprints_only() {
-    let h = Harness::start(SimConfig::default(), &["secret-upstream-key-one"], "");
+    let h = Harness::start(SimConfig::default(), &["secret-upstream-key-one"], |_| {});
     assert_eq!(h.post(PATH, GEN).status, 200);
     assert_eq!(http(h.admin, "GET", "/api/keys", &[], b"").status, 401);
     assert_eq!(
@@ -488,11 +475,10 @@ fn unusual_outcomes_are_counted_and_client_model_names_stay_bounded() {
 
 #[test]
 fn usage_report_is_logged_at_the_configured_level() {
-    let h = Harness::start(
-        SimConfig::default(),
-        &["k1"],
-        "report:\n  interval_minutes: 30\n  level: WARNING\n",
-    );
+    let h = Harness::start(SimConfig::default(), &["k1"], |c| {
+        c.report.interval_minutes = 30;
+        c.report.level = tracing::Level::WARN;
+    });
     assert_eq!(h.post(PATH, GEN).status, 200);
     let report = gemini_gateway::report::build(&h.state);
     let m = report
@@ -539,14 +525,11 @@ impl std::io::Write for W {
 fn invented_model_names_share_one_bucket_and_404s_are_remembered() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("usage.db");
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let yaml = format!(
-        "{}keys: [{{key: k1, project: proj-a}}, {{key: k2, project: proj-b}}]\nstore:\n  path: {}\n  flush_interval: 20ms\nmodel_limits:\n  path: {}\n",
-        Harness::base_yaml(gw, adm, simp),
-        db.display(),
-        no_limits_path()
-    );
-    let h = Harness::start_yaml(SimConfig::default(), &yaml, gw, adm, simp);
+    let keys = vec![
+        KeyConfig::in_project("k1", "proj-a"),
+        KeyConfig::in_project("k2", "proj-b"),
+    ];
+    let h = Harness::start_with(Sim::new(SimConfig::default()), keys, |c| stored_in(c, &db));
     let keys_before = admin_get(&h, "/api/keys").body.len();
     assert_eq!(h.post(PATH, GEN).status, 200);
     let openai = |model: &str| {

@@ -37,7 +37,7 @@ fn no_secret_in_logs_responses_or_urls() {
         invalid_keys: vec![UPSTREAM_BAD.into()],
         ..SimConfig::default()
     };
-    let h = Harness::start(sim, &[UPSTREAM_BAD, UPSTREAM_GOOD], "");
+    let h = Harness::start(sim, &[UPSTREAM_BAD, UPSTREAM_GOOD], |_| {});
     let gen = "/v2/models/gemini-2.5-flash:generateContent";
     let stream = "/v2/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
     let mut bodies = Vec::new();

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use gemini_gateway::config::Config;
+use gemini_gateway::config::UpstreamConfig;
 use gemini_sim::{FaultAction, FaultRule, Sim, SimConfig};
 use std::net::SocketAddr;
 
@@ -48,18 +48,14 @@ struct TlsHarness {
 }
 
 fn start(pki: &Pki, trust_ca: bool) -> TlsHarness {
-    let (gw, adm, simp) = (free_port(), free_port(), free_port());
-    let ca_line = if trust_ca {
-        format!("  ca_file: {}\n", pki.ca)
-    } else {
-        String::new()
+    let sim_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut config = test_config(sim_addr, keys(&["k1", "k2"]));
+    config.upstream = UpstreamConfig {
+        ca_file: trust_ca.then(|| pki.ca.clone()),
+        http2: true,
+        ..UpstreamConfig::at(&format!("https://{sim_addr}")).unwrap()
     };
-    let yaml = format!(
-        "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nkeys: [k1, k2]\n\
-         upstream:\n  base_url: https://127.0.0.1:{simp}\n  http2: true\n{ca_line}failover:\n  backoff_min: 1ms\n  backoff_max: 2ms\nkey_health:\n  startup_check: false\nmodel_limits:\n  path: {}\n",
-        no_limits_path()
-    );
-    let config = Config::from_yaml(&yaml).unwrap();
+    let addr = config.listen;
     let dir = tempfile::tempdir().unwrap();
     let conf = gemini_gateway::server::server_conf(2, dir.path(), 1);
     let (mut server, _state) = gemini_gateway::server::build(config, conf).unwrap();
@@ -67,7 +63,7 @@ fn start(pki: &Pki, trust_ca: bool) -> TlsHarness {
     let svc = sim
         .tls_service(
             &server.configuration,
-            &format!("127.0.0.1:{simp}"),
+            &sim_addr.to_string(),
             &pki.cert,
             &pki.key,
             true,
@@ -75,9 +71,8 @@ fn start(pki: &Pki, trust_ca: bool) -> TlsHarness {
         .unwrap();
     server.add_boxed_service(svc);
     let running = Running::start(server);
-    let addr: SocketAddr = format!("127.0.0.1:{gw}").parse().unwrap();
     wait_port(addr);
-    wait_port(format!("127.0.0.1:{simp}").parse().unwrap());
+    wait_port(sim_addr);
     TlsHarness {
         sim,
         addr,

@@ -3,7 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use async_trait::async_trait;
-use gemini_gateway::config::Config;
+use gemini_gateway::config::{Config, KeyConfig};
+use gemini_gateway::secret::Secret;
 use gemini_gateway::state::AppState;
 use gemini_sim::{Sim, SimConfig};
 use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
@@ -90,53 +91,50 @@ pub struct Harness {
     _dir: tempfile::TempDir,
 }
 
-impl Harness {
-    /// Start with these upstream keys and extra YAML appended to the base config.
-    pub fn start(sim_cfg: SimConfig, keys: &[&str], extra_yaml: &str) -> Harness {
-        let (gw, adm, simp) = (free_port(), free_port(), free_port());
-        let keys_yaml: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
-        let yaml = format!(
-            "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nadmin_api_key: {ADMIN_KEY}\n\
-             keys: [{}]\nupstream:\n  base_url: http://127.0.0.1:{simp}\n  first_byte_timeout: 5s\n  read_timeout: 5s\n{extra_yaml}",
-            keys_yaml.join(", ")
-        );
-        let yaml = if extra_yaml.contains("failover:") {
-            yaml
-        } else {
-            format!("{yaml}\nfailover:\n  backoff_min: 1ms\n  backoff_max: 5ms\n")
-        };
-        Self::start_yaml(sim_cfg, &yaml, gw, adm, simp)
-    }
+/// The configuration every test starts from: the gateway on fresh loopback ports in front of a
+/// simulator at `sim`, these keys, the test credentials, short timeouts and backoff, no startup
+/// key check (tests count upstream calls exactly) and nothing quota-limited (tests about failover
+/// are not about quotas).
+pub fn test_config(sim: SocketAddr, keys: Vec<KeyConfig>) -> Config {
+    let mut c = Config::local(&format!("http://{sim}"), keys, PASSWORD).unwrap();
+    c.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    c.admin_listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    c.threads = 2;
+    c.auth.admin_api_key = Some(Secret::new(ADMIN_KEY));
+    c.upstream.first_byte_timeout = Duration::from_secs(5);
+    c.upstream.read_timeout = Duration::from_secs(5);
+    c.failover.backoff_min = Duration::from_millis(1);
+    c.failover.backoff_max = Duration::from_millis(5);
+    c.key_health.startup_check = false;
+    c.model_limits.path = Some(no_limits_path().into());
+    c
+}
 
-    pub fn start_yaml(sim_cfg: SimConfig, yaml: &str, gw: u16, adm: u16, simp: u16) -> Harness {
-        Self::start_with_sim(Sim::new(sim_cfg), yaml, gw, adm, simp)
+/// Keys that are each their own project.
+pub fn keys(names: &[&str]) -> Vec<KeyConfig> {
+    names.iter().map(|k| KeyConfig::new(k)).collect()
+}
+
+impl Harness {
+    /// Start with these upstream keys and the test config as changed by `tweak`.
+    pub fn start(sim_cfg: SimConfig, names: &[&str], tweak: impl FnOnce(&mut Config)) -> Harness {
+        Self::start_with(Sim::new(sim_cfg), keys(names), tweak)
     }
 
     /// Start with a simulator prepared by the test (faults added before the gateway starts).
-    pub fn start_with_sim(sim: Sim, yaml: &str, gw: u16, adm: u16, simp: u16) -> Harness {
-        // Tests count upstream calls exactly: no startup key check unless a test asks for it.
-        let yaml = if yaml.contains("key_health:") {
-            yaml.to_string()
-        } else {
-            format!("{yaml}\nkey_health:\n  startup_check: false\n")
-        };
-        // Tests about failover are not about quotas: unless a test names limits, nothing is limited.
-        let yaml = if yaml.contains("model_limits:") {
-            yaml
-        } else {
-            format!("{yaml}\nmodel_limits:\n  path: {}\n", no_limits_path())
-        };
-        let yaml = yaml.as_str();
-        let config = Config::from_yaml(yaml).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
+    pub fn start_with(sim: Sim, keys: Vec<KeyConfig>, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let sim_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut config = test_config(sim_addr, keys);
+        tweak(&mut config);
+        let (addr, admin) = (config.listen, config.admin_listen);
         let dir = tempfile::tempdir().unwrap();
         let conf = gemini_gateway::server::server_conf(2, dir.path(), 1);
         let (mut server, state) = gemini_gateway::server::build(config, conf).unwrap();
-        let sim_addr: SocketAddr = format!("127.0.0.1:{simp}").parse().unwrap();
         server.add_boxed_service(sim.service(&server.configuration, &sim_addr.to_string()));
         let h = Harness {
             sim,
-            addr: format!("127.0.0.1:{gw}").parse().unwrap(),
-            admin: format!("127.0.0.1:{adm}").parse().unwrap(),
+            addr,
+            admin,
             sim_addr,
             state,
             _server: Running::start(server),
@@ -148,18 +146,9 @@ impl Harness {
         h
     }
 
-    /// A base config for these ports, without keys.
-    pub fn base_yaml(gw: u16, adm: u16, simp: u16) -> String {
-        format!(
-            "listen: 127.0.0.1:{gw}\nadmin_listen: 127.0.0.1:{adm}\nthreads: 2\npasswords: [{PASSWORD}]\nadmin_api_key: {ADMIN_KEY}\n\
-             upstream:\n  base_url: http://127.0.0.1:{simp}\n  first_byte_timeout: 5s\n\
-             failover:\n  backoff_min: 1ms\n  backoff_max: 5ms\n"
-        )
-    }
-
     /// Start with default sim and two good keys.
     pub fn basic() -> Harness {
-        Self::start(SimConfig::default(), &["key-a", "key-b"], "")
+        Self::start(SimConfig::default(), &["key-a", "key-b"], |_| {})
     }
 
     pub fn post(&self, path: &str, body: &str) -> Resp {
