@@ -1,6 +1,7 @@
 //! `--demo`: the gateway and the built-in Gemini simulator together on loopback, with demo keys.
 
 use crate::config::{Config, KeyConfig, Overrides};
+use crate::error::StartupError;
 use crate::secret::Secret;
 use gemini_sim::{Sim, SimConfig};
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 pub const DEMO_ADMIN_KEY: &str = "demo-admin-key";
 
 /// Run the demo until interrupted.
-pub fn run(cli: Overrides) -> Result<(), String> {
+pub fn run(cli: Overrides) -> Result<(), StartupError> {
     let sim_port = free_port()?;
     let sim_addr = format!("127.0.0.1:{sim_port}");
     let listen = cli
@@ -27,8 +28,7 @@ pub fn run(cli: Overrides) -> Result<(), String> {
         .into_iter()
         .map(KeyConfig::new)
         .collect();
-    let mut config = Config::local(&format!("http://{sim_addr}"), keys, DEMO_PASSWORD)
-        .map_err(|e| e.to_string())?;
+    let mut config = Config::local(&format!("http://{sim_addr}"), keys, DEMO_PASSWORD)?;
     config.listen = parse(&listen)?;
     config.admin_listen = parse(&admin)?;
     config.threads = cli.threads.unwrap_or(2);
@@ -39,7 +39,7 @@ pub fn run(cli: Overrides) -> Result<(), String> {
         ..SimConfig::default()
     });
     let run_dir = std::env::temp_dir().join(format!("gemini-gateway-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&run_dir).map_err(|e| StartupError::Demo(e.to_string()))?;
     let conf = crate::server::server_conf(
         config.threads,
         &run_dir,
@@ -69,12 +69,13 @@ pub fn run(cli: Overrides) -> Result<(), String> {
     crate::server::run(server, &state)
 }
 
-fn parse(addr: &str) -> Result<SocketAddr, String> {
+fn parse(addr: &str) -> Result<SocketAddr, StartupError> {
     addr.parse()
-        .map_err(|_| format!("not an IP:PORT address: {addr:?}"))
+        .map_err(|_| StartupError::Demo(format!("not an IP:PORT address: {addr:?}")))
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+fn free_port() -> Result<u16, StartupError> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
+    port.map(|a| a.port())
+        .map_err(|e| StartupError::Demo(e.to_string()))
 }

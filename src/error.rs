@@ -291,6 +291,25 @@ impl std::fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("model_limits.path: {0}")]
+    ModelLimits(String),
+    #[error("keys[{index}]: {reason}")]
+    Key { index: usize, reason: &'static str },
+    #[error("upstream.base_url: {0}")]
+    Upstream(String),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("demo: {0}")]
+    Demo(String),
+}
+
 /// Whole seconds for a `Retry-After` header: rounded up, at least 1.
 pub fn retry_after_secs(d: Duration) -> u64 {
     let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);

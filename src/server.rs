@@ -2,6 +2,7 @@
 
 use crate::admin::AdminApp;
 use crate::config::Config;
+use crate::error::StartupError;
 use crate::pipeline::service::GatewayProxy;
 use crate::pipeline::Pipeline;
 use crate::state::AppState;
@@ -45,7 +46,7 @@ pub fn pingora_grace_seconds(config: &Config) -> u64 {
 }
 
 /// Build a bootstrapped server with the gateway and admin services; returns it with the shared state.
-pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>), String> {
+pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>), StartupError> {
     let listen = config.listen.to_string();
     let admin_listen = config.admin_listen.to_string();
     if !config.auth.required {

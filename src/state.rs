@@ -2,6 +2,7 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::error::StartupError;
 use crate::filters::usage::UsageCounters;
 use crate::metrics::Metrics;
 use crate::store::{DayCounts, Store, UsageWriter};
@@ -36,22 +37,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
+    pub fn new(config: Config) -> Result<Arc<AppState>, StartupError> {
         let limits = Arc::new(
-            Limits::new(config.model_limits.path.clone())
-                .map_err(|e| format!("model_limits.path: {e}"))?,
+            Limits::new(config.model_limits.path.clone()).map_err(StartupError::ModelLimits)?,
         );
         let pool = Scheduler::new(&config.keys, config.failover.clone(), limits)?
             .with_enforcement(config.model_limits.enforce);
         let upstream = UpstreamClient::new(&config.upstream)?;
-        let store = Arc::new(
-            Store::open(config.store.path.as_deref()).map_err(|e| format!("store.path: {e}"))?,
-        );
+        let store = Arc::new(Store::open(config.store.path.as_deref())?);
         let clock = Clock::default();
         let today = pacific::day_of(clock.now_utc());
-        let rows = store.day(today).map_err(|e| format!("store: {e}"))?;
+        let rows = store.day(today)?;
         let writer = UsageWriter::start(store.clone(), config.store.flush_interval);
-        let metrics = Metrics::new().map_err(|e| format!("metrics: {e}"))?;
+        let metrics = Metrics::new()?;
         let catalog = ModelCatalog::new(config.failover.unknown_model_ttl);
         for m in pool.limits.table().models() {
             catalog.know(&m);

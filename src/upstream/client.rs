@@ -1,6 +1,7 @@
 //! The Gemini client: Pingora's pooled connector (HTTP/1.1 and HTTP/2, rustls) and a pre-resolved peer.
 
 use crate::config::UpstreamConfig;
+use crate::error::StartupError;
 use crate::model::Resource;
 use crate::sync::{read, write};
 use bytes::Bytes;
@@ -32,10 +33,10 @@ pub struct UpstreamClient {
 
 impl UpstreamClient {
     /// Build the client; resolves the upstream host once (blocking, at startup only).
-    pub fn new(cfg: &UpstreamConfig) -> Result<UpstreamClient, String> {
+    pub fn new(cfg: &UpstreamConfig) -> Result<UpstreamClient, StartupError> {
         let addr = resolve_blocking(&cfg.host, cfg.port)?;
         let host_header = HeaderValue::from_str(&cfg.authority())
-            .map_err(|_| "upstream.base_url: bad host".to_string())?;
+            .map_err(|_| StartupError::Upstream("bad host".into()))?;
         let options = |pool: usize| {
             let mut o = ConnectorOptions::new(pool);
             o.ca_file = cfg.ca_file.clone();
@@ -315,12 +316,12 @@ async fn within<T>(
     }
 }
 
-fn resolve_blocking(host: &str, port: u16) -> Result<SocketAddr, String> {
+fn resolve_blocking(host: &str, port: u16) -> Result<SocketAddr, StartupError> {
     (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("upstream.base_url: cannot resolve {host}: {e}"))?
+        .map_err(|e| StartupError::Upstream(format!("cannot resolve {host}: {e}")))?
         .next()
-        .ok_or_else(|| format!("upstream.base_url: {host} has no address"))
+        .ok_or_else(|| StartupError::Upstream(format!("{host} has no address")))
 }
 
 fn build_peer(cfg: &UpstreamConfig, addr: SocketAddr) -> HttpPeer {

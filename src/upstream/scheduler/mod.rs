@@ -22,6 +22,7 @@ use super::catalog::OTHER;
 use super::limits::{Limits, ModelLimits};
 use super::pacific;
 use crate::config::{FailoverConfig, KeyConfig};
+use crate::error::StartupError;
 use crate::sync::{lock, read, write};
 use chrono::{DateTime, NaiveDate, Utc};
 use http::HeaderValue;
@@ -88,13 +89,16 @@ impl Scheduler {
         keys: &[KeyConfig],
         cfg: FailoverConfig,
         limits: Arc<Limits>,
-    ) -> Result<Scheduler, String> {
+    ) -> Result<Scheduler, StartupError> {
         let mut out = Vec::with_capacity(keys.len());
         let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
         let mut group_index: HashMap<String, usize> = HashMap::new();
         for (i, k) in keys.iter().enumerate() {
-            let mut header = HeaderValue::from_str(k.key.expose())
-                .map_err(|_| format!("keys[{i}]: not a valid header value"))?;
+            let mut header =
+                HeaderValue::from_str(k.key.expose()).map_err(|_| StartupError::Key {
+                    index: i,
+                    reason: "not a valid header value",
+                })?;
             header.set_sensitive(true);
             let g = *group_index.entry(k.project.clone()).or_insert_with(|| {
                 groups.push((k.project.clone(), Vec::new()));
@@ -102,8 +106,12 @@ impl Scheduler {
             });
             groups[g].1.push(i as u32);
             out.push(PoolKey {
-                fingerprint: HeaderValue::from_str(&k.key.fingerprint())
-                    .map_err(|_| format!("keys[{i}]: bad fingerprint"))?,
+                fingerprint: HeaderValue::from_str(&k.key.fingerprint()).map_err(|_| {
+                    StartupError::Key {
+                        index: i,
+                        reason: "bad fingerprint",
+                    }
+                })?,
                 secret: k.key.clone(),
                 header,
                 group: g,
