@@ -1,0 +1,173 @@
+//! The Gemini `GenerateContentRequest` the translation writes, as typed structs serialised once
+//! (text and media borrowed from the client's body where it had no escapes).
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// Harm categories the Developer API accepts in `safetySettings`.
+pub(super) const HARM_CATEGORIES: [&str; 5] = [
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+];
+
+/// The whole request.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GeminiRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Vec<Content<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_instruction: Option<Parts<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Value>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub generation_config: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_settings: Option<Safety>,
+    /// Further top-level fields from the client's `google` extras, passed as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `{"parts": [...]}`.
+#[derive(Serialize)]
+pub(super) struct Parts<'a> {
+    pub parts: Vec<Part<'a>>,
+}
+
+/// One turn.
+#[derive(Serialize)]
+pub(super) struct Content<'a> {
+    pub role: &'static str,
+    pub parts: Vec<Part<'a>>,
+}
+
+/// One part of a turn.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum Part<'a> {
+    Text {
+        text: Cow<'a, str>,
+    },
+    Inline {
+        #[serde(rename = "inlineData")]
+        inline_data: Inline<'a>,
+    },
+    Call {
+        #[serde(rename = "functionCall")]
+        function_call: Call<'a>,
+        #[serde(rename = "thoughtSignature", skip_serializing_if = "Option::is_none")]
+        thought_signature: Option<Cow<'a, str>>,
+    },
+    Response {
+        #[serde(rename = "functionResponse")]
+        function_response: FnResponse<'a>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Inline<'a> {
+    pub mime_type: &'static str,
+    pub data: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Call<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Cow<'a, str>>,
+    pub name: Cow<'a, str>,
+    pub args: Args,
+}
+
+/// A function call's arguments: a JSON object as the client wrote it, or `{}`.
+pub(super) enum Args {
+    Empty,
+    Raw(Box<RawValue>),
+    Value(Value),
+}
+
+impl Serialize for Args {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Args::Empty => s.serialize_map(Some(0))?.end(),
+            Args::Raw(r) => r.serialize(s),
+            Args::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct FnResponse<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Cow<'a, str>>,
+    pub name: Cow<'a, str>,
+    pub response: ToolResult,
+}
+
+/// A tool result: the JSON object the tool returned, or its text as `{"output": text}`.
+pub(super) enum ToolResult {
+    Object(Box<RawValue>),
+    Output(String),
+}
+
+impl ToolResult {
+    pub fn from_text(text: String) -> ToolResult {
+        if text.trim_start().starts_with('{') {
+            if let Ok(r) = serde_json::from_str::<Box<RawValue>>(&text) {
+                return ToolResult::Object(r);
+            }
+        }
+        ToolResult::Output(text)
+    }
+}
+
+impl Serialize for ToolResult {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ToolResult::Object(r) => r.serialize(s),
+            ToolResult::Output(t) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("output", t)?;
+                m.end()
+            }
+        }
+    }
+}
+
+/// `safetySettings`: the configured threshold for every category, or the client's own list.
+pub(super) enum Safety {
+    Configured(&'static str),
+    Client(Value),
+}
+
+impl Serialize for Safety {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Setting {
+            category: &'static str,
+            threshold: &'static str,
+        }
+        match self {
+            Safety::Client(v) => v.serialize(s),
+            Safety::Configured(threshold) => {
+                let mut seq = s.serialize_seq(Some(HARM_CATEGORIES.len()))?;
+                for category in HARM_CATEGORIES {
+                    seq.serialize_element(&Setting {
+                        category,
+                        threshold,
+                    })?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
