@@ -153,12 +153,14 @@ pub(super) fn messages<'a>(
                     }],
                 );
             }
-            other => return Err(ConvertError::invalid(
-                format!("{}.role", path()),
-                format!(
+            other => {
+                return Err(ConvertError::invalid(
+                    format!("{}.role", path()),
+                    format!(
                     "unknown role {other:?}; expected system, developer, user, assistant or tool"
                 ),
-            )),
+                ))
+            }
         }
     }
 
