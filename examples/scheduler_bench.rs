@@ -26,13 +26,9 @@ fn run(n: usize, picks: usize, limits: &Arc<Limits>) -> (f64, f64) {
         })
         .collect();
     let cfg = FailoverConfig {
-        max_attempts: 5,
-        rate_limit_cooldown: Duration::from_secs(60),
-        server_error_cooldown: Duration::from_secs(5),
-        timeout_cooldown: Duration::from_secs(10),
         backoff_min: Duration::ZERO,
         backoff_max: Duration::ZERO,
-        unknown_model_ttl: Duration::ZERO,
+        ..FailoverConfig::default()
     };
     let s = Scheduler::new(&keys, cfg, limits.clone()).unwrap();
     let wall = chrono::Utc::now();

@@ -9,60 +9,34 @@ use std::borrow::Cow;
 
 /// Every parameter the translation reads; anything else is ignored.
 #[derive(Deserialize, Default)]
+#[serde(bound(deserialize = "'de: 'a"))]
 pub(super) struct Fields<'a> {
-    #[serde(borrow)]
     pub model: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub messages: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub stream: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub stream_options: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub logprobs: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub top_logprobs: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub modalities: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub audio: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub tools: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub functions: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub tool_choice: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub function_call: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub web_search_options: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub temperature: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub top_p: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub top_k: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub n: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub max_completion_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub max_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub presence_penalty: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub frequency_penalty: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub seed: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub stop: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub response_format: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub reasoning_effort: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub google: Option<&'a RawValue>,
-    #[serde(borrow)]
     pub extra_body: Option<&'a RawValue>,
 }
 

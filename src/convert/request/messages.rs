@@ -14,20 +14,14 @@ use std::collections::HashMap;
 
 /// One message as written.
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 struct RawMessage<'a> {
-    #[serde(borrow)]
     role: Option<&'a RawValue>,
-    #[serde(borrow)]
     content: Option<&'a RawValue>,
-    #[serde(borrow)]
     refusal: Option<&'a RawValue>,
-    #[serde(borrow)]
     tool_calls: Option<&'a RawValue>,
-    #[serde(borrow)]
     tool_call_id: Option<&'a RawValue>,
-    #[serde(borrow)]
     name: Option<&'a RawValue>,
-    #[serde(borrow)]
     function_call: Option<&'a RawValue>,
 }
 
@@ -120,16 +114,7 @@ pub(super) fn messages<'a>(
                 };
                 let text = tool_text(msg.content, &path)?;
                 let id = upstream_call_id(&id).is_some().then_some(id);
-                turns.push(
-                    "user",
-                    vec![Part::Response {
-                        function_response: FnResponse {
-                            id,
-                            name,
-                            response: ToolResult::from_text(text),
-                        },
-                    }],
-                );
+                turns.push("user", tool_result(id, name, text));
             }
             "function" => {
                 let name = present(msg.name)
@@ -142,16 +127,7 @@ pub(super) fn messages<'a>(
                         )
                     })?;
                 let text = tool_text(msg.content, &path)?;
-                turns.push(
-                    "user",
-                    vec![Part::Response {
-                        function_response: FnResponse {
-                            id: None,
-                            name,
-                            response: ToolResult::from_text(text),
-                        },
-                    }],
-                );
+                turns.push("user", tool_result(None, name, text));
             }
             other => {
                 return Err(ConvertError::invalid(
@@ -176,6 +152,17 @@ pub(super) fn messages<'a>(
         }
     }
     Ok((system, turns.0))
+}
+
+/// A tool's result as the `functionResponse` part of a user turn.
+fn tool_result<'a>(id: Option<Cow<'a, str>>, name: Cow<'a, str>, text: String) -> Vec<Part<'a>> {
+    vec![Part::Response {
+        function_response: FnResponse {
+            id,
+            name,
+            response: ToolResult::from_text(text),
+        },
+    }]
 }
 
 /// Gemini 3 rejects a model turn whose first `functionCall` part has no `thoughtSignature`;

@@ -23,18 +23,14 @@ pub(super) enum Allow {
 
 /// One content part as written.
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 struct RawPart<'a> {
-    #[serde(borrow, rename = "type")]
+    #[serde(rename = "type")]
     ty: Option<&'a RawValue>,
-    #[serde(borrow)]
     text: Option<&'a RawValue>,
-    #[serde(borrow)]
     refusal: Option<&'a RawValue>,
-    #[serde(borrow)]
     image_url: Option<&'a RawValue>,
-    #[serde(borrow)]
     input_audio: Option<&'a RawValue>,
-    #[serde(borrow)]
     file: Option<&'a RawValue>,
 }
 
@@ -156,8 +152,8 @@ fn content_part<'a>(
                 return inline_from_data_uri(url, &upath, None).map(Some);
             }
             #[derive(Deserialize)]
+            #[serde(bound(deserialize = "'de: 'a"))]
             struct ImageUrl<'a> {
-                #[serde(borrow)]
                 url: Option<&'a RawValue>,
             }
             let upath = || format!("{}.image_url.url", path());
@@ -172,10 +168,9 @@ fn content_part<'a>(
         }
         "input_audio" if allow == Allow::User => {
             #[derive(Deserialize)]
+            #[serde(bound(deserialize = "'de: 'a"))]
             struct Audio<'a> {
-                #[serde(borrow)]
                 data: Option<&'a RawValue>,
-                #[serde(borrow)]
                 format: Option<&'a RawValue>,
             }
             let apath = || format!("{}.input_audio.data", path());
@@ -373,6 +368,9 @@ pub(super) fn audio_format_mime(format: &str) -> Option<&'static str> {
 
 pub(super) fn mime_from_filename(name: &str) -> Option<&'static str> {
     let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    if let Some(audio) = audio_format_mime(&ext) {
+        return Some(audio);
+    }
     Some(match ext.as_str() {
         "pdf" => "application/pdf",
         "txt" => "text/plain",
@@ -390,12 +388,6 @@ pub(super) fn mime_from_filename(name: &str) -> Option<&'static str> {
         "webp" => "image/webp",
         "heic" => "image/heic",
         "heif" => "image/heif",
-        "wav" => "audio/wav",
-        "mp3" => "audio/mp3",
-        "aiff" => "audio/aiff",
-        "aac" => "audio/aac",
-        "ogg" => "audio/ogg",
-        "flac" => "audio/flac",
         "mp4" => "video/mp4",
         "webm" => "video/webm",
         "mov" => "video/mov",

@@ -16,13 +16,9 @@ fn limits(yaml_entry: &str) -> Arc<Limits> {
 
 fn sched(keys: &[(&str, &str)], lim: Arc<Limits>) -> Scheduler {
     let cfg = FailoverConfig {
-        max_attempts: 5,
-        rate_limit_cooldown: Duration::from_secs(60),
-        server_error_cooldown: Duration::from_secs(5),
-        timeout_cooldown: Duration::from_secs(10),
         backoff_min: Duration::ZERO,
         backoff_max: Duration::ZERO,
-        unknown_model_ttl: Duration::ZERO,
+        ..FailoverConfig::default()
     };
     let keys: Vec<KeyConfig> = keys
         .iter()

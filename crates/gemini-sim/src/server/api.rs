@@ -229,13 +229,8 @@ impl Exchange<'_> {
             .quota_for(key)
             .and_then(|q| q.rpm)
             .map_or(10, u64::from);
-        let v = Violation {
-            limit: Limit::Rpm,
-            value: rpm,
-            wait: Duration::from_secs(secs),
-        };
-        let model = model.unwrap_or("gemini-2.5-flash").to_owned();
-        self.quota_error(&model, Family::Generate, &[v]).await
+        self.quota_fault(model, Limit::Rpm, rpm, Duration::from_secs(secs))
+            .await
     }
 
     pub(super) async fn quota_day_fault(&mut self, key: &str, model: Option<&str>) -> Result<()> {
@@ -244,11 +239,19 @@ impl Exchange<'_> {
             .quota_for(key)
             .and_then(|q| q.rpd)
             .map_or(250, u64::from);
-        let v = Violation {
-            limit: Limit::Rpd,
-            value: rpd,
-            wait: Clock::now().until_next_day,
-        };
+        self.quota_fault(model, Limit::Rpd, rpd, Clock::now().until_next_day)
+            .await
+    }
+
+    /// A scripted quota refusal: `limit` at `value`, back in `wait`.
+    async fn quota_fault(
+        &mut self,
+        model: Option<&str>,
+        limit: Limit,
+        value: u64,
+        wait: Duration,
+    ) -> Result<()> {
+        let v = Violation { limit, value, wait };
         let model = model.unwrap_or("gemini-2.5-flash").to_owned();
         self.quota_error(&model, Family::Generate, &[v]).await
     }

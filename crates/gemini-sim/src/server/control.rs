@@ -2,6 +2,12 @@
 
 use super::*;
 
+/// 200 with `v` as pretty JSON.
+async fn ok_json<T: serde::Serialize>(ex: &mut Exchange<'_>, v: &T) -> Result<()> {
+    let body = wire::to_pretty_json(v);
+    ex.send(200, "application/json", body).await
+}
+
 /// The `/_sim/*` control API.
 pub(super) async fn control(ex: &mut Exchange<'_>, req: &Req) -> Result<()> {
     let json = |v: &Value| wire::to_pretty_json(v);
@@ -43,30 +49,9 @@ pub(super) async fn control(ex: &mut Exchange<'_>, req: &Req) -> Result<()> {
             )
             .await
         }
-        ("GET", "/_sim/faults") => {
-            ex.send(
-                200,
-                "application/json",
-                wire::to_pretty_json(&ex.sh.faults()),
-            )
-            .await
-        }
-        ("GET", "/_sim/requests") => {
-            ex.send(
-                200,
-                "application/json",
-                wire::to_pretty_json(&ex.sh.requests()),
-            )
-            .await
-        }
-        ("GET", "/_sim/stats") => {
-            ex.send(
-                200,
-                "application/json",
-                wire::to_pretty_json(&ex.sh.stats()),
-            )
-            .await
-        }
+        ("GET", "/_sim/faults") => ok_json(ex, &ex.sh.faults()).await,
+        ("GET", "/_sim/requests") => ok_json(ex, &ex.sh.requests()).await,
+        ("GET", "/_sim/stats") => ok_json(ex, &ex.sh.stats()).await,
         ("POST", "/_sim/reset") => {
             ex.sh.reset();
             ex.send(
