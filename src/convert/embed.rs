@@ -19,7 +19,7 @@ pub fn embeddings_request(body: &[u8]) -> Result<EmbedPlan, ConvertError> {
     };
     let get = |k: &str| req.get(k).filter(|v| !v.is_null());
 
-    let model = model_param(get("model"))?;
+    let model = model_param(get("model").map(serde_json::Value::as_str))?;
 
     let token_input = || {
         ConvertError::unsupported(

@@ -139,15 +139,58 @@ pub(crate) struct UsageMetadata {
     pub tool_use_prompt_token_count: Option<u64>,
 }
 
-/// Integers that may arrive as `12`, `12.0` or `"12"` (proto3 JSON int64 is a string).
+/// Integers that may arrive as `12`, `12.0` or `"12"` (proto3 JSON int64 is a string); anything
+/// else reads as absent. Read without building a `Value`.
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    })
+    struct Lenient;
+    impl<'de> serde::de::Visitor<'de> for Lenient {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a non-negative integer")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Option<u64>, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Option<u64>, E> {
+            Ok(u64::try_from(v).ok())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Option<u64>, E> {
+            Ok((v >= 0.0).then_some(v as u64))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Option<u64>, E> {
+            Ok(v.trim().parse().ok())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<u64>, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Option<u64>, A::Error> {
+            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Option<u64>, A::Error> {
+            while a
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
+    }
+    d.deserialize_option(Lenient)
 }
 
 /// OpenAI `usage`.

@@ -220,6 +220,8 @@ pub struct ChatPlan {
     pub stream: bool,
     /// Gemini `GenerateContentRequest` JSON.
     pub body: Vec<u8>,
+    /// Estimated input tokens (for the quota pre-check), from the parts as they were built.
+    pub est_tokens: u64,
     /// What the response side needs.
     pub meta: ChatMeta,
 }
@@ -241,11 +243,12 @@ pub struct EmbedPlan {
 
 /// The request's `model`: present, a string, and a valid Gemini model id (one validator for every
 /// surface: [`crate::model::ModelId`]).
-pub(crate) fn model_param(v: Option<&serde_json::Value>) -> Result<ModelId, ConvertError> {
+/// `v`: `None` when absent, `Some(None)` when not a string.
+pub(crate) fn model_param(v: Option<Option<&str>>) -> Result<ModelId, ConvertError> {
     match v {
-        Some(serde_json::Value::String(m)) => ModelId::parse(m.trim())
+        Some(Some(m)) => ModelId::parse(m.trim())
             .map_err(|e| ConvertError::invalid("model", e.message().to_string())),
-        Some(_) => Err(ConvertError::invalid(
+        Some(None) => Err(ConvertError::invalid(
             "model",
             "`model` must be a non-empty string.",
         )),

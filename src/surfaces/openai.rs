@@ -70,8 +70,7 @@ impl OpenAi {
         };
         Ok(Routed::Upstream(Route {
             quota: QuotaUse {
-                est_tokens: crate::upstream::estimate::validate_and_estimate(&plan.body)
-                    .unwrap_or(0),
+                est_tokens: plan.est_tokens,
                 counts: true,
             },
             upstream: UpstreamRequest {

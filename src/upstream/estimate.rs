@@ -37,9 +37,10 @@ pub fn validate_and_estimate(body: &[u8]) -> Result<u64, String> {
     Ok(est.total())
 }
 
-/// Running totals of one request.
+/// Running totals of one request (also fed directly by the OpenAI translation, which knows its
+/// parts without walking JSON again).
 #[derive(Debug, Default)]
-struct Estimate {
+pub struct Estimate {
     text_bytes: u64,
     images: u64,
     audio_bytes: u64,
@@ -49,7 +50,13 @@ struct Estimate {
 }
 
 impl Estimate {
-    fn total(&self) -> u64 {
+    /// Text of this many UTF-8 bytes.
+    pub fn text(&mut self, bytes: usize) {
+        self.text_bytes += bytes as u64;
+    }
+
+    /// The estimated input tokens.
+    pub fn total(&self) -> u64 {
         // ~4 bytes of UTF-8 text per token (Google's rule of thumb for English; conservative for CJK).
         let text = self.text_bytes.div_ceil(4);
         // Raw media sizes from base64 length (×3/4); durations assume common encodings:
@@ -60,7 +67,8 @@ impl Estimate {
         text + self.images * IMAGE_TOKENS + audio + video + pdf + self.other_media * IMAGE_TOKENS
     }
 
-    fn media(&mut self, mime: &str, data_len: u64) {
+    /// Inline media of this type, `data_len` bytes of base64.
+    pub fn media(&mut self, mime: &str, data_len: u64) {
         let mime = mime.to_ascii_lowercase();
         if mime.starts_with("image/") {
             self.images += 1;

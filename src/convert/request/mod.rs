@@ -74,7 +74,8 @@ fn family(model: &str) -> Family {
 /// Translate an OpenAI chat request.
 pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, ConvertError> {
     let f = Fields::parse(body)?;
-    let model = model_param(present(f.model).map(value).as_ref())?;
+    let model_text = present(f.model).map(fields::string);
+    let model = model_param(model_text.as_ref().map(|m| m.as_deref()))?;
     let stream = boolean(f.stream, "stream")?.unwrap_or(false);
     let include_usage = stream
         && present(f.stream_options)
@@ -216,6 +217,7 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
     }
     out.tools = tools;
     out.generation_config = gen;
+    let est_tokens = estimate(&out);
     let body = serde_json::to_vec(&out).map_err(|e| ConvertError {
         kind: ConvertKind::Internal,
         param: None,
@@ -224,6 +226,7 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
     Ok(ChatPlan {
         stream,
         body,
+        est_tokens,
         meta: ChatMeta {
             id: random_id("chatcmpl-", 29),
             created: u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0),
@@ -234,6 +237,24 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
         },
         model,
     })
+}
+
+/// The input-token estimate of what is sent: text by length, media by type and size (the rules
+/// of [`crate::upstream::estimate`], without walking the JSON again).
+fn estimate(out: &GeminiRequest<'_>) -> u64 {
+    let mut est = crate::upstream::estimate::Estimate::default();
+    let system = out.system_instruction.iter().flat_map(|s| s.parts.iter());
+    let turns = out.contents.iter().flatten().flat_map(|c| c.parts.iter());
+    for part in system.chain(turns) {
+        match part {
+            wire::Part::Text { text } => est.text(text.len()),
+            wire::Part::Inline { inline_data } => {
+                est.media(inline_data.mime_type, inline_data.data.len() as u64)
+            }
+            wire::Part::Call { .. } | wire::Part::Response { .. } => {}
+        }
+    }
+    est.total()
 }
 
 /// Fields refused outright.
