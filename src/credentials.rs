@@ -46,7 +46,8 @@ pub enum Presented<'a> {
     Malformed,
 }
 
-/// The credential a request presents: `Authorization: Bearer`, else `x-goog-api-key`, else `?key=`.
+/// The credential a request presents: `Authorization: Bearer`, else `x-goog-api-key`, else
+/// `x-api-key` (Anthropic clients), else `?key=`.
 pub fn presented(req: &RequestHeader) -> Presented<'_> {
     if let Some(v) = req.headers.get(http::header::AUTHORIZATION) {
         return match v.to_str().ok().and_then(bearer) {
@@ -54,11 +55,13 @@ pub fn presented(req: &RequestHeader) -> Presented<'_> {
             None => Presented::Malformed,
         };
     }
-    if let Some(v) = req.headers.get("x-goog-api-key") {
-        return match v.to_str() {
-            Ok(t) => Presented::Token(Cow::Borrowed(t.trim())),
-            Err(_) => Presented::Malformed,
-        };
+    for name in ["x-goog-api-key", "x-api-key"] {
+        if let Some(v) = req.headers.get(name) {
+            return match v.to_str() {
+                Ok(t) => Presented::Token(Cow::Borrowed(t.trim())),
+                Err(_) => Presented::Malformed,
+            };
+        }
     }
     if let Some(q) = req.uri.query() {
         if let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "key") {

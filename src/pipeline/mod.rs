@@ -98,8 +98,8 @@ impl Pipeline {
         // kept and served next, in order, instead of the connection being dropped.
         ex.down.as_downstream_mut().set_pipelining_enabled(true);
         let surface = {
-            let path = ex.down.req_header().uri.path();
-            self.surfaces.iter().find(|s| s.serves(path)).cloned()
+            let req = ex.down.req_header();
+            self.surfaces.iter().find(|s| s.serves(req)).cloned()
         };
         if let Some(s) = &surface {
             ctx.surface = SurfaceInfo {

@@ -5,9 +5,10 @@ use crate::error::{Envelope, GatewayError};
 use crate::model::{Method, ModelId, Resource};
 use crate::pipeline::body::read_json;
 use crate::pipeline::route::{Framing, QuotaUse, Reply, Route, Routed, UpstreamRequest};
-use crate::pipeline::surface::Surface;
+use crate::pipeline::surface::{is_shared_model_lookup, Dialect, Surface};
 use crate::state::AppState;
 use async_trait::async_trait;
+use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
@@ -24,11 +25,27 @@ impl Native {
     }
 }
 
-/// The part of the path after the API version, if it is one the surface serves.
+/// The part of the path after the API version, if the path is Gemini's: `/v2/…`, `/v1beta/…`
+/// (except Google's OpenAI-compatible `/v1beta/openai/…`) and `/v1/…` (the SDKs' default API
+/// version; `/v1` is shared with the OpenAI and Anthropic surfaces, see [`Native::serves`]).
 fn native_rest(path: &str) -> Option<&str> {
+    if path.starts_with("/v1beta/openai/") || path == "/v1beta/openai" {
+        return None;
+    }
     path.strip_prefix("/v2/")
         .or_else(|| path.strip_prefix("/v1beta/"))
+        .or_else(|| path.strip_prefix("/v1/"))
         .or_else(|| (path == "/v2" || path == "/v1beta").then_some(""))
+}
+
+/// Whether a `/v1` path is Gemini's: a `models/{model}:{method}` call (OpenAI and Anthropic have
+/// no colon-method paths), or a model lookup asked by a client that speaks Gemini.
+fn native_under_v1(req: &RequestHeader) -> bool {
+    let path = req.uri.path();
+    match path.strip_prefix("/v1/models/") {
+        Some(rest) if rest.contains(':') => true,
+        _ => is_shared_model_lookup(path) && Dialect::of(req) == Dialect::Gemini,
+    }
 }
 
 #[async_trait]
@@ -41,7 +58,11 @@ impl Surface for Native {
         Envelope::Gemini
     }
 
-    fn serves(&self, path: &str) -> bool {
+    fn serves(&self, req: &RequestHeader) -> bool {
+        let path = req.uri.path();
+        if path == "/v1" || path.starts_with("/v1/") {
+            return native_under_v1(req);
+        }
         native_rest(path).is_some()
     }
 

@@ -12,6 +12,7 @@ use crate::pipeline::surface::Surface;
 use crate::state::AppState;
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
@@ -156,6 +157,13 @@ impl OpenAi {
     }
 }
 
+/// The OpenAI path under Google's OpenAI-compatible base URL (`/v1beta/openai/chat/completions` →
+/// `/chat/completions`).
+fn openai_rest(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1beta/openai")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+}
+
 /// Add the configured extra ids to a listing, once each.
 fn with_extras(ids: &mut Vec<String>, extras: &[String]) {
     for m in extras {
@@ -175,15 +183,20 @@ impl Surface for OpenAi {
         Envelope::OpenAi
     }
 
-    fn serves(&self, path: &str) -> bool {
-        path == "/v1" || path.starts_with("/v1/")
+    /// `/v1/…` (what the Gemini and Anthropic surfaces, registered first, leave) and Google's own
+    /// OpenAI-compatible base URL `/v1beta/openai/…`.
+    fn serves(&self, req: &RequestHeader) -> bool {
+        let path = req.uri.path();
+        path == "/v1" || path.starts_with("/v1/") || openai_rest(path).is_some()
     }
 
     async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
         let req = session.req_header();
         let path = req.uri.path().trim_end_matches('/').to_string();
         let method = req.method.clone();
-        let rest = path.strip_prefix("/v1").unwrap_or("");
+        let rest = openai_rest(&path)
+            .or_else(|| path.strip_prefix("/v1"))
+            .unwrap_or("");
         match (rest, &method) {
             ("/chat/completions", &http::Method::POST) => self.chat(session).await,
             ("/embeddings", &http::Method::POST) => self.embeddings(session).await,

@@ -37,7 +37,9 @@ class SdkClient:
         return [b for (_, _, b) in self.sent]
 
 
-def make_client(base_url: str, api_key: str, api_version: str = "v2") -> SdkClient:
+def make_client(base_url: str, api_key: str, api_version: str | None = None) -> SdkClient:
+    """A client as users make one: base URL and key; `api_version` only where a test is about it
+    (the SDK's default is `v1`)."""
     out = SdkClient(client=None)  # type: ignore[arg-type]
 
     def on_request(request) -> None:  # httpx(2) request event hook: sees the bytes on the wire
@@ -47,7 +49,7 @@ def make_client(base_url: str, api_key: str, api_version: str = "v2") -> SdkClie
         api_key=api_key,
         http_options=types.HttpOptions(
             base_url=base_url,
-            api_version=api_version,
+            **({"api_version": api_version} if api_version is not None else {}),
             timeout=int(CALL_TIMEOUT_S * 1000),
             # One attempt: the SDK must not hide the gateway's behaviour behind its own retries.
             retry_options=types.HttpRetryOptions(attempts=1),
@@ -105,18 +107,26 @@ def test_generate_content(client, gateway, sim):
     assert up["body"] == {"contents": [{"parts": [{"text": prompt}], "role": "user"}]}
 
 
-def test_generate_content_v1beta_path(gateway, sim):
-    """`api_version="v1beta"` (the JS SDK's default path) works the same way."""
-    c = make_client(gateway.base_url, gateway.password, api_version="v1beta")
-    prompt = "Hello over v1beta"
+@pytest.mark.parametrize("version", ["v1beta", "v2"])
+def test_generate_content_explicit_api_versions(gateway, sim, version):
+    """An explicit `api_version` of `v1beta` (Google's) or `v2` (the gateway's own) works the same."""
+    c = make_client(gateway.base_url, gateway.password, api_version=version)
+    prompt = f"Hello over {version}"
     resp = c.models.generate_content(model=f"models/{MODEL}", contents=prompt)
     assert resp.text == f"Echo: {prompt}"
-    assert c.sent[0][1].startswith(f"{gateway.base_url}/v1beta/models/{MODEL}:generateContent")
+    assert c.sent[0][1].startswith(f"{gateway.base_url}/{version}/models/{MODEL}:generateContent")
 
     up = only(sim.api_requests())
     assert up["path"] == f"/v1beta/models/{MODEL}:generateContent"
     assert up["api_key"] in gateway.keys
     assert_secret_absent([up], gateway.password)
+
+
+def test_the_sdk_default_api_version_is_v1(client, gateway, sim):
+    """With only base URL and key the SDK calls `/v1/...`: the gateway serves Gemini there."""
+    resp = client.models.generate_content(model=MODEL, contents="Which path?")
+    assert resp.text == "Echo: Which path?"
+    assert client.sent[0][1].startswith(f"{gateway.base_url}/v1/models/{MODEL}:generateContent")
 
 
 def test_generate_content_stream(client, gateway, sim):

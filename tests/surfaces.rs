@@ -1,0 +1,165 @@
+//! Which surface serves which path: Gemini-native under `/v1` (the Google SDKs' default API
+//! version), the shared model lookups answered in the client's own dialect, and Google's
+//! OpenAI-compatible base URL `/v1beta/openai/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+fn bearer() -> String {
+    format!("Bearer {PASSWORD}")
+}
+
+#[test]
+fn native_calls_under_v1_pass_through_byte_for_byte() {
+    let h = Harness::basic();
+    let r = h.post("/v1/models/gemini-2.5-flash:generateContent", GEN);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["candidates"][0]["content"]["parts"][0]["text"].is_string());
+    let r = h.post(
+        "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        GEN,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    assert!(sse_events(&r.body).len() > 1);
+    let r = h.post("/v1/models/gemini-2.5-flash:countTokens", GEN);
+    assert_eq!(r.status, 200);
+    assert!(r.json()["totalTokens"].is_u64());
+    let reqs = h.sim.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            "/v1beta/models/gemini-2.5-flash:countTokens"
+        ]
+    );
+    let sent: Value = serde_json::from_str(GEN).unwrap();
+    assert_eq!(reqs[0].body.as_ref(), Some(&sent), "body passed through");
+    // An error on a native /v1 path is in Gemini's envelope.
+    let r = http(
+        h.addr,
+        "POST",
+        "/v1/models/gemini-2.5-flash:generateContent",
+        &[],
+        GEN.as_bytes(),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["status"], "UNAUTHENTICATED");
+}
+
+#[test]
+fn model_lookups_under_v1_answer_in_the_clients_dialect() {
+    let h = Harness::basic();
+    // The Google SDKs: x-goog-api-key (or ?key=, or x-goog-api-client) → Gemini's shape.
+    let r = h.get("/v1/models?pageSize=2");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["models"].as_array().unwrap().len(), 2, "{v}");
+    assert!(v["models"][0]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("models/"));
+    assert!(v["nextPageToken"].is_string());
+    let r = http(
+        h.addr,
+        "GET",
+        &format!("/v1/models/gemini-2.5-flash?key={PASSWORD}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["name"], "models/gemini-2.5-flash");
+    let r = http(
+        h.addr,
+        "GET",
+        "/v1/models/gemini-2.5-flash",
+        &[
+            ("authorization", &bearer()),
+            (
+                "x-goog-api-client",
+                "google-genai-sdk/3.4.0 gl-python/3.11.7",
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(r.json()["name"], "models/gemini-2.5-flash", "{}", r.text());
+    // The OpenAI SDKs: Authorization: Bearer alone → OpenAI's shape.
+    let r = http(
+        h.addr,
+        "GET",
+        "/v1/models",
+        &[("authorization", &bearer())],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["object"], "list", "{v}");
+    assert!(v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == "gemini-2.5-flash"));
+    let r = http(
+        h.addr,
+        "GET",
+        "/v1/models/gemini-2.5-flash",
+        &[("authorization", &bearer())],
+        b"",
+    );
+    assert_eq!(r.json()["object"], "model");
+    assert_eq!(r.json()["id"], "gemini-2.5-flash");
+}
+
+#[test]
+fn googles_openai_compatible_base_url_is_the_openai_surface() {
+    let h = Harness::basic();
+    let post = |path: &str, body: Value| {
+        http(
+            h.addr,
+            "POST",
+            path,
+            &[
+                ("authorization", &bearer()),
+                ("content-type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+    };
+    let r = post(
+        "/v1beta/openai/chat/completions",
+        json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["object"], "chat.completion");
+    let r = post(
+        "/v1beta/openai/embeddings",
+        json!({"model": "gemini-embedding-001", "input": "hi"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["object"], "list");
+    let r = http(
+        h.addr,
+        "GET",
+        "/v1beta/openai/models",
+        &[("authorization", &bearer())],
+        b"",
+    );
+    assert_eq!(r.json()["object"], "list", "{}", r.text());
+    let paths: Vec<String> = h.sim.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+            "/v1beta/models"
+        ]
+    );
+    // Errors there are OpenAI's.
+    let r = post("/v1beta/openai/chat/completions", json!({"messages": []}));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["param"], "model");
+}
