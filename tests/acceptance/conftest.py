@@ -57,6 +57,8 @@ _GATEWAY_ENV = (
     "MAX_BODY_BYTES",
     "LOG_LEVEL",
     "RUST_LOG",
+    "ENFORCE_MODEL_LIMITS",
+    "MODEL_LIMITS_PATH",
 )
 
 
@@ -255,6 +257,10 @@ def _start_gateway(
                 "PORT": str(port),
                 "ADMIN_PORT": str(admin_port),
                 "LOG_LEVEL": "info",
+                # The suite is not about quotas (faults script the 429s it needs): the built-in
+                # free-tier table (5 requests a minute per key for gemini-2.5-flash) would refuse
+                # the shared gateway's traffic part-way through.
+                "ENFORCE_MODEL_LIMITS": "false",
             }
         )
         if config is not None:
