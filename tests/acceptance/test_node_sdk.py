@@ -1,7 +1,8 @@
-"""The official openai Node SDK cases (tests/acceptance/node/openai.test.mjs), run as part of pytest.
+"""The official Node SDK cases — openai (tests/acceptance/node/openai.test.mjs) and @google/genai
+with its default options (genai.test.mjs) — run as part of pytest.
 
-The Node test file starts its own gemini-sim and gemini-gateway (same binaries as conftest.py) on
-free loopback ports and stops them. Here we only make sure its dependencies are installed (`npm ci`
+Each Node test file starts its own gemini-sim and gemini-gateway (same binaries as conftest.py) on
+free loopback ports and stops them (tests/acceptance/node/harness.mjs). Here we only make sure its dependencies are installed (`npm ci`
 from the committed package-lock.json when node_modules is missing) and that `node --test` passes.
 """
 
@@ -18,13 +19,14 @@ import pytest
 from conftest import REPO_ROOT, _binary
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
-TEST_FILE = NODE_DIR / "openai.test.mjs"
+TEST_FILES = ("openai.test.mjs", "genai.test.mjs")
 NPM_CI_TIMEOUT_S = 180
 NODE_TEST_TIMEOUT_S = 180
 
 
 def _ensure_node_modules() -> None:
-    if (NODE_DIR / "node_modules" / "openai" / "package.json").is_file():
+    modules = NODE_DIR / "node_modules"
+    if all((modules / p / "package.json").is_file() for p in ("openai", "@google/genai")):
         return
     npm = shutil.which("npm")
     if npm is None:
@@ -44,7 +46,8 @@ def _ensure_node_modules() -> None:
         pytest.skip(f"`npm ci` in {NODE_DIR} failed (exit {r.returncode}); node_modules unavailable:\n{r.stderr[-2000:]}")
 
 
-def test_openai_node_sdk():
+@pytest.mark.parametrize("test_file", TEST_FILES)
+def test_node_sdk(test_file):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the openai Node SDK cases cannot run")
@@ -56,7 +59,7 @@ def test_openai_node_sdk():
 
     # Own session, so a hung run can be stopped together with the gateway and simulator it spawned.
     proc = subprocess.Popen(
-        [node, "--test", "--test-reporter=spec", str(TEST_FILE)],
+        [node, "--test", "--test-reporter=spec", str(NODE_DIR / test_file)],
         cwd=REPO_ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -71,4 +74,4 @@ def test_openai_node_sdk():
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         pytest.fail(f"`node --test` did not finish within {NODE_TEST_TIMEOUT_S}s:\n{out[-6000:]}\n{err[-2000:]}", pytrace=False)
-    assert proc.returncode == 0, f"node --test {TEST_FILE.name} exited {proc.returncode}:\n{out[-8000:]}\n{err[-4000:]}"
+    assert proc.returncode == 0, f"node --test {test_file} exited {proc.returncode}:\n{out[-8000:]}\n{err[-4000:]}"

@@ -7,33 +7,17 @@
 
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import OpenAI from 'openai';
+import { header, startStack } from './harness.mjs';
 import { VERSION } from 'openai/version';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(HERE, '..', '..', '..');
-const DEBUG_DIR = path.join(REPO_ROOT, 'target', 'debug');
 
 const PASSWORD = 'acceptance-node-password-5d1e';
 const ADMIN_KEY = 'acceptance-node-admin-key-0b7a';
 const KEYS = ['node-key-a', 'node-key-b', 'node-key-c', 'node-key-d'];
 const MODEL = 'gemini-2.5-flash';
 const GEMINI3 = 'gemini-3-flash-preview';
-const READY_TIMEOUT_MS = 20_000;
 const CALL_TIMEOUT_MS = 15_000;
-
-// Variables the gateway reads that must not leak in from the caller's environment (as conftest.py).
-const GATEWAY_ENV = [
-  'GEMINI_GATEWAY_CONFIG', 'GEMINI_API_KEYS', 'PASSWORD', 'ADMIN_API_KEY', 'SECRET_KEY',
-  'GEMINI_BASE_URL', 'AUTH', 'HOST', 'PORT', 'ADMIN_PORT', 'MAX_REQUESTS_PER_MINUTE',
-  'MAX_REQUESTS_PER_DAY_PER_IP', 'MAX_BODY_BYTES', 'LOG_LEVEL', 'RUST_LOG',
-];
 
 const WEATHER_TOOL = {
   type: 'function',
@@ -44,108 +28,6 @@ const WEATHER_TOOL = {
   },
 };
 
-function binary(envName, name) {
-  const p = process.env[envName] || path.join(DEBUG_DIR, name);
-  if (!existsSync(p)) {
-    throw new Error(`${name} not found at ${p}: run \`cargo build --bins\` in ${REPO_ROOT} or set $${envName}`);
-  }
-  return p;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.setTimeout(200);
-    sock.once('connect', () => { sock.destroy(); resolve(true); });
-    sock.once('error', () => resolve(false));
-    sock.once('timeout', () => { sock.destroy(); resolve(false); });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** A child process whose output is kept (last 20 kB) for failure messages. */
-class Child {
-  constructor(name, argv, env) {
-    this.name = name;
-    this.log = '';
-    this.proc = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (b) => { this.log = (this.log + b.toString()).slice(-20_000); };
-    this.proc.stdout.on('data', keep);
-    this.proc.stderr.on('data', keep);
-    this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
-  }
-
-  async waitReady(ports) {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (const port of ports) {
-      while (!(await portOpen(port))) {
-        if (this.proc.exitCode !== null) {
-          throw new Error(`${this.name} exited with ${this.proc.exitCode} before listening:\n${this.log}`);
-        }
-        if (Date.now() > deadline) {
-          throw new Error(`${this.name} did not open port ${port} in ${READY_TIMEOUT_MS} ms:\n${this.log}`);
-        }
-        await sleep(20);
-      }
-    }
-  }
-
-  /** SIGINT (Pingora's fast shutdown), then SIGKILL after 5 s. */
-  async stop() {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    this.proc.kill('SIGINT');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-/** gemini-sim's /_sim control API. */
-class Sim {
-  constructor(port) {
-    this.baseUrl = `http://127.0.0.1:${port}`;
-  }
-
-  async call(method, p) {
-    const r = await fetch(this.baseUrl + p, { method, signal: AbortSignal.timeout(5_000) });
-    assert.equal(r.status, 200, `gemini-sim control ${method} ${p} -> ${r.status}`);
-    const text = await r.text();
-    return text ? JSON.parse(text) : null;
-  }
-
-  reset() { return this.call('POST', '/_sim/reset'); }
-
-  /** Recorded Gemini API requests, minus the gateway's startup key probes (GET models?pageSize=1). */
-  async geminiCalls() {
-    const all = await this.call('GET', '/_sim/requests');
-    return all.filter((r) => !r.path.startsWith('/_sim') && !isProbe(r));
-  }
-
-  async probedKeys() {
-    const all = await this.call('GET', '/_sim/requests');
-    return new Set(all.filter(isProbe).map((r) => r.api_key));
-  }
-}
-
-const isProbe = (r) => r.path === '/v1beta/models' && r.query === 'pageSize=1';
-
-function header(record, name) {
-  return record.headers.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v);
-}
-
 function assertUpstream(up, pathWanted) {
   assert.equal(up.method, 'POST');
   assert.equal(up.path, pathWanted);
@@ -154,7 +36,6 @@ function assertUpstream(up, pathWanted) {
   assert.deepEqual(header(up, 'authorization'), [], 'the client bearer token must not be forwarded');
   assert.ok(!JSON.stringify(up).includes(PASSWORD), 'client secret leaked upstream');
 }
-
 async function only(sim) {
   const calls = await sim.geminiCalls();
   assert.equal(calls.length, 1, `expected one upstream request, got ${calls.map((r) => r.path)}`);
@@ -168,61 +49,16 @@ describe(`openai-node ${VERSION} against gemini-gateway`, { timeout: 120_000 }, 
   let client;
 
   before(async () => {
-    const simBin = binary('SIM_BIN', 'gemini-sim');
-    const gwBin = binary('GATEWAY_BIN', 'gemini-gateway');
-
-    let lastErr;
-    for (let i = 0; i < 3 && !sim; i++) { // a freed port can be taken before the child binds it
-      const port = await freePort();
-      simProc = new Child('gemini-sim', [simBin, '--listen', `127.0.0.1:${port}`], process.env);
-      try {
-        await simProc.waitReady([port]);
-        sim = new Sim(port);
-      } catch (e) {
-        lastErr = e;
-        await simProc.stop();
-      }
-    }
-    if (!sim) throw lastErr;
-
-    for (let i = 0; i < 3 && !client; i++) {
-      const port = await freePort();
-      const adminPort = await freePort();
-      if (port === adminPort) continue;
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !GATEWAY_ENV.includes(k)));
-      Object.assign(env, {
-        GEMINI_API_KEYS: KEYS.join(','),
-        PASSWORD,
-        ADMIN_API_KEY: ADMIN_KEY,
-        GEMINI_BASE_URL: sim.baseUrl,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        ADMIN_PORT: String(adminPort),
-        LOG_LEVEL: 'info',
-      });
-      gwProc = new Child('gemini-gateway', [gwBin], env);
-      try {
-        await gwProc.waitReady([port, adminPort]);
+    ({ sim, simProc, gwProc } = await startStack({ keys: KEYS, password: PASSWORD, adminKey: ADMIN_KEY })
+      .then((s) => {
         client = new OpenAI({
-          baseURL: `http://127.0.0.1:${port}/v1`,
+          baseURL: `http://127.0.0.1:${s.port}/v1`,
           apiKey: PASSWORD,
           maxRetries: 0, // the SDK must not hide the gateway's behaviour behind retries
           timeout: CALL_TIMEOUT_MS,
         });
-      } catch (e) {
-        lastErr = e;
-        await gwProc.stop();
-      }
-    }
-    if (!client) throw lastErr;
-
-    // Let the gateway's startup key check (one probe per key) finish, bounded.
-    const deadline = Date.now() + 3_000;
-    while (Date.now() < deadline) {
-      const probed = await sim.probedKeys();
-      if (KEYS.every((k) => probed.has(k))) break;
-      await sleep(20);
-    }
+        return s;
+      }));
   });
 
   after(async () => {
