@@ -13,6 +13,7 @@ mod models;
 mod request;
 mod response;
 mod schema;
+mod sse;
 mod stream;
 
 use crate::error::{ErrorKind, GatewayError};

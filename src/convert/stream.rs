@@ -16,9 +16,8 @@
 //!                                          no (truncated): error event ► Done (no [DONE])
 //! ```
 //!
-//! Upstream framing: SSE lines ended by `\n`, `\r\n` or `\r`; an empty line ends an event;
-//! `data:` lines (one space after the colon optional) are joined; comments and other fields
-//! are ignored. Bytes are buffered, so events and UTF-8 sequences may be split anywhere.
+//! Upstream framing is read by [`super::sse::SseReader`], so events and UTF-8 sequences may be
+//! split anywhere.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +29,7 @@ use super::gemini::{
     Piece, UsageMetadata,
 };
 use super::response::blocked_error;
+use super::sse::SseReader;
 use super::ChatMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,13 +53,7 @@ struct ChoiceState {
 #[derive(Debug)]
 pub struct ChatStream {
     meta: ChatMeta,
-    /// Bytes not yet consumed as complete lines.
-    buf: Vec<u8>,
-    /// Bytes of `buf` already searched for a line end.
-    scanned: usize,
-    /// `data:` payload of the event being read.
-    data: Vec<u8>,
-    has_data: bool,
+    sse: SseReader,
     choices: BTreeMap<u64, ChoiceState>,
     ids: CallIds,
     usage: Option<UsageMetadata>,
@@ -149,10 +143,7 @@ impl ChatStream {
     pub fn new(meta: ChatMeta) -> ChatStream {
         ChatStream {
             meta,
-            buf: Vec::new(),
-            scanned: 0,
-            data: Vec::new(),
-            has_data: false,
+            sse: SseReader::default(),
             choices: BTreeMap::new(),
             ids: CallIds::default(),
             usage: None,
@@ -167,60 +158,12 @@ impl ChatStream {
         if self.state != State::Open {
             return;
         }
-        self.buf.extend_from_slice(input);
-        let buf = std::mem::take(&mut self.buf);
-        let mut start = 0;
-        let mut i = self.scanned;
-        while i < buf.len() {
-            let b = buf[i];
-            if b != b'\n' && b != b'\r' {
-                i += 1;
-                continue;
-            }
-            let term = if b == b'\r' {
-                match buf.get(i + 1) {
-                    Some(b'\n') => 2,
-                    Some(_) => 1,
-                    // A trailing `\r` may be the first half of `\r\n`: wait for more bytes.
-                    None => break,
-                }
-            } else {
-                1
-            };
-            self.line(&buf[start..i], out);
-            i += term;
-            start = i;
-            if self.state != State::Open {
-                return;
-            }
-        }
-        self.buf = buf;
-        self.buf.drain(..start);
-        self.scanned = i - start;
-    }
-
-    /// One SSE line (without its terminator).
-    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
-        if line.is_empty() {
-            if self.has_data {
-                let mut data = std::mem::take(&mut self.data);
-                self.has_data = false;
-                self.event(&data, out);
-                // keep the buffer's capacity for the next event
-                data.clear();
-                self.data = data;
-            }
-            return;
-        }
-        if let Some(rest) = line.strip_prefix(b"data:") {
-            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-            if self.has_data {
-                self.data.push(b'\n');
-            }
-            self.data.extend_from_slice(rest);
-            self.has_data = true;
-        }
-        // `:comment`, `event:`, `id:`, `retry:` and anything else: ignored.
+        let mut sse = std::mem::take(&mut self.sse);
+        sse.feed(input, &mut |data| {
+            self.event(data, out);
+            self.state == State::Open
+        });
+        self.sse = sse;
     }
 
     /// One complete upstream event.
@@ -421,16 +364,12 @@ impl ChatStream {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.at_eof = true;
-            // A last line without a terminator, then a last event without a blank line.
-            if !self.buf.is_empty() {
-                let rest = std::mem::take(&mut self.buf);
-                self.scanned = 0;
-                let rest = rest.strip_suffix(b"\r").unwrap_or(&rest).to_vec();
-                self.line(&rest, out);
-            }
-            if self.state == State::Open && self.has_data {
-                self.line(b"", out);
-            }
+            let mut sse = std::mem::take(&mut self.sse);
+            sse.finish(&mut |data| {
+                self.event(data, out);
+                self.state == State::Open
+            });
+            self.sse = sse;
         }
         if self.state != State::Open {
             self.state = State::Done;

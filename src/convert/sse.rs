@@ -1,0 +1,141 @@
+//! Reading a server-sent-events byte stream into the `data` payloads of its events, whatever the
+//! split of the bytes: lines end with `\n`, `\r\n` or `\r`; an empty line ends an event; `data:`
+//! lines (one space after the colon optional) are joined with `\n`; comments and other fields
+//! are ignored. Shared by every surface that translates Gemini's SSE stream.
+
+/// An SSE reader for one stream.
+#[derive(Debug, Default)]
+pub(crate) struct SseReader {
+    /// Bytes not yet consumed as complete lines.
+    buf: Vec<u8>,
+    /// Bytes of `buf` already searched for a line end.
+    scanned: usize,
+    /// `data:` payload of the event being read.
+    data: Vec<u8>,
+    has_data: bool,
+}
+
+impl SseReader {
+    /// Read `input`, calling `event` with the data of every event it completes. `event` returns
+    /// whether to go on; once it says no, the rest of `input` is dropped. Returns the same.
+    pub fn feed(&mut self, input: &[u8], event: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.buf.extend_from_slice(input);
+        let buf = std::mem::take(&mut self.buf);
+        let mut start = 0;
+        let mut i = self.scanned;
+        while i < buf.len() {
+            let b = buf[i];
+            if b != b'\n' && b != b'\r' {
+                i += 1;
+                continue;
+            }
+            let term = if b == b'\r' {
+                match buf.get(i + 1) {
+                    Some(b'\n') => 2,
+                    Some(_) => 1,
+                    // A trailing `\r` may be the first half of `\r\n`: wait for more bytes.
+                    None => break,
+                }
+            } else {
+                1
+            };
+            if !self.line(&buf[start..i], event) {
+                return false;
+            }
+            i += term;
+            start = i;
+        }
+        self.buf = buf;
+        self.buf.drain(..start);
+        self.scanned = i - start;
+        true
+    }
+
+    /// The stream ended: a last line without its terminator, then a last event without its
+    /// blank line. Returns whether `event` wanted more.
+    pub fn finish(&mut self, event: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            self.scanned = 0;
+            let rest = rest.strip_suffix(b"\r").unwrap_or(&rest);
+            if !self.line(rest, event) {
+                return false;
+            }
+        }
+        !self.has_data || self.line(b"", event)
+    }
+
+    /// One line (without its terminator).
+    fn line(&mut self, line: &[u8], event: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        if line.is_empty() {
+            if !self.has_data {
+                return true;
+            }
+            let mut data = std::mem::take(&mut self.data);
+            self.has_data = false;
+            let more = event(&data);
+            // keep the buffer's capacity for the next event
+            data.clear();
+            self.data = data;
+            return more;
+        }
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+            if self.has_data {
+                self.data.push(b'\n');
+            }
+            self.data.extend_from_slice(rest);
+            self.has_data = true;
+        }
+        // `:comment`, `event:`, `id:`, `retry:` and anything else: ignored.
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(chunks: &[&[u8]]) -> Vec<String> {
+        let mut r = SseReader::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            r.feed(c, &mut |d| {
+                out.push(String::from_utf8_lossy(d).into_owned());
+                true
+            });
+        }
+        r.finish(&mut |d| {
+            out.push(String::from_utf8_lossy(d).into_owned());
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn any_split_any_line_end() {
+        let whole: &[u8] =
+            b"data: {\"a\":1}\r\n\r\n: comment\ndata:{\"b\":\ndata: 2}\n\ndata: last";
+        let want = vec!["{\"a\":1}", "{\"b\":\n2}", "last"];
+        assert_eq!(events(&[whole]), want);
+        for cut in 1..whole.len() {
+            assert_eq!(
+                events(&[&whole[..cut], &whole[cut..]]),
+                want,
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(events(&[b"data: x\r", b"\r"]), vec!["x"]);
+    }
+
+    #[test]
+    fn stops_when_told() {
+        let mut r = SseReader::default();
+        let mut n = 0;
+        assert!(!r.feed(b"data: 1\n\ndata: 2\n\n", &mut |_| {
+            n += 1;
+            false
+        }));
+        assert_eq!(n, 1);
+    }
+}
