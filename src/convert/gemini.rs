@@ -242,17 +242,23 @@ impl UsageMetadata {
     }
 }
 
-/// Gemini `finishReason` → OpenAI `finish_reason`.
-///
-/// | Gemini | OpenAI |
-/// |---|---|
-/// | `STOP`, `FINISH_REASON_UNSPECIFIED` | `stop` (`tool_calls` when the candidate produced a function call) |
-/// | `MAX_TOKENS` | `length` |
-/// | `SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `LANGUAGE`, `IMAGE_SAFETY`, `IMAGE_PROHIBITED_CONTENT`, `IMAGE_RECITATION` | `content_filter` |
-/// | `MALFORMED_FUNCTION_CALL`, `UNEXPECTED_TOOL_CALL`, `TOO_MANY_TOOL_CALLS`, `MISSING_THOUGHT_SIGNATURE`, `MALFORMED_RESPONSE`, `OTHER`, `NO_IMAGE`, `IMAGE_OTHER`, anything new | `stop` (`tool_calls` when calls were produced) — OpenAI has no better word; the text, if any, is delivered |
-pub(crate) fn finish_reason(gemini: &str, had_tool_calls: bool) -> &'static str {
+/// Why Gemini stopped, as every surface needs it: the surfaces name these their own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// A natural end (or a stop sequence: Gemini does not tell them apart).
+    Stop,
+    /// The output token limit.
+    Length,
+    /// A safety, recitation or policy block.
+    Filtered,
+    /// The answer ends with function calls.
+    ToolCalls,
+}
+
+/// Gemini's `finishReason` (and whether the answer made function calls) as a [`Finish`].
+pub(crate) fn finish(gemini: &str, had_tool_calls: bool) -> Finish {
     let base = match gemini {
-        "MAX_TOKENS" => "length",
+        "MAX_TOKENS" => Finish::Length,
         "SAFETY"
         | "RECITATION"
         | "BLOCKLIST"
@@ -261,13 +267,23 @@ pub(crate) fn finish_reason(gemini: &str, had_tool_calls: bool) -> &'static str 
         | "LANGUAGE"
         | "IMAGE_SAFETY"
         | "IMAGE_PROHIBITED_CONTENT"
-        | "IMAGE_RECITATION" => "content_filter",
-        _ => "stop",
+        | "IMAGE_RECITATION" => Finish::Filtered,
+        _ => Finish::Stop,
     };
-    if base == "stop" && had_tool_calls {
-        "tool_calls"
+    if base == Finish::Stop && had_tool_calls {
+        Finish::ToolCalls
     } else {
         base
+    }
+}
+
+/// OpenAI's `finish_reason`.
+pub(crate) fn finish_reason(gemini: &str, had_tool_calls: bool) -> &'static str {
+    match finish(gemini, had_tool_calls) {
+        Finish::Stop => "stop",
+        Finish::Length => "length",
+        Finish::Filtered => "content_filter",
+        Finish::ToolCalls => "tool_calls",
     }
 }
 

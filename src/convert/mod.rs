@@ -9,12 +9,15 @@
 mod b64;
 mod embed;
 mod gemini;
+pub(crate) mod gemini_request;
+pub(crate) mod media;
 mod models;
 mod request;
 mod response;
 mod schema;
 mod sse;
 mod stream;
+pub(crate) mod thinking;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::model::ModelId;

@@ -141,23 +141,3 @@ pub(super) fn reasoning_effort(f: &Fields<'_>) -> Result<Option<&'static str>, C
         )),
     }
 }
-
-/// Gemini 2.5 `thinkingBudget` for an effort, as Google's compatibility layer does.
-pub(super) fn budget_for(effort: &str) -> i64 {
-    match effort {
-        "none" => 0,
-        "minimal" | "low" => 1024,
-        "medium" => 8192,
-        _ => 24576,
-    }
-}
-
-/// Gemini 3 `thinkingLevel` for an effort (Gemini 3 cannot turn thinking off: none → MINIMAL).
-pub(super) fn level_for(effort: &str) -> &'static str {
-    match effort {
-        "none" | "minimal" => "MINIMAL",
-        "low" => "LOW",
-        "medium" => "MEDIUM",
-        _ => "HIGH",
-    }
-}

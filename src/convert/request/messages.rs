@@ -1,11 +1,11 @@
 //! OpenAI `messages` → Gemini `systemInstruction` parts and `contents`: roles mapped, consecutive
 //! same-role turns merged, tool calls and their results paired by id, Gemini 3 signatures kept.
 
+use super::super::gemini_request::{Args, Call, Content, FnResponse, Part, ToolResult};
+use super::super::thinking::DUMMY_SIGNATURE;
 use super::super::ConvertError;
 use super::fields::{present, string, value};
 use super::parts::{content_parts, Allow};
-use super::wire::{Args, Call, Content, FnResponse, Part, ToolResult};
-use super::DUMMY_SIGNATURE;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;

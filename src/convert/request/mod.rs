@@ -1,6 +1,6 @@
 //! OpenAI `chat/completions` request → Gemini `GenerateContentRequest` (see
 //! `docs/openai-mapping.md`). The body is read into borrowed, typed pieces ([`fields`],
-//! [`messages`], [`parts`]) and the Gemini body written from typed structs ([`wire`]) in one
+//! [`messages`], [`parts`]) and the Gemini body written from typed structs ([`super::gemini_request`]) in one
 //! serialisation; parameter paths (`messages[2].content[1].image_url.url`) name what is wrong.
 
 mod fields;
@@ -8,18 +8,14 @@ mod generation;
 mod messages;
 mod parts;
 mod tools;
-mod wire;
 
+use super::gemini_request::{GeminiRequest, Parts, Safety};
+use super::thinking::{self, family, Family};
 use super::{
     model_param, random_id, ChatMeta, ChatPlan, ConvertError, ConvertKind, ConvertOptions,
 };
 use fields::{boolean, camel, integer, present, value, Fields};
 use serde_json::{Map, Value};
-use wire::{GeminiRequest, Parts, Safety};
-
-/// Google's documented placeholder signature for function calls that Gemini did not produce
-/// (history injected or rewritten by the client), accepted by Gemini 3's validator.
-pub(crate) const DUMMY_SIGNATURE: &str = "skip_thought_signature_validator";
 
 /// `google` extras keys (camelCase) that belong inside `generationConfig`.
 const GENERATION_KEYS: &[&str] = &[
@@ -44,32 +40,6 @@ const GENERATION_KEYS: &[&str] = &[
     "enableEnhancedCivicAnswers",
     "audioTimestamp",
 ];
-
-/// How a model family takes thinking controls.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Family {
-    /// Gemini 3: `thinkingLevel`.
-    Level,
-    /// Gemini 2.5 and anything unknown: `thinkingBudget` (Gemini 3 also accepts it).
-    Budget,
-    /// Models without thinking (Gemini 1.x / 2.0, Gemma): `reasoning_effort` is ignored.
-    None,
-}
-
-fn family(model: &str) -> Family {
-    let m = model.to_ascii_lowercase();
-    if m.starts_with("gemini-3") {
-        Family::Level
-    } else if m.starts_with("gemini-1")
-        || m.starts_with("gemini-2.0")
-        || m.starts_with("gemma")
-        || m.starts_with("learnlm")
-    {
-        Family::None
-    } else {
-        Family::Budget
-    }
-}
 
 /// Translate an OpenAI chat request.
 pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, ConvertError> {
@@ -97,15 +67,12 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
     if let Some(e) = effort.filter(|_| fam != Family::None) {
         match fam {
             Family::Level => {
-                thinking.insert(
-                    "thinkingLevel".into(),
-                    Value::from(generation::level_for(e)),
-                );
+                thinking.insert("thinkingLevel".into(), Value::from(thinking::level_for(e)));
             }
             _ => {
                 thinking.insert(
                     "thinkingBudget".into(),
-                    Value::from(generation::budget_for(e)),
+                    Value::from(thinking::budget_for(e)),
                 );
             }
         }
@@ -247,11 +214,12 @@ fn estimate(out: &GeminiRequest<'_>) -> u64 {
     let turns = out.contents.iter().flatten().flat_map(|c| c.parts.iter());
     for part in system.chain(turns) {
         match part {
-            wire::Part::Text { text } => est.text(text.len()),
-            wire::Part::Inline { inline_data } => {
+            super::gemini_request::Part::Text { text } => est.text(text.len()),
+            super::gemini_request::Part::Inline { inline_data } => {
                 est.media(inline_data.mime_type, inline_data.data.len() as u64)
             }
-            wire::Part::Call { .. } | wire::Part::Response { .. } => {}
+            super::gemini_request::Part::Call { .. }
+            | super::gemini_request::Part::Response { .. } => {}
         }
     }
     est.total()

@@ -1,9 +1,10 @@
 //! Request translation tests: every mapping rule and every refusal, by the body Gemini receives.
 
+use super::super::gemini_request::HARM_CATEGORIES;
 use super::fields::camel;
 use super::messages::upstream_call_id;
-use super::wire::HARM_CATEGORIES;
 use super::*;
+use crate::convert::thinking::DUMMY_SIGNATURE;
 use serde_json::json;
 
 fn plan(v: Value) -> ChatPlan {

@@ -1,5 +1,5 @@
-//! The Gemini `GenerateContentRequest` the translation writes, as typed structs serialised once
-//! (text and media borrowed from the client's body where it had no escapes).
+//! The Gemini `GenerateContentRequest` the surfaces' translations write, as typed structs serialised
+//! once (text and media borrowed from the client's body where it had no escapes).
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 
 /// Harm categories the Developer API accepts in `safetySettings`.
-pub(super) const HARM_CATEGORIES: [&str; 5] = [
+pub(crate) const HARM_CATEGORIES: [&str; 5] = [
     "HARM_CATEGORY_HARASSMENT",
     "HARM_CATEGORY_HATE_SPEECH",
     "HARM_CATEGORY_SEXUALLY_EXPLICIT",
@@ -19,7 +19,7 @@ pub(super) const HARM_CATEGORIES: [&str; 5] = [
 /// The whole request.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct GeminiRequest<'a> {
+pub(crate) struct GeminiRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contents: Option<Vec<Content<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,13 +39,13 @@ pub(super) struct GeminiRequest<'a> {
 
 /// `{"parts": [...]}`.
 #[derive(Serialize)]
-pub(super) struct Parts<'a> {
+pub(crate) struct Parts<'a> {
     pub parts: Vec<Part<'a>>,
 }
 
 /// One turn.
 #[derive(Serialize)]
-pub(super) struct Content<'a> {
+pub(crate) struct Content<'a> {
     pub role: &'static str,
     pub parts: Vec<Part<'a>>,
 }
@@ -53,7 +53,7 @@ pub(super) struct Content<'a> {
 /// One part of a turn.
 #[derive(Serialize)]
 #[serde(untagged)]
-pub(super) enum Part<'a> {
+pub(crate) enum Part<'a> {
     Text {
         text: Cow<'a, str>,
     },
@@ -75,13 +75,13 @@ pub(super) enum Part<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct Inline<'a> {
+pub(crate) struct Inline<'a> {
     pub mime_type: &'static str,
     pub data: Cow<'a, str>,
 }
 
 #[derive(Serialize)]
-pub(super) struct Call<'a> {
+pub(crate) struct Call<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Cow<'a, str>>,
     pub name: Cow<'a, str>,
@@ -89,7 +89,7 @@ pub(super) struct Call<'a> {
 }
 
 /// A function call's arguments: a JSON object as the client wrote it, or `{}`.
-pub(super) enum Args {
+pub(crate) enum Args {
     Empty,
     Raw(Box<RawValue>),
     Value(Value),
@@ -106,7 +106,7 @@ impl Serialize for Args {
 }
 
 #[derive(Serialize)]
-pub(super) struct FnResponse<'a> {
+pub(crate) struct FnResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Cow<'a, str>>,
     pub name: Cow<'a, str>,
@@ -114,7 +114,7 @@ pub(super) struct FnResponse<'a> {
 }
 
 /// A tool result: the JSON object the tool returned, or its text as `{"output": text}`.
-pub(super) enum ToolResult {
+pub(crate) enum ToolResult {
     Object(Box<RawValue>),
     Output(String),
 }
@@ -144,7 +144,7 @@ impl Serialize for ToolResult {
 }
 
 /// `safetySettings`: the configured threshold for every category, or the client's own list.
-pub(super) enum Safety {
+pub(crate) enum Safety {
     Configured(&'static str),
     Client(Value),
 }

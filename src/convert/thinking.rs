@@ -1,0 +1,52 @@
+//! Gemini's thinking controls, shared by the surfaces: which control a model family takes, and
+//! what an effort level (`minimal` … `high`) or a token budget becomes.
+
+/// Google's documented placeholder signature for function calls that Gemini did not produce
+/// (history injected or rewritten by the client), accepted by Gemini 3's validator.
+pub(crate) const DUMMY_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// How a model family takes thinking controls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Family {
+    /// Gemini 3: `thinkingLevel`.
+    Level,
+    /// Gemini 2.5 and anything unknown: `thinkingBudget` (Gemini 3 also accepts it).
+    Budget,
+    /// Models without thinking (Gemini 1.x / 2.0, Gemma): `reasoning_effort` is ignored.
+    None,
+}
+
+pub(crate) fn family(model: &str) -> Family {
+    let m = model.to_ascii_lowercase();
+    if m.starts_with("gemini-3") {
+        Family::Level
+    } else if m.starts_with("gemini-1")
+        || m.starts_with("gemini-2.0")
+        || m.starts_with("gemma")
+        || m.starts_with("learnlm")
+    {
+        Family::None
+    } else {
+        Family::Budget
+    }
+}
+
+/// Gemini 2.5 `thinkingBudget` for an effort, as Google's compatibility layer does.
+pub(crate) fn budget_for(effort: &str) -> i64 {
+    match effort {
+        "none" => 0,
+        "minimal" | "low" => 1024,
+        "medium" => 8192,
+        _ => 24576,
+    }
+}
+
+/// Gemini 3 `thinkingLevel` for an effort (Gemini 3 cannot turn thinking off: none → MINIMAL).
+pub(crate) fn level_for(effort: &str) -> &'static str {
+    match effort {
+        "none" | "minimal" => "MINIMAL",
+        "low" => "LOW",
+        "medium" => "MEDIUM",
+        _ => "HIGH",
+    }
+}
