@@ -14,6 +14,8 @@ pub enum Envelope {
     Gemini,
     /// OpenAI's `{"error":{message,type,param,code}}` (`/v1`).
     OpenAi,
+    /// Anthropic's `{"type":"error","error":{type,message}}` (`/v1/messages`).
+    Anthropic,
     /// `{"error":{code,message}}` for anything else (unknown paths, the admin API).
     Plain,
 }
@@ -133,6 +135,21 @@ impl ErrorKind {
             ShuttingDown => ("server_error", Some("gateway_shutting_down")),
             k if k.status() >= 500 => ("server_error", None),
             _ => ("invalid_request_error", None),
+        }
+    }
+
+    /// Anthropic's error `type`.
+    pub fn anthropic(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            Unauthorized | UpstreamRejected(401) => "authentication_error",
+            UpstreamRejected(403) => "permission_error",
+            NotFound | ModelNotFound => "not_found_error",
+            PayloadTooLarge => "request_too_large",
+            ClientRateLimited | KeysOutOfQuota | UpstreamRateLimited => "rate_limit_error",
+            UpstreamUnavailable | NoValidKey | ShuttingDown => "overloaded_error",
+            k if k.status() >= 500 => "api_error",
+            _ => "invalid_request_error",
         }
     }
 
@@ -257,6 +274,16 @@ impl GatewayError {
                 let (etype, code) = self.kind.openai();
                 json!({"error": {"message": self.message, "type": etype, "param": self.param, "code": code}})
             }
+            Envelope::Anthropic => {
+                // Anthropic's envelope has no `param`: the message names it.
+                let message = match &self.param {
+                    Some(p) if !self.message.contains(p.as_str()) => {
+                        format!("{p}: {}", self.message)
+                    }
+                    _ => self.message.clone(),
+                };
+                json!({"type": "error", "error": {"type": self.kind.anthropic(), "message": message}})
+            }
             Envelope::Plain => json!({"error": {"code": status, "message": self.message}}),
         }
     }
@@ -277,6 +304,7 @@ impl GatewayError {
         Some(Bytes::from(match (envelope, framing) {
             (_, Framing::Json) => return None,
             (Envelope::OpenAi, _) => format!("data: {obj}\n\n"),
+            (Envelope::Anthropic, _) => format!("event: error\ndata: {obj}\n\n"),
             (_, Framing::Sse) => format!("data: {obj}\r\n\r\n"),
             (_, Framing::JsonArray) => format!(",\r\n{obj}]"),
         }))

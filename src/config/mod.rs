@@ -2,6 +2,7 @@
 //! validated into the typed [`Config`] the gateway runs with. One file per section, each with its
 //! raw type, its validated type and its defaults (`Default`).
 
+pub mod anthropic;
 pub mod auth;
 pub mod env;
 pub mod failover;
@@ -19,6 +20,7 @@ pub mod shutdown;
 pub mod store;
 pub mod upstream;
 
+pub use anthropic::AnthropicConfig;
 pub use auth::AuthConfig;
 pub use failover::FailoverConfig;
 pub use key_health::KeyHealthConfig;
@@ -69,6 +71,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub pipeline: Vec<Stage>,
     pub openai: OpenAiConfig,
+    pub anthropic: AnthropicConfig,
     pub model_limits: ModelLimitsConfig,
     pub store: StoreConfig,
     pub key_health: KeyHealthConfig,
@@ -117,6 +120,7 @@ impl Config {
             failover: FailoverConfig::default(),
             limits: LimitsConfig::default(),
             openai: OpenAiConfig::default(),
+            anthropic: AnthropicConfig::default(),
             model_limits: ModelLimitsConfig::default(),
             store: StoreConfig::default(),
             key_health: KeyHealthConfig::default(),
@@ -218,6 +222,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         failover: FailoverConfig::from_raw(raw.failover)?,
         limits: LimitsConfig::from_raw(raw.limits)?,
         openai: OpenAiConfig::from_raw(raw.openai)?,
+        anthropic: AnthropicConfig::from_raw(raw.anthropic)?,
         model_limits: ModelLimitsConfig::from_raw(raw.model_limits)?,
         store: StoreConfig::from_raw(raw.store)?,
         key_health: KeyHealthConfig::from_raw(raw.key_health)?,

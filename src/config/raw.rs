@@ -1,6 +1,7 @@
 //! The configuration file as written: serde types that reject unknown keys. Each section's own
 //! raw type lives in its section's file.
 
+use super::anthropic::RawAnthropic;
 use super::failover::RawFailover;
 use super::key_health::RawKeyHealth;
 use super::keys::RawKey;
@@ -31,6 +32,7 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub pipeline: Option<Vec<String>>,
     pub openai: RawOpenAi,
+    pub anthropic: RawAnthropic,
     pub model_limits: RawModelLimits,
     pub store: RawStore,
     pub key_health: RawKeyHealth,

@@ -444,6 +444,18 @@ pub(crate) fn openai_error_type(code: u64) -> &'static str {
     }
 }
 
+/// The error for a prompt Gemini blocked (no candidates, `promptFeedback.blockReason`).
+pub(crate) fn blocked_error(feedback: Option<&PromptFeedback>) -> Option<super::ConvertError> {
+    let reason = feedback?.block_reason.as_deref()?;
+    Some(super::ConvertError {
+        kind: super::ConvertKind::ContentFilter,
+        param: Some("messages".into()),
+        message: format!(
+            "The prompt was blocked by Gemini's safety filters (blockReason: {reason})."
+        ),
+    })
+}
+
 /// Pieces of an upstream `google.rpc.Status` error: (HTTP code, status name, message).
 /// An upstream `{"error": …}` as a `ConvertError` keeping Gemini's status (502 if it has none usable).
 pub(crate) fn upstream_error(err: &Value) -> super::ConvertError {

@@ -50,12 +50,34 @@ pub(crate) struct Content<'a> {
     pub parts: Vec<Part<'a>>,
 }
 
+/// Append a turn, merged into the previous one when it has the same role (Gemini wants roles
+/// to alternate); a turn without parts is left out.
+pub(crate) fn push_turn<'a>(
+    turns: &mut Vec<Content<'a>>,
+    role: &'static str,
+    parts: Vec<Part<'a>>,
+) {
+    if parts.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some(c) if c.role == role => c.parts.extend(parts),
+        _ => turns.push(Content { role, parts }),
+    }
+}
+
 /// One part of a turn.
 #[derive(Serialize)]
 #[serde(untagged)]
 pub(crate) enum Part<'a> {
     Text {
         text: Cow<'a, str>,
+    },
+    /// Text with the thought signature Gemini had put on it (sent back as it came).
+    TextSigned {
+        text: Cow<'a, str>,
+        #[serde(rename = "thoughtSignature")]
+        thought_signature: Cow<'a, str>,
     },
     Inline {
         #[serde(rename = "inlineData")]

@@ -6,16 +6,16 @@
 //! [`gemini_model_page`]) turns Gemini answers back into OpenAI shapes. The full field-by-field
 //! mapping is documented in `docs/openai-mapping.md`.
 
-mod b64;
+pub(crate) mod b64;
 mod embed;
-mod gemini;
+pub(crate) mod gemini;
 pub(crate) mod gemini_request;
 pub(crate) mod media;
 mod models;
 mod request;
 mod response;
-mod schema;
-mod sse;
+pub(crate) mod schema;
+pub(crate) mod sse;
 mod stream;
 pub(crate) mod thinking;
 

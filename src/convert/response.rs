@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::gemini::{
-    finish_reason, pieces, upstream_error, CallIds, GenerateResponse, OpenAiUsage, Piece,
-    PromptFeedback,
+    blocked_error, finish_reason, pieces, upstream_error, CallIds, GenerateResponse, OpenAiUsage,
+    Piece,
 };
 use super::{ChatMeta, ConvertError};
 
@@ -54,18 +54,6 @@ pub(crate) struct ToolCallOut {
 pub(crate) struct FunctionOut {
     pub name: String,
     pub arguments: String,
-}
-
-/// The error for a prompt Gemini blocked (no candidates, `promptFeedback.blockReason`).
-pub(crate) fn blocked_error(feedback: Option<&PromptFeedback>) -> Option<ConvertError> {
-    let reason = feedback?.block_reason.as_deref()?;
-    Some(ConvertError {
-        kind: super::ConvertKind::ContentFilter,
-        param: Some("messages".into()),
-        message: format!(
-            "The prompt was blocked by Gemini's safety filters (blockReason: {reason})."
-        ),
-    })
 }
 
 /// Translate a whole Gemini answer.

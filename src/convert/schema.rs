@@ -362,6 +362,17 @@ fn resolve_pointer<'v>(root: &'v Value, r: &str) -> Option<&'v Value> {
     Some(cur)
 }
 
+/// A tool's parameter schema as Gemini's `parametersJsonSchema`: sanitised, or `None` when it
+/// declares no parameters (a schema without properties declares a function without parameters).
+pub(crate) fn parameters(schema: &Value) -> Option<Value> {
+    let s = sanitize(schema);
+    let has_props = s
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| !p.is_empty());
+    (has_props || s.get("anyOf").is_some()).then_some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,11 +24,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::gemini::blocked_error;
 use super::gemini::{
     error_parts, finish_reason, openai_error_type, pieces, CallIds, GenerateResponse, OpenAiUsage,
     Piece, UsageMetadata,
 };
-use super::response::blocked_error;
 use super::sse::SseReader;
 use super::ChatMeta;
 

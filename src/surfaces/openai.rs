@@ -40,15 +40,8 @@ impl OpenAi {
         }
     }
 
-    /// The cached model ids (with the configured extras), if the cache is fresh.
     fn model_ids(&self) -> Option<Vec<String>> {
-        let cached = self.state.models.fresh(
-            self.state.clock.now(),
-            self.state.config.openai.models_refresh * 2,
-        )?;
-        let mut ids: Vec<String> = cached.iter().cloned().collect();
-        with_extras(&mut ids, &self.state.config.openai.extra_models);
-        Some(ids)
+        super::models::cached(&self.state)
     }
 
     async fn chat(&self, session: &mut Session) -> Result<Routed, GatewayError> {
@@ -164,15 +157,6 @@ fn openai_rest(path: &str) -> Option<&str> {
         .filter(|r| r.is_empty() || r.starts_with('/'))
 }
 
-/// Add the configured extra ids to a listing, once each.
-fn with_extras(ids: &mut Vec<String>, extras: &[String]) {
-    for m in extras {
-        if !ids.contains(m) {
-            ids.push(m.clone());
-        }
-    }
-}
-
 #[async_trait]
 impl Surface for OpenAi {
     fn name(&self) -> &'static str {
@@ -250,13 +234,7 @@ struct ModelList(Arc<AppState>);
 
 impl BufferedReply for ModelList {
     fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
-        let st = &self.0;
-        let (mut ids, _) = convert::gemini_model_page(&body)?;
-        for id in &ids {
-            st.catalog.know(id);
-        }
-        st.models.set(ids.clone(), st.clock.now());
-        with_extras(&mut ids, &st.config.openai.extra_models);
+        let ids = super::models::learn(&self.0, &body)?;
         Ok(Bytes::from(convert::openai_model_list(&ids)))
     }
 }

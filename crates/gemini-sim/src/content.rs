@@ -190,6 +190,52 @@ pub(crate) fn default_reply(req: &Value) -> String {
     format!("Echo: {text}")
 }
 
+/// Whether the request asks for thought summaries (`thinkingConfig.includeThoughts`).
+pub(crate) fn include_thoughts(req: &Value) -> bool {
+    field(req, "generationConfig")
+        .and_then(|gc| field(gc, "thinkingConfig"))
+        .and_then(|tc| field(tc, "includeThoughts"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The thought summary the simulated model shares when asked.
+pub(crate) fn thought_summary(req: &Value) -> String {
+    let text: String = last_user_text(req).chars().take(40).collect();
+    format!("**Considering the request**\n\nThe user wrote: {text}")
+}
+
+/// Gemini 3's rule for function calling: in the current turn (the model turns after the last
+/// user turn with text), the first `functionCall` part of each model turn carries a
+/// `thoughtSignature`. Returns the offending call's name and its position in `contents`.
+pub(crate) fn missing_signature(req: &Value) -> Option<(String, usize)> {
+    let cs = contents(req);
+    let start = cs
+        .iter()
+        .rposition(|c| {
+            str_field(c, "role").unwrap_or("user") == "user"
+                && parts(c).iter().any(|p| str_field(p, "text").is_some())
+        })
+        .unwrap_or(0);
+    for (i, c) in cs.iter().enumerate().skip(start) {
+        if str_field(c, "role") != Some("model") {
+            continue;
+        }
+        let first_call = parts(c).iter().find(|p| field(p, "functionCall").is_some());
+        if let Some(p) = first_call {
+            let signed = str_field(p, "thoughtSignature").is_some_and(|s| !s.is_empty());
+            if !signed {
+                let name = field(p, "functionCall")
+                    .and_then(|f| str_field(f, "name"))
+                    .unwrap_or("")
+                    .to_owned();
+                return Some((name, i));
+            }
+        }
+    }
+    None
+}
+
 /// `generationConfig.maxOutputTokens`, if set.
 pub(crate) fn max_output_tokens(req: &Value) -> Option<u64> {
     let gc = field(req, "generationConfig")?;
@@ -618,5 +664,30 @@ mod tests {
         assert!(truncate_to_tokens(&mut t, 2));
         assert_eq!(t, "abcdefgh");
         assert!(!truncate_to_tokens(&mut t, 2));
+    }
+
+    #[test]
+    fn gemini3_signature_rule_looks_at_the_current_turn_only() {
+        let call = |sig: bool| {
+            let mut p = json!({"functionCall": {"name": "f", "args": {}}});
+            if sig {
+                p["thoughtSignature"] = json!("c2ln");
+            }
+            json!({"role": "model", "parts": [p]})
+        };
+        let result =
+            json!({"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {}}}]});
+        let ask = json!({"role": "user", "parts": [{"text": "go"}]});
+        let req = json!({"contents": [ask, call(false), result]});
+        assert_eq!(missing_signature(&req), Some(("f".into(), 1)));
+        let req = json!({"contents": [ask, call(true), result]});
+        assert_eq!(missing_signature(&req), None);
+        // an earlier turn's unsigned call is not checked
+        let req = json!({"contents": [ask, call(false), result, {"role": "model", "parts": [{"text": "ok"}]}, ask]});
+        assert_eq!(missing_signature(&req), None);
+        assert!(include_thoughts(
+            &json!({"generationConfig": {"thinkingConfig": {"includeThoughts": true}}})
+        ));
+        assert!(!include_thoughts(&json!({})));
     }
 }

@@ -81,8 +81,12 @@ pub(crate) struct Content {
 #[derive(Serialize, Clone, Debug)]
 #[serde(untagged)]
 pub(crate) enum Part {
+    /// A thought summary (`includeThoughts`).
+    Thought { text: String, thought: bool },
     Text {
         text: String,
+        #[serde(rename = "thoughtSignature", skip_serializing_if = "Option::is_none")]
+        thought_signature: Option<String>,
     },
     Call {
         #[serde(rename = "functionCall")]
@@ -106,6 +110,8 @@ pub(crate) struct Usage {
     pub prompt_token_count: u64,
     pub candidates_token_count: u64,
     pub total_token_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thoughts_token_count: Option<u64>,
     pub prompt_tokens_details: Vec<ModalityCount>,
 }
 
@@ -324,6 +330,7 @@ mod tests {
                 content: Content {
                     parts: vec![Part::Text {
                         text: "Paris".into(),
+                        thought_signature: None,
                     }],
                     role: "model",
                 },
@@ -334,6 +341,7 @@ mod tests {
                 prompt_token_count: 11,
                 candidates_token_count: 1,
                 total_token_count: 12,
+                thoughts_token_count: None,
                 prompt_tokens_details: vec![ModalityCount {
                     modality: "TEXT",
                     token_count: 11,

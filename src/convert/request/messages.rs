@@ -1,7 +1,7 @@
 //! OpenAI `messages` → Gemini `systemInstruction` parts and `contents`: roles mapped, consecutive
 //! same-role turns merged, tool calls and their results paired by id, Gemini 3 signatures kept.
 
-use super::super::gemini_request::{Args, Call, Content, FnResponse, Part, ToolResult};
+use super::super::gemini_request::{push_turn, Args, Call, Content, FnResponse, Part, ToolResult};
 use super::super::thinking::DUMMY_SIGNATURE;
 use super::super::ConvertError;
 use super::fields::{present, string, value};
@@ -25,21 +25,6 @@ struct RawMessage<'a> {
     function_call: Option<&'a RawValue>,
 }
 
-/// Contents under construction; consecutive same-role turns are merged.
-struct Turns<'a>(Vec<Content<'a>>);
-
-impl<'a> Turns<'a> {
-    fn push(&mut self, role: &'static str, parts: Vec<Part<'a>>) {
-        if parts.is_empty() {
-            return;
-        }
-        match self.0.last_mut() {
-            Some(c) if c.role == role => c.parts.extend(parts),
-            _ => self.0.push(Content { role, parts }),
-        }
-    }
-}
-
 /// System parts and `contents`; `gemini3` adds the placeholder signature Gemini 3 requires on
 /// function calls it did not sign.
 pub(super) fn messages<'a>(
@@ -60,7 +45,7 @@ pub(super) fn messages<'a>(
     }
 
     let mut system = Vec::new();
-    let mut turns = Turns(Vec::with_capacity(msgs.len()));
+    let mut turns: Vec<Content<'a>> = Vec::with_capacity(msgs.len());
     // tool_call id → function name, from earlier assistant messages.
     let mut call_names: HashMap<Cow<'a, str>, Cow<'a, str>> = HashMap::new();
 
@@ -80,7 +65,7 @@ pub(super) fn messages<'a>(
             "user" => {
                 let mut parts = Vec::new();
                 content_parts(msg.content, None, &path, Allow::User, &mut parts)?;
-                turns.push("user", parts);
+                push_turn(&mut turns, "user", parts);
             }
             "assistant" => {
                 let mut parts = Vec::new();
@@ -92,7 +77,7 @@ pub(super) fn messages<'a>(
                     &mut parts,
                 )?;
                 tool_call_parts(&msg, &path, &mut call_names, &mut parts)?;
-                turns.push("model", parts);
+                push_turn(&mut turns, "model", parts);
             }
             "tool" => {
                 let id = present(msg.tool_call_id)
@@ -114,7 +99,7 @@ pub(super) fn messages<'a>(
                 };
                 let text = tool_text(msg.content, &path)?;
                 let id = upstream_call_id(&id).is_some().then_some(id);
-                turns.push("user", tool_result(id, name, text));
+                push_turn(&mut turns, "user", tool_result(id, name, text));
             }
             "function" => {
                 let name = present(msg.name)
@@ -127,7 +112,7 @@ pub(super) fn messages<'a>(
                         )
                     })?;
                 let text = tool_text(msg.content, &path)?;
-                turns.push("user", tool_result(None, name, text));
+                push_turn(&mut turns, "user", tool_result(None, name, text));
             }
             other => {
                 return Err(ConvertError::invalid(
@@ -140,18 +125,18 @@ pub(super) fn messages<'a>(
         }
     }
 
-    if turns.0.is_empty() {
+    if turns.is_empty() {
         return Err(ConvertError::invalid(
             "messages",
             "`messages` has no user, assistant or tool message with content; Gemini needs at least one.",
         ));
     }
     if gemini3 {
-        for c in turns.0.iter_mut().filter(|c| c.role == "model") {
+        for c in turns.iter_mut().filter(|c| c.role == "model") {
             add_dummy_signature(&mut c.parts);
         }
     }
-    Ok((system, turns.0))
+    Ok((system, turns))
 }
 
 /// A tool's result as the `functionResponse` part of a user turn.

@@ -214,7 +214,8 @@ fn estimate(out: &GeminiRequest<'_>) -> u64 {
     let turns = out.contents.iter().flatten().flat_map(|c| c.parts.iter());
     for part in system.chain(turns) {
         match part {
-            super::gemini_request::Part::Text { text } => est.text(text.len()),
+            super::gemini_request::Part::Text { text }
+            | super::gemini_request::Part::TextSigned { text, .. } => est.text(text.len()),
             super::gemini_request::Part::Inline { inline_data } => {
                 est.media(inline_data.mime_type, inline_data.data.len() as u64)
             }

@@ -1,7 +1,7 @@
 //! Tools: OpenAI `tools` / `functions` / `web_search_options` → Gemini `tools`, and `tool_choice`
 //! / `function_call` → `toolConfig` (function declarations with sanitised JSON Schemas).
 
-use super::super::schema::sanitize;
+use super::super::schema::parameters;
 use super::super::ConvertError;
 use super::fields::{present, value, Fields};
 use serde_json::value::RawValue;
@@ -134,13 +134,7 @@ fn declaration(f: &Map<String, Value>, path: &str) -> Result<Value, ConvertError
                 "`parameters` must be a JSON Schema object",
             ));
         }
-        let s = sanitize(p);
-        // A schema with no properties declares a function without parameters.
-        let has_props = s
-            .get("properties")
-            .and_then(Value::as_object)
-            .is_some_and(|p| !p.is_empty());
-        if has_props || s.get("anyOf").is_some() {
+        if let Some(s) = parameters(p) {
             d.insert("parametersJsonSchema".into(), s);
         }
     }

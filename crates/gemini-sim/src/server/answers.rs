@@ -118,6 +118,12 @@ impl Exchange<'_> {
                 .invalid_argument("* GenerateContentRequest.contents: contents is not specified\n")
                 .await;
         }
+        if info.is_gemini3() {
+            if let Some((name, at)) = content::missing_signature(body) {
+                let msg = format!("Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call `default_api:{name}` , position {}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.", at + 1);
+                return self.invalid_argument(&msg).await;
+            }
+        }
         let prompt = content::count_request(body);
         if !self
             .admit(key, info.id, Family::Generate, prompt.total())
@@ -140,7 +146,16 @@ impl Exchange<'_> {
             Answer::Text { text, finish }
         };
         let seed = self.sh.next_seed();
-        let chunks = build_chunks(info, &prompt, &answer, seed, stream.map(|_| shape.0));
+        let thoughts = (info.thinking && content::include_thoughts(body))
+            .then(|| content::thought_summary(body));
+        let chunks = build_chunks(
+            info,
+            &prompt,
+            &answer,
+            thoughts,
+            seed,
+            stream.map(|_| shape.0),
+        );
         match stream {
             None => {
                 let body = chunks.first().map(wire::to_pretty_json).unwrap_or_default();
@@ -218,11 +233,47 @@ pub(super) fn upper_first(s: &str) -> String {
     }
 }
 
-/// The answer as one full response (`events == None`) or as stream chunks.
+/// The answer as one full response (`events == None`) or as stream chunks. With `thoughts`, the
+/// first chunk starts with that thought summary and the first answer part carries a thought
+/// signature (as Gemini does when thoughts are included).
 pub(super) fn build_chunks(
     info: &ModelInfo,
     prompt: &content::TokenCount,
     answer: &Answer,
+    thoughts: Option<String>,
+    seed: u64,
+    events: Option<u32>,
+) -> Vec<wire::GenerateResponse> {
+    let mut chunks = answer_chunks(info, prompt, answer, thoughts.is_some(), seed, events);
+    if let (Some(t), Some(first)) = (thoughts, chunks.first_mut()) {
+        let thought_tokens = content::text_tokens(&t);
+        let c = &mut first.candidates[0];
+        if let Some(wire::Part::Text {
+            thought_signature, ..
+        }) = c.content.parts.first_mut()
+        {
+            thought_signature.get_or_insert_with(|| content::thought_signature(seed));
+        }
+        c.content.parts.insert(
+            0,
+            wire::Part::Thought {
+                text: t,
+                thought: true,
+            },
+        );
+        for ch in &mut chunks {
+            ch.usage_metadata.thoughts_token_count = Some(thought_tokens);
+            ch.usage_metadata.total_token_count += thought_tokens;
+        }
+    }
+    chunks
+}
+
+fn answer_chunks(
+    info: &ModelInfo,
+    prompt: &content::TokenCount,
+    answer: &Answer,
+    signed: bool,
     seed: u64,
     events: Option<u32>,
 ) -> Vec<wire::GenerateResponse> {
@@ -241,6 +292,7 @@ pub(super) fn build_chunks(
                 prompt_token_count: prompt.total(),
                 candidates_token_count: candidates,
                 total_token_count: prompt.total() + candidates,
+                thoughts_token_count: None,
                 prompt_tokens_details: prompt.details(),
             },
             model_version: info.id.to_owned(),
@@ -260,7 +312,10 @@ pub(super) fn build_chunks(
                     so_far.push_str(&piece);
                     let fin = (i == last).then_some(*finish);
                     make(
-                        vec![wire::Part::Text { text: piece }],
+                        vec![wire::Part::Text {
+                            text: piece,
+                            thought_signature: None,
+                        }],
                         fin,
                         content::text_tokens(&so_far),
                     )
@@ -279,7 +334,7 @@ pub(super) fn build_chunks(
                         args: call.args.clone(),
                         id: gemini3.then(|| content::call_id(seed.wrapping_add(i as u64))),
                     },
-                    thought_signature: (gemini3 && i == 0)
+                    thought_signature: ((gemini3 || signed) && i == 0)
                         .then(|| content::thought_signature(seed)),
                 })
                 .collect();
@@ -298,6 +353,7 @@ pub(super) fn build_chunks(
                 out.push(make(
                     vec![wire::Part::Text {
                         text: String::new(),
+                        thought_signature: None,
                     }],
                     Some("STOP"),
                     tokens,
