@@ -62,6 +62,10 @@ pub fn run(cli: Overrides) -> Result<(), StartupError> {
          curl -s http://{listen}/v1/chat/completions -H 'authorization: Bearer {DEMO_PASSWORD}' \\\n    \
          -H 'content-type: application/json' \\\n    \
          -d '{{\"model\":\"gemini-2.5-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hi from the OpenAI surface\"}}]}}'\n\n  \
+         curl -s http://{listen}/v1/messages -H 'x-api-key: {DEMO_PASSWORD}' -H 'anthropic-version: 2023-06-01' \\\n    \
+         -H 'content-type: application/json' \\\n    \
+         -d '{{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,\"messages\":[{{\"role\":\"user\",\"content\":\"Hi from Claude Code\"}}]}}'\n  \
+         (Claude Code: ANTHROPIC_BASE_URL=http://{listen} ANTHROPIC_API_KEY={DEMO_PASSWORD} claude)\n\n  \
          curl -s http://{admin}/api/keys -H 'authorization: Bearer {DEMO_ADMIN_KEY}'\n  \
          curl -s http://{admin}/metrics\n\n\
          Press Ctrl-C to stop.\n"

@@ -50,3 +50,33 @@ pub(crate) fn level_for(effort: &str) -> &'static str {
         _ => "HIGH",
     }
 }
+
+/// The largest `thinkingBudget` a Gemini 2.5 model takes (Pro 32768, Flash and Flash-Lite 24576);
+/// larger budgets (Claude Code's 31999, say) are clamped to it.
+pub(crate) fn max_budget(model: &str) -> u64 {
+    if model.contains("pro") {
+        32768
+    } else {
+        24576
+    }
+}
+
+/// Whether thinking can be turned off (`thinkingBudget: 0`): Gemini 2.5 Flash and Flash-Lite; Pro
+/// and Gemini 3 always think.
+pub(crate) fn can_disable(model: &str) -> bool {
+    family(model) == Family::Budget && !model.contains("pro")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_by_model() {
+        assert_eq!(max_budget("gemini-2.5-pro"), 32768);
+        assert_eq!(max_budget("gemini-2.5-flash"), 24576);
+        assert!(can_disable("gemini-2.5-flash-lite"));
+        assert!(!can_disable("gemini-2.5-pro"));
+        assert!(!can_disable("gemini-3-flash-preview"));
+    }
+}

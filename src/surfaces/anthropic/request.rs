@@ -8,7 +8,7 @@ use crate::convert::gemini_request::{
 };
 use crate::convert::media::{accepted_mime, inline};
 use crate::convert::schema::parameters;
-use crate::convert::thinking::{family, Family, DUMMY_SIGNATURE};
+use crate::convert::thinking::{can_disable, family, max_budget, Family, DUMMY_SIGNATURE};
 use crate::error::{ErrorKind, GatewayError};
 use crate::model::ModelId;
 use crate::upstream::estimate::Estimate;
@@ -315,7 +315,9 @@ pub(super) fn translate(
                 Family::Level => {
                     json!({"thinkingLevel": if budget_tokens <= 4096 { "LOW" } else { "HIGH" }, "includeThoughts": true})
                 }
-                _ => json!({"thinkingBudget": budget_tokens, "includeThoughts": true}),
+                _ => {
+                    json!({"thinkingBudget": budget_tokens.min(max_budget(&model)), "includeThoughts": true})
+                }
             };
             if fam != Family::None {
                 gen.insert("thinkingConfig".into(), config);
@@ -326,7 +328,7 @@ pub(super) fn translate(
             gen.insert("thinkingConfig".into(), json!({"includeThoughts": true}));
             true
         }
-        Some(Thinking::Disabled {}) if fam == Family::Budget => {
+        Some(Thinking::Disabled {}) if can_disable(&model) => {
             gen.insert("thinkingConfig".into(), json!({"thinkingBudget": 0}));
             false
         }
@@ -373,6 +375,7 @@ fn blocks_to_parts<'a>(
 ) -> Result<Vec<Part<'a>>, GatewayError> {
     let mut parts: Vec<Part<'a>> = Vec::with_capacity(blocks.len());
     let mut signature: Option<Cow<'a, str>> = None;
+    let mut extra: Vec<Part<'a>> = Vec::new();
     for (j, b) in blocks.into_iter().enumerate() {
         let at = || format!("messages[{i}].content[{j}]");
         let assistant_only = |what: &str| {
@@ -385,31 +388,7 @@ fn blocks_to_parts<'a>(
         let part = match b {
             Block::Text { text } if text.is_empty() => continue,
             Block::Text { text } => Part::Text { text },
-            Block::Image { source } | Block::Document { source } => match source {
-                Source::Base64 { media_type, data } => {
-                    let mime = accepted_mime(&media_type.to_ascii_lowercase()).ok_or_else(|| {
-                        invalid(format!(
-                            "{}.source.media_type: {media_type:?} is not a type Gemini takes (images: PNG, JPEG, WEBP, HEIC, HEIF; documents: PDF, plain text).",
-                            at()
-                        ))
-                        .with_param(format!("{}.source.media_type", at()))
-                    })?;
-                    let path = || format!("{}.source.data", at());
-                    inline(mime, data, &path).map_err(GatewayError::from)?
-                }
-                Source::Text { data } => Part::Text { text: data },
-                Source::Url {} => {
-                    return Err(invalid(format!(
-                        "{}.source: URL sources are not supported: the gateway does not fetch URLs; send the content as base64.",
-                        at()
-                    ))
-                    .with_param(format!("{}.source", at())))
-                }
-                Source::Other => {
-                    return Err(invalid(format!("{}.source: unsupported source type.", at()))
-                        .with_param(format!("{}.source", at())))
-                }
-            },
+            Block::Image { source } | Block::Document { source } => media(source, &at())?,
             Block::ToolUse { id, name, input } => {
                 if role != Role::Assistant {
                     return Err(assistant_only("tool_use"));
@@ -447,14 +426,21 @@ fn blocks_to_parts<'a>(
                 let text = match content {
                     None => String::new(),
                     Some(ToolResultContent::Text(t)) => t.into_owned(),
-                    Some(ToolResultContent::Blocks(bs)) => bs
-                        .into_iter()
-                        .filter_map(|b| match b {
-                            Block::Text { text } => Some(text.into_owned()),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n"),
+                    Some(ToolResultContent::Blocks(bs)) => {
+                        let mut texts = Vec::new();
+                        for (k, b) in bs.into_iter().enumerate() {
+                            match b {
+                                Block::Text { text } => texts.push(text.into_owned()),
+                                // Images a tool returned (Claude Code's Read of a picture)
+                                // follow the function response as parts of the same turn.
+                                Block::Image { source } | Block::Document { source } => {
+                                    extra.push(media(source, &format!("{}.content[{k}]", at()))?)
+                                }
+                                _ => {}
+                            }
+                        }
+                        texts.join("\n")
+                    }
                 };
                 let response = if is_error == Some(true) {
                     ToolResult::Output(format!("Error: {text}"))
@@ -479,6 +465,7 @@ fn blocks_to_parts<'a>(
             Block::RedactedThinking {} | Block::Other => continue,
         };
         parts.push(with_signature(part, signature.take()));
+        parts.append(&mut extra);
     }
     if let Some(s) = signature {
         if let Some(last) = parts.pop() {
@@ -486,6 +473,29 @@ fn blocks_to_parts<'a>(
         }
     }
     Ok(parts)
+}
+
+/// An `image` or `document` block's source → a Gemini part; `at` is the block's path.
+fn media<'a>(source: Source<'a>, at: &str) -> Result<Part<'a>, GatewayError> {
+    match source {
+        Source::Base64 { media_type, data } => {
+            let mime = accepted_mime(&media_type.to_ascii_lowercase()).ok_or_else(|| {
+                invalid(format!(
+                    "{at}.source.media_type: {media_type:?} is not a type Gemini takes (images: PNG, JPEG, WEBP, HEIC, HEIF; documents: PDF, plain text)."
+                ))
+                .with_param(format!("{at}.source.media_type"))
+            })?;
+            let path = || format!("{at}.source.data");
+            Ok(inline(mime, data, &path)?)
+        }
+        Source::Text { data } => Ok(Part::Text { text: data }),
+        Source::Url {} => Err(invalid(format!(
+            "{at}.source: URL sources are not supported: the gateway does not fetch URLs; send the content as base64."
+        ))
+        .with_param(format!("{at}.source"))),
+        Source::Other => Err(invalid(format!("{at}.source: unsupported source type."))
+            .with_param(format!("{at}.source"))),
+    }
 }
 
 /// Attach a thought signature to a part (text and function calls carry them).

@@ -272,3 +272,57 @@ fn truncated_and_failed_streams_end_with_an_error_event() {
 
     assert_eq!(run(false, b"", 0)[0].0, "error");
 }
+
+#[test]
+fn thinking_budgets_fit_the_model() {
+    let req = |model: &str, thinking: Value| {
+        gemini(
+            json!({"model": model, "max_tokens": 40000, "thinking": thinking,
+                      "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .unwrap()
+        .0["generationConfig"]
+            .get("thinkingConfig")
+            .cloned()
+    };
+    let big = json!({"type": "enabled", "budget_tokens": 31999});
+    assert_eq!(
+        req("claude-sonnet-4-5", big.clone()),
+        Some(json!({"thinkingBudget": 31999, "includeThoughts": true}))
+    );
+    assert_eq!(
+        req("claude-haiku-4-5", big.clone()),
+        Some(json!({"thinkingBudget": 24576, "includeThoughts": true}))
+    );
+    assert_eq!(
+        req("gemini-3-pro-preview", big),
+        Some(json!({"thinkingLevel": "HIGH", "includeThoughts": true}))
+    );
+    let off = json!({"type": "disabled"});
+    assert_eq!(
+        req("gemini-2.5-flash", off.clone()),
+        Some(json!({"thinkingBudget": 0}))
+    );
+    assert_eq!(req("gemini-2.5-pro", off), None);
+    assert_eq!(req("gemini-2.0-flash", json!({"type": "adaptive"})), None);
+}
+
+#[test]
+fn images_a_tool_returned_follow_its_response() {
+    let (g, _) = gemini(json!({
+        "model": "gemini-2.5-flash", "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "Read the picture"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_0123456789abcdefghijklmn", "name": "Read", "input": {"file_path": "/a.png"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_0123456789abcdefghijklmn",
+                "content": [{"type": "text", "text": "an image"},
+                            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]}
+        ]
+    }))
+    .unwrap();
+    assert_eq!(
+        g["contents"][2]["parts"],
+        json!([{"functionResponse": {"name": "Read", "response": {"output": "an image"}}},
+               {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}])
+    );
+}
