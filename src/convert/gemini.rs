@@ -294,8 +294,11 @@ pub(crate) enum Piece {
     Text(String),
     /// A thought summary (only produced when the client asked for thoughts).
     Reasoning(String),
-    /// A function call.
+    /// A function call (its own signature travels with it).
     Call(ToolCall),
+    /// The thought signature of a text or thought part: after that part's `Reasoning`, before its
+    /// `Text`. Surfaces without a place for it ignore it.
+    Signature(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -318,13 +321,27 @@ impl ToolCall {
 }
 
 /// Hands out tool-call ids, unique within one response: Gemini's own `functionCall.id` when it
-/// sent one, else `call_` + 24 random alphanumerics.
-#[derive(Debug, Default)]
+/// sent one, else the prefix (`call_`, or the surface's own) + 24 random alphanumerics.
+#[derive(Debug)]
 pub(crate) struct CallIds {
+    prefix: &'static str,
     used: HashSet<String>,
 }
 
+impl Default for CallIds {
+    fn default() -> Self {
+        CallIds::with_prefix("call_")
+    }
+}
+
 impl CallIds {
+    pub fn with_prefix(prefix: &'static str) -> Self {
+        CallIds {
+            prefix,
+            used: HashSet::new(),
+        }
+    }
+
     pub fn next(&mut self, gemini_id: Option<&str>) -> String {
         if let Some(id) = gemini_id.filter(|s| !s.is_empty()) {
             if self.used.insert(id.to_string()) {
@@ -332,7 +349,7 @@ impl CallIds {
             }
         }
         loop {
-            let id = random_id("call_", 24);
+            let id = random_id(self.prefix, 24);
             if self.used.insert(id.clone()) {
                 return id;
             }
@@ -344,6 +361,7 @@ impl CallIds {
 ///
 /// * text → `Text` (empty text, e.g. Gemini 3's signature-only closing part, is skipped);
 /// * `thought: true` text → `Reasoning` when `include_thoughts`, else dropped;
+/// * a text or thought part's `thoughtSignature` → `Signature` (after the thought, before the text);
 /// * `functionCall` → `Call` (with the Roo Code `line_count` fix when `roo`);
 /// * `inlineData` (image output) → Markdown image with a `data:` URI;
 /// * `executableCode` / `codeExecutionResult` → fenced code blocks.
@@ -372,20 +390,27 @@ pub(crate) fn pieces(
             }));
             continue;
         }
-        if let Some(text) = &p.text {
-            if text.is_empty() {
-                continue;
+        let sig = p
+            .thought_signature
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|s| Piece::Signature(s.clone()));
+        if p.thought == Some(true) {
+            if let Some(text) = p
+                .text
+                .as_ref()
+                .filter(|t| !t.is_empty() && include_thoughts)
+            {
+                out.push(Piece::Reasoning(text.clone()));
             }
-            if p.thought == Some(true) {
-                if include_thoughts {
-                    out.push(Piece::Reasoning(text.clone()));
-                }
-            } else {
-                out.push(Piece::Text(text.clone()));
-            }
+            out.extend(sig);
             continue;
         }
-        if p.thought == Some(true) {
+        out.extend(sig);
+        if let Some(text) = &p.text {
+            if !text.is_empty() {
+                out.push(Piece::Text(text.clone()));
+            }
             continue;
         }
         if let Some(d) = &p.inline_data {

@@ -266,6 +266,13 @@ pub(crate) fn bare_model(model: &str) -> &str {
 }
 
 /// `prefix` followed by `n` random ASCII alphanumerics.
+/// Whether `id` is one [`random_id`] made with `prefix` and 24 characters (a tool-call id this
+/// gateway minted, which Gemini never saw).
+pub(crate) fn minted_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 pub(crate) fn random_id(prefix: &str, n: usize) -> String {
     let mut s = String::with_capacity(prefix.len() + n);
     s.push_str(prefix);

@@ -90,6 +90,7 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
             match p {
                 Piece::Text(t) => text.push_str(&t),
                 Piece::Reasoning(r) => reasoning.push_str(&r),
+                Piece::Signature(_) => {}
                 Piece::Call(tc) => {
                     let extra_content = tc.extra_content();
                     calls.push(ToolCallOut {

@@ -252,6 +252,7 @@ impl ChatStream {
                     }
                     text.push_str(&t);
                 }
+                Piece::Signature(_) => {}
                 Piece::Reasoning(r) => {
                     if !text.is_empty() {
                         self.text_chunk(out, index, std::mem::take(&mut text));

@@ -5,6 +5,18 @@
 /// (history injected or rewritten by the client), accepted by Gemini 3's validator.
 pub(crate) const DUMMY_SIGNATURE: &str = "skip_thought_signature_validator";
 
+/// Gemini 3 rejects a model turn whose first `functionCall` part has no `thoughtSignature`; for
+/// history it did not sign, Google documents a placeholder signature.
+pub(crate) fn sign_first_call(parts: &mut [super::gemini_request::Part<'_>]) {
+    use super::gemini_request::Part;
+    if let Some(Part::Call {
+        thought_signature, ..
+    }) = parts.iter_mut().find(|p| matches!(p, Part::Call { .. }))
+    {
+        thought_signature.get_or_insert(std::borrow::Cow::Borrowed(DUMMY_SIGNATURE));
+    }
+}
+
 /// How a model family takes thinking controls.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Family {

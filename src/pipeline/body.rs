@@ -49,6 +49,25 @@ pub async fn read_body(session: &mut Session, cap: usize) -> Result<Bytes, Gatew
     })
 }
 
+/// Parse a body, naming the path of what is wrong (`messages[1].content[0].source`).
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, GatewayError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(GatewayError::bad_request(
+            "The request body must be a JSON object.",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            GatewayError::bad_request(format!("Invalid request: {inner}."))
+        } else {
+            GatewayError::bad_request(format!("{path}: {inner}.")).with_param(path)
+        }
+    })
+}
+
 /// Reject bodies that are not JSON by their declared type or encoding.
 pub fn check_content_type(session: &Session) -> Result<(), GatewayError> {
     let h = &session.req_header().headers;

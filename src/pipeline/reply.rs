@@ -4,7 +4,7 @@
 
 use super::exchange::{ClientGone, Exchange, Ready, Woke};
 use super::log::AttemptLog;
-use super::route::{Framing, Reply, Response, Route};
+use super::route::{Framing, Reply, Response, Route, StreamReply};
 use super::stage::StageState;
 use super::{attempt, Outcome, Pipeline};
 use crate::error::{Envelope, ErrorKind, GatewayError};
@@ -86,7 +86,10 @@ pub(super) async fn send(
                 tracing::warn!("shutdown grace period over: ending an open stream");
                 ex.release(false).await;
                 let e = attempt::shutting_down();
-                return end_with(ex, log, envelope, e, framing, "shutting_down").await;
+                let t = transform
+                    .as_mut()
+                    .map(|b| &mut ***b as &mut dyn StreamReply);
+                return end_with(ex, log, (envelope, framing, t), e, "shutting_down").await;
             }
         };
         let end = matches!(next, Ready::End);
@@ -136,7 +139,10 @@ pub(super) async fn send(
                     "The upstream connection failed before the answer finished.",
                 ),
             };
-            return end_with(ex, log, envelope, err, framing, fault.kind()).await;
+            let t = transform
+                .as_mut()
+                .map(|b| &mut ***b as &mut dyn StreamReply);
+            return end_with(ex, log, (envelope, framing, t), err, fault.kind()).await;
         }
     }
 }
@@ -168,13 +174,17 @@ fn started(log: &mut AttemptLog, status: u16) {
 async fn end_with(
     ex: &mut Exchange<'_>,
     log: &mut AttemptLog,
-    envelope: Envelope,
+    (envelope, framing, transform): (Envelope, Framing, Option<&mut dyn StreamReply>),
     e: GatewayError,
-    framing: Framing,
     why: &'static str,
 ) -> Outcome {
     log.midstream = Some(why);
-    let outcome = match e.stream_event(envelope, framing) {
+    let mut own = Vec::new();
+    let event = match transform.map(|t| t.fail(&e, &mut own)) {
+        Some(true) => Some(Bytes::from(own)),
+        _ => e.stream_event(envelope, framing),
+    };
+    let outcome = match event {
         Some(event) => match ex.write_body(Some(event), true).await {
             Ok(()) => Outcome::Answered,
             Err(ClientGone) => Outcome::Aborted,

@@ -50,6 +50,12 @@ pub trait StreamReply: Send + Sync {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>);
     /// The upstream body ended: append the closing events.
     fn finish(&mut self, out: &mut Vec<u8>);
+    /// The answer failed after the stream started (connection cut, stall, shutdown): append this
+    /// API's terminal events for `error` and return true; false (the default) ends the stream
+    /// with the surface envelope's error event.
+    fn fail(&mut self, _error: &GatewayError, _out: &mut Vec<u8>) -> bool {
+        false
+    }
 }
 
 /// How the successful upstream answer reaches the client.

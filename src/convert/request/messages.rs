@@ -2,7 +2,7 @@
 //! same-role turns merged, tool calls and their results paired by id, Gemini 3 signatures kept.
 
 use super::super::gemini_request::{push_turn, Args, Call, Content, FnResponse, Part, ToolResult};
-use super::super::thinking::DUMMY_SIGNATURE;
+use super::super::thinking::sign_first_call;
 use super::super::ConvertError;
 use super::fields::{present, string, value};
 use super::parts::{content_parts, Allow};
@@ -133,7 +133,7 @@ pub(super) fn messages<'a>(
     }
     if gemini3 {
         for c in turns.iter_mut().filter(|c| c.role == "model") {
-            add_dummy_signature(&mut c.parts);
+            sign_first_call(&mut c.parts);
         }
     }
     Ok((system, turns))
@@ -150,26 +150,12 @@ fn tool_result<'a>(id: Option<Cow<'a, str>>, name: Cow<'a, str>, text: String) -
     }]
 }
 
-/// Gemini 3 rejects a model turn whose first `functionCall` part has no `thoughtSignature`;
-/// for history it did not sign, Google documents a placeholder signature.
-fn add_dummy_signature(parts: &mut [Part<'_>]) {
-    if let Some(Part::Call {
-        thought_signature, ..
-    }) = parts.iter_mut().find(|p| matches!(p, Part::Call { .. }))
-    {
-        thought_signature.get_or_insert(Cow::Borrowed(DUMMY_SIGNATURE));
-    }
-}
-
 /// The id to send upstream for a client tool-call id. Ids shaped like `call_` + 24 alphanumerics are
 /// this gateway's own (for Gemini answers that had no id) or OpenAI's; Gemini never issued them, so
 /// they are left out and Gemini matches calls and responses by order and name, as it does for 2.x
 /// models. Any other id (Gemini 3's own, e.g. `3ae8iwca`) is echoed.
 pub(super) fn upstream_call_id(id: &str) -> Option<&str> {
-    let ours = id
-        .strip_prefix("call_")
-        .is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
-    (!ours && !id.is_empty()).then_some(id)
+    (!super::super::minted_id(id, "call_") && !id.is_empty()).then_some(id)
 }
 
 /// A tool message's content as one string (text parts concatenated).

@@ -12,10 +12,7 @@
 //!   `input` as one `input_json_delta`;
 //! * inline images and code execution → text (Markdown), as on the OpenAI surface.
 
-use crate::convert::gemini::Part;
-use crate::convert::random_id;
-use serde_json::Value;
-use std::collections::HashSet;
+use crate::convert::gemini::{pieces, CallIds, Part, Piece};
 
 /// A content block as it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +51,7 @@ pub(super) struct Blocks {
     pub count: usize,
     /// Tool uses so far (the stop reason is `tool_use` when there are any).
     pub tool_uses: usize,
-    ids: HashSet<String>,
+    ids: CallIds,
 }
 
 impl Blocks {
@@ -64,7 +61,7 @@ impl Blocks {
             open: None,
             count: 0,
             tool_uses: 0,
-            ids: HashSet::new(),
+            ids: CallIds::with_prefix("toolu_"),
         }
     }
 
@@ -103,88 +100,36 @@ impl Blocks {
         ev(Ev::Text(t));
     }
 
-    fn tool_id(&mut self, gemini: Option<&str>) -> String {
-        if let Some(id) = gemini.filter(|s| !s.is_empty()) {
-            if self.ids.insert(id.to_string()) {
-                return id.to_string();
-            }
-        }
-        loop {
-            let id = random_id("toolu_", 24);
-            if self.ids.insert(id.clone()) {
-                return id;
-            }
-        }
-    }
-
     /// Translate one event's parts of the first candidate.
     pub fn parts(&mut self, parts: &[Part], ev: &mut dyn FnMut(Ev<'_>)) {
-        for p in parts {
-            let sig = p
-                .thought_signature
-                .as_deref()
-                .filter(|s| self.thinking && !s.is_empty());
-            let thought = p.thought == Some(true);
-            if thought {
-                if !self.thinking {
-                    continue;
-                }
-                if let Some(t) = p.text.as_deref().filter(|t| !t.is_empty()) {
+        for piece in pieces(parts, self.thinking, false, &mut self.ids) {
+            match piece {
+                Piece::Reasoning(t) => {
                     if self.open != Some(Open::Thinking) {
                         self.close(ev);
                         self.start(Start::Thinking, ev);
                     }
-                    ev(Ev::Thinking(t));
+                    ev(Ev::Thinking(&t));
                 }
-                if let Some(s) = sig {
-                    self.sign(s, ev);
+                Piece::Signature(s) if self.thinking => self.sign(&s, ev),
+                Piece::Signature(_) => {}
+                Piece::Text(t) => self.text(&t, ev),
+                Piece::Call(tc) => {
+                    if let Some(s) = tc.signature.as_deref().filter(|_| self.thinking) {
+                        self.sign(s, ev);
+                    }
+                    self.close(ev);
+                    self.start(
+                        Start::ToolUse {
+                            id: tc.id,
+                            name: tc.name,
+                        },
+                        ev,
+                    );
+                    ev(Ev::Json(tc.arguments));
+                    ev(Ev::Stop);
+                    self.tool_uses += 1;
                 }
-                continue;
-            }
-            if let Some(s) = sig {
-                self.sign(s, ev);
-            }
-            if let Some(fc) = &p.function_call {
-                self.close(ev);
-                let input = match &fc.args {
-                    Some(v @ Value::Object(_)) => v.to_string(),
-                    _ => "{}".to_string(),
-                };
-                let id = self.tool_id(fc.id.as_deref());
-                self.start(
-                    Start::ToolUse {
-                        id,
-                        name: fc.name.clone(),
-                    },
-                    ev,
-                );
-                ev(Ev::Json(input));
-                ev(Ev::Stop);
-                self.tool_uses += 1;
-            } else if let Some(t) = p.text.as_deref() {
-                if !t.is_empty() {
-                    self.text(t, ev);
-                }
-            } else if let Some(d) = p.inline_data.as_ref().filter(|d| !d.data.is_empty()) {
-                self.text(
-                    &format!("![image](data:{};base64,{})", d.mime_type, d.data),
-                    ev,
-                );
-            } else if let Some(c) = &p.executable_code {
-                let lang = c.language.as_deref().unwrap_or("").to_ascii_lowercase();
-                let lang = if lang == "language_unspecified" {
-                    ""
-                } else {
-                    &lang
-                };
-                self.text(&format!("\n```{lang}\n{}\n```\n", c.code), ev);
-            } else if let Some(o) = p
-                .code_execution_result
-                .as_ref()
-                .and_then(|r| r.output.as_deref())
-                .filter(|o| !o.is_empty())
-            {
-                self.text(&format!("\n```output\n{o}\n```\n"), ev);
             }
         }
     }
@@ -193,6 +138,7 @@ impl Blocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn run(thinking: bool, parts: Value) -> Vec<String> {
         let parts: Vec<Part> = serde_json::from_value(parts).unwrap();

@@ -9,6 +9,7 @@ mod stream;
 
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::{Method, Resource};
+use crate::pipeline::body::parse_json as parse;
 use crate::pipeline::body::read_json;
 use crate::pipeline::route::{
     BufferedReply, Framing, QuotaUse, Reply, Response, Route, Routed, UpstreamRequest,
@@ -19,7 +20,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
-use request::{parse, resolve_model, translate, MessagesRequest};
+use request::{resolve_model, translate, MessagesRequest};
 use response::MessageMeta;
 use serde_json::Value;
 use std::sync::Arc;

@@ -7,8 +7,9 @@ use crate::convert::gemini_request::{
     push_turn, Args, Call, Content, FnResponse, GeminiRequest, Part, Parts, Safety, ToolResult,
 };
 use crate::convert::media::{accepted_mime, inline};
+use crate::convert::minted_id;
 use crate::convert::schema::parameters;
-use crate::convert::thinking::{can_disable, family, max_budget, Family, DUMMY_SIGNATURE};
+use crate::convert::thinking::{can_disable, family, max_budget, sign_first_call, Family};
 use crate::error::{ErrorKind, GatewayError};
 use crate::model::ModelId;
 use crate::upstream::estimate::Estimate;
@@ -187,23 +188,6 @@ fn invalid(message: impl Into<String>) -> GatewayError {
     GatewayError::bad_request(message)
 }
 
-/// Parse a body, naming the path of what is wrong (`messages[1].content[0].source`).
-pub(super) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, GatewayError> {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(invalid("The request body must be a JSON object."));
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            invalid(format!("Invalid request: {inner}."))
-        } else {
-            invalid(format!("{path}: {inner}.")).with_param(path)
-        }
-    })
-}
-
 /// The Gemini model a client's model name means; unknown `claude-*` names list the aliases.
 pub(super) fn resolve_model(
     aliases: &AnthropicConfig,
@@ -265,12 +249,7 @@ pub(super) fn translate(
     }
     if fam == Family::Level {
         for c in contents.iter_mut().filter(|c| c.role == "model") {
-            if let Some(Part::Call {
-                thought_signature, ..
-            }) = c.parts.iter_mut().find(|p| matches!(p, Part::Call { .. }))
-            {
-                thought_signature.get_or_insert(Cow::Borrowed(DUMMY_SIGNATURE));
-            }
+            sign_first_call(&mut c.parts);
         }
     }
     for p in system
@@ -517,10 +496,7 @@ fn with_signature<'a>(part: Part<'a>, sig: Option<Cow<'a, str>>) -> Part<'a> {
 /// Whether a tool-use id is Gemini's own (sent back upstream) rather than one this gateway made
 /// up (`toolu_` + 24 alphanumerics, for calls Gemini sent without an id).
 fn gemini_call_id(id: &str) -> bool {
-    let ours = id
-        .strip_prefix("toolu_")
-        .is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
-    !ours && !id.is_empty()
+    !minted_id(id, "toolu_") && !id.is_empty()
 }
 
 /// `tools` and `tool_choice` → Gemini `tools` and `toolConfig`.

@@ -1,9 +1,10 @@
 //! Unit tests of the Anthropic translation: requests → Gemini, Gemini streams → events.
 
-use super::request::{parse, translate, MessagesRequest};
+use super::request::{translate, MessagesRequest};
 use super::response::MessageMeta;
 use super::stream::MessageStream;
 use crate::config::AnthropicConfig;
+use crate::pipeline::body::parse_json as parse;
 use crate::pipeline::route::StreamReply;
 use serde_json::{json, Value};
 
