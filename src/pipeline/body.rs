@@ -58,9 +58,27 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Ga
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
+        let mut path = e.path().to_string();
+        if path == "." {
+            path.clear();
+        }
+        let inner = e.into_inner().to_string();
+        // A missing field is named by the error, not the path: make it the path's last step.
+        let inner = match inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split_once('`'))
+        {
+            Some((field, _)) => {
+                path = if path.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+                "required".to_string()
+            }
+            None => inner,
+        };
+        if path.is_empty() {
             GatewayError::bad_request(format!("Invalid request: {inner}."))
         } else {
             GatewayError::bad_request(format!("{path}: {inner}.")).with_param(path)
@@ -95,4 +113,47 @@ pub fn check_content_type(session: &Session) -> Result<(), GatewayError> {
 pub async fn read_json(session: &mut Session, cap: usize) -> Result<Bytes, GatewayError> {
     check_content_type(session)?;
     read_body(session, cap).await
+}
+
+/// A field that is a string or a list (`content: "hi"` or `content: [{...}]`), read without
+/// buffering so that an error inside the list keeps its path (`input[2].content[0].type`), which
+/// `#[serde(untagged)]` loses.
+#[derive(Debug)]
+pub enum TextOrList<'a, T> {
+    Text(std::borrow::Cow<'a, str>),
+    List(Vec<T>),
+}
+
+impl<'de: 'a, 'a, T: serde::Deserialize<'de>> serde::Deserialize<'de> for TextOrList<'a, T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use std::borrow::Cow;
+        use std::marker::PhantomData;
+        struct V<'a, T>(PhantomData<(&'a (), T)>);
+        impl<'de: 'a, 'a, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for V<'a, T> {
+            type Value = TextOrList<'a, T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(TextOrList::Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(TextOrList::Text(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(TextOrList::Text(Cow::Owned(s)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(1024));
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(TextOrList::List(v))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
 }

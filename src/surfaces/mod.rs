@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod gemini;
 mod models;
 pub mod openai;
+pub mod responses;
 
 use crate::pipeline::surface::Surface;
 use crate::state::AppState;
@@ -20,6 +21,7 @@ pub fn build(state: &Arc<AppState>) -> Vec<Arc<dyn Surface>> {
         Arc::new(gemini::Native::new(state)),
     ];
     if state.config.openai_enabled() {
+        v.push(Arc::new(responses::Responses::new(state)));
         v.push(Arc::new(openai::OpenAi::new(state)));
     }
     v

@@ -12,6 +12,7 @@ use crate::convert::schema::parameters;
 use crate::convert::thinking::{can_disable, family, max_budget, sign_first_call, Family};
 use crate::error::{ErrorKind, GatewayError};
 use crate::model::ModelId;
+use crate::pipeline::body::TextOrList;
 use crate::upstream::estimate::Estimate;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -43,12 +44,7 @@ pub(super) struct MessagesRequest<'a> {
     thinking: Option<Thinking>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum System<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Blocks(#[serde(borrow)] Vec<TextBlock<'a>>),
-}
+type System<'a> = TextOrList<'a, TextBlock<'a>>;
 
 #[derive(Deserialize)]
 struct TextBlock<'a> {
@@ -70,12 +66,7 @@ struct Message<'a> {
     content: MessageContent<'a>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum MessageContent<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Blocks(#[serde(borrow)] Vec<Block<'a>>),
-}
+type MessageContent<'a> = TextOrList<'a, Block<'a>>;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -136,12 +127,7 @@ enum Source<'a> {
     Other,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ToolResultContent<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Blocks(#[serde(borrow)] Vec<Block<'a>>),
-}
+type ToolResultContent<'a> = TextOrList<'a, Block<'a>>;
 
 #[derive(Deserialize)]
 struct Tool {
@@ -225,8 +211,8 @@ pub(super) fn translate(
 
     let system: Vec<Part<'_>> = match req.system {
         None => Vec::new(),
-        Some(System::Text(t)) => text_parts(t),
-        Some(System::Blocks(b)) => b.into_iter().flat_map(|b| text_parts(b.text)).collect(),
+        Some(TextOrList::Text(t)) => text_parts(t),
+        Some(TextOrList::List(b)) => b.into_iter().flat_map(|b| text_parts(b.text)).collect(),
     };
     let mut contents: Vec<Content<'_>> = Vec::with_capacity(req.messages.len());
     // tool_use id → function name, for the tool_result blocks that answer them.
@@ -237,8 +223,8 @@ pub(super) fn translate(
             Role::Assistant => "model",
         };
         let parts = match m.content {
-            MessageContent::Text(t) => text_parts(t),
-            MessageContent::Blocks(blocks) => blocks_to_parts(blocks, i, m.role, &mut names)?,
+            TextOrList::Text(t) => text_parts(t),
+            TextOrList::List(blocks) => blocks_to_parts(blocks, i, m.role, &mut names)?,
         };
         push_turn(&mut contents, role, parts);
     }
@@ -404,8 +390,8 @@ fn blocks_to_parts<'a>(
                 };
                 let text = match content {
                     None => String::new(),
-                    Some(ToolResultContent::Text(t)) => t.into_owned(),
-                    Some(ToolResultContent::Blocks(bs)) => {
+                    Some(TextOrList::Text(t)) => t.into_owned(),
+                    Some(TextOrList::List(bs)) => {
                         let mut texts = Vec::new();
                         for (k, b) in bs.into_iter().enumerate() {
                             match b {

@@ -1,0 +1,178 @@
+//! The OpenAI Responses surface (`POST /v1/responses`): the default API of `@ai-sdk/openai`, the
+//! `openai-agents` SDK and openai-python's `client.responses`, routed to Gemini. Nothing is stored:
+//! `previous_response_id` and the retrieval routes are refused with a clear error.
+
+mod output;
+mod request;
+mod response;
+mod stream;
+
+use crate::error::{Envelope, ErrorKind, GatewayError};
+use crate::model::{Method, ModelId, Resource};
+use crate::pipeline::body::{parse_json, read_json};
+use crate::pipeline::route::{
+    BufferedReply, Framing, QuotaUse, Reply, Route, Routed, UpstreamRequest,
+};
+use crate::pipeline::surface::Surface;
+use crate::state::AppState;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use request::{translate, ResponsesRequest};
+use response::Meta;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// The Responses surface.
+pub struct Responses {
+    state: Arc<AppState>,
+    safety: &'static str,
+    max_body: usize,
+}
+
+impl Responses {
+    pub fn new(state: &Arc<AppState>) -> Self {
+        Responses {
+            safety: if state.config.openai.disable_safety_filtering {
+                "OFF"
+            } else {
+                "BLOCK_NONE"
+            },
+            max_body: state.config.limits.max_body_bytes,
+            state: state.clone(),
+        }
+    }
+
+    async fn create(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+        let body = read_json(session, self.max_body).await?;
+        let mut req: ResponsesRequest<'_> = parse_json(&body)?;
+        let model = ModelId::parse(&req.model).map_err(|e| {
+            GatewayError::bad_request(format!("model: {}", e.message())).with_param("model")
+        })?;
+        let plan = translate(&mut req, model, self.safety)?;
+        let meta = Meta {
+            id: crate::convert::random_id("resp_", 48),
+            created_at: u64::try_from(self.state.clock.now_utc().timestamp()).unwrap_or(0),
+            model: req.model.to_string(),
+            summaries: plan.summaries,
+            echo: echo(&req, plan.reasoning),
+        };
+        let (method, query, framing, reply) = if plan.stream {
+            (
+                Method::StreamGenerateContent,
+                Some("alt=sse".to_string()),
+                Framing::Sse,
+                Reply::Streamed(Box::new(stream::ResponseStream::new(meta))),
+            )
+        } else {
+            (
+                Method::GenerateContent,
+                None,
+                Framing::Json,
+                Reply::Buffered(Box::new(ResponseJson(meta))),
+            )
+        };
+        Ok(Routed::Upstream(Route {
+            quota: QuotaUse {
+                est_tokens: plan.est_tokens,
+                counts: true,
+            },
+            upstream: UpstreamRequest {
+                method: http::Method::POST,
+                resource: Resource::Call(plan.model.clone(), method),
+                query,
+                body: Some(Bytes::from(plan.body)),
+                framing,
+            },
+            model: Some(plan.model),
+            reply,
+            label: "responses",
+        }))
+    }
+}
+
+/// The request's settings as every response object repeats them.
+fn echo(req: &ResponsesRequest<'_>, reasoning: Value) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("instructions".into(), json!(req.instructions));
+    m.insert("max_output_tokens".into(), json!(req.max_output_tokens));
+    m.insert(
+        "parallel_tool_calls".into(),
+        Value::Bool(req.parallel_tool_calls.unwrap_or(true)),
+    );
+    m.insert("reasoning".into(), reasoning);
+    m.insert("temperature".into(), json!(req.temperature));
+    m.insert("top_p".into(), json!(req.top_p));
+    m.insert(
+        "text".into(),
+        req.text
+            .clone()
+            .filter(|t| !t.is_null())
+            .unwrap_or_else(|| json!({"format": {"type": "text"}})),
+    );
+    m.insert(
+        "tool_choice".into(),
+        req.tool_choice
+            .clone()
+            .filter(|t| !t.is_null())
+            .unwrap_or_else(|| Value::from("auto")),
+    );
+    m.insert(
+        "tools".into(),
+        Value::Array(req.tools.clone().unwrap_or_default()),
+    );
+    m.insert(
+        "metadata".into(),
+        req.metadata
+            .clone()
+            .filter(|t| !t.is_null())
+            .unwrap_or_else(|| json!({})),
+    );
+    m.insert("user".into(), json!(req.user));
+    m
+}
+
+#[async_trait]
+impl Surface for Responses {
+    fn name(&self) -> &'static str {
+        "responses"
+    }
+
+    fn envelope(&self) -> Envelope {
+        Envelope::OpenAi
+    }
+
+    fn serves(&self, req: &RequestHeader) -> bool {
+        let path = req.uri.path();
+        path == "/v1/responses" || path.starts_with("/v1/responses/")
+    }
+
+    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+        let req = session.req_header();
+        let path = req.uri.path().trim_end_matches('/').to_string();
+        let method = req.method.clone();
+        match (path.as_str(), &method) {
+            ("/v1/responses", &http::Method::POST) => self.create(session).await,
+            ("/v1/responses", _) => Err(GatewayError::method_not_allowed(format!(
+                "{method} is not supported on {path}."
+            ))),
+            _ => Err(GatewayError::new(
+                ErrorKind::NotFound,
+                format!("{path}: this gateway does not store responses, so there is nothing to retrieve, list, cancel or delete."),
+            )),
+        }
+    }
+}
+
+/// A whole answer → the `response` object.
+struct ResponseJson(Meta);
+
+impl BufferedReply for ResponseJson {
+    fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
+        Ok(Bytes::from(response::response(&body, &self.0)?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

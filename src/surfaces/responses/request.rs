@@ -1,0 +1,672 @@
+//! OpenAI Responses request → Gemini `GenerateContentRequest`: `input` (a string or items:
+//! messages with text, image and file parts, function calls and their outputs, reasoning items
+//! carrying thought signatures), `instructions`, function tools through the shared schema
+//! sanitiser, `tool_choice`, `text.format`, `reasoning`, sampling; what Gemini or this gateway
+//! cannot honour is refused with a 400 naming the field.
+
+use crate::convert::gemini_request::{
+    push_turn, Args, Call, Content, FnResponse, GeminiRequest, Part, Parts, Safety, ToolResult,
+};
+use crate::convert::media::inline_from_data_uri;
+use crate::convert::minted_id;
+use crate::convert::schema::{parameters, sanitize};
+use crate::convert::thinking::{
+    budget_for, can_disable, family, level_for, max_budget, sign_first_call, Family,
+};
+use crate::error::GatewayError;
+use crate::model::ModelId;
+use crate::pipeline::body::TextOrList;
+use crate::upstream::estimate::Estimate;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// A Responses request as the client wrote it (fields the translation does not use are ignored).
+#[derive(Deserialize)]
+pub(super) struct ResponsesRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(default, borrow)]
+    input: Option<Input<'a>>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub tools: Option<Vec<Value>>,
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    pub text: Option<Value>,
+    #[serde(default)]
+    reasoning: Option<Reasoning>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    previous_response_id: Option<String>,
+    #[serde(default)]
+    conversation: Option<Value>,
+    #[serde(default)]
+    background: Option<bool>,
+    #[serde(default)]
+    prompt: Option<Value>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+type Input<'a> = TextOrList<'a, Item<'a>>;
+
+/// One input item; which fields matter depends on `type` (a message when absent).
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default, borrow)]
+    content: Option<MessageContent<'a>>,
+    #[serde(default, borrow)]
+    call_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    output: Option<MessageContent<'a>>,
+    #[serde(default, borrow)]
+    encrypted_content: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    User,
+    Assistant,
+    System,
+    Developer,
+}
+
+type MessageContent<'a> = TextOrList<'a, ContentPart<'a>>;
+
+/// One content part (`input_text`, `input_image`, `input_file`, `output_text`, `refusal`).
+#[derive(Deserialize)]
+struct ContentPart<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    image_url: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    file_data: Option<Cow<'a, str>>,
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    file_id: Option<String>,
+    #[serde(default)]
+    file_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Reasoning {
+    #[serde(default)]
+    effort: Option<String>,
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+/// A translated request.
+pub(super) struct ResponsesPlan {
+    pub model: ModelId,
+    pub stream: bool,
+    /// Gemini `GenerateContentRequest` JSON.
+    pub body: Vec<u8>,
+    pub est_tokens: u64,
+    /// Thought summaries go back as reasoning items' `summary`.
+    pub summaries: bool,
+    /// `reasoning` as the response echoes it.
+    pub reasoning: Value,
+}
+
+fn invalid(param: impl Into<String>, message: impl std::fmt::Display) -> GatewayError {
+    let param = param.into();
+    GatewayError::bad_request(format!("{param}: {message}")).with_param(param)
+}
+
+/// Translate a Responses request (the model id already parsed).
+pub(super) fn translate(
+    req: &mut ResponsesRequest<'_>,
+    model: ModelId,
+    safety_threshold: &'static str,
+) -> Result<ResponsesPlan, GatewayError> {
+    refuse_stored_state(req)?;
+    let fam = family(&model);
+    let mut system: Vec<Part<'_>> = Vec::new();
+    if let Some(i) = req.instructions.as_deref().filter(|i| !i.is_empty()) {
+        system.push(Part::Text {
+            text: Cow::Owned(i.to_string()),
+        });
+    }
+    let mut contents: Vec<Content<'_>> = Vec::new();
+    match req.input.take() {
+        None => {
+            return Err(invalid(
+                "input",
+                "required: a string or a list of input items.",
+            ))
+        }
+        Some(TextOrList::Text(t)) => push_turn(&mut contents, "user", text_part(t)),
+        Some(TextOrList::List(items)) => items_to_contents(items, &mut system, &mut contents)?,
+    }
+    if contents.is_empty() {
+        return Err(invalid(
+            "input",
+            "no content to send: give at least one message with text, an image or a file.",
+        ));
+    }
+    if fam == Family::Level {
+        for c in contents.iter_mut().filter(|c| c.role == "model") {
+            sign_first_call(&mut c.parts);
+        }
+    }
+    let mut est = Estimate::default();
+    for p in system
+        .iter()
+        .chain(contents.iter().flat_map(|c| c.parts.iter()))
+    {
+        match p {
+            Part::Text { text } => est.text(text.len()),
+            Part::Inline { inline_data } => {
+                est.media(inline_data.mime_type, inline_data.data.len() as u64)
+            }
+            _ => {}
+        }
+    }
+
+    let mut gen = Map::new();
+    if let Some(m) = req.max_output_tokens {
+        gen.insert("maxOutputTokens".into(), Value::from(m));
+    }
+    if let Some(t) = req.temperature {
+        gen.insert("temperature".into(), Value::from(t));
+    }
+    if let Some(t) = req.top_p {
+        gen.insert("topP".into(), Value::from(t));
+    }
+    text_format(req.text.as_ref(), &mut gen)?;
+    let (summaries, reasoning) = thinking(req.reasoning.as_ref(), &model, fam, &mut gen)?;
+    let (tools, tool_config) = tools(req.tools.as_deref(), req.tool_choice.as_ref())?;
+    let out = GeminiRequest {
+        contents: Some(contents),
+        system_instruction: (!system.is_empty()).then_some(Parts { parts: system }),
+        tool_config,
+        tools,
+        generation_config: gen,
+        safety_settings: Some(Safety::Configured(safety_threshold)),
+        extra: Map::new(),
+    };
+    let body = serde_json::to_vec(&out)
+        .map_err(|e| GatewayError::internal(format!("could not encode the Gemini request: {e}")))?;
+    Ok(ResponsesPlan {
+        model,
+        stream: req.stream.unwrap_or(false),
+        body,
+        est_tokens: est.total(),
+        summaries,
+        reasoning,
+    })
+}
+
+/// Nothing is stored yet, so what would read stored state is refused rather than ignored.
+fn refuse_stored_state(req: &ResponsesRequest<'_>) -> Result<(), GatewayError> {
+    const NOT_STORED: &str = "this gateway does not store responses or conversations; send the whole conversation in `input`";
+    if req
+        .previous_response_id
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(invalid("previous_response_id", NOT_STORED));
+    }
+    if req.conversation.as_ref().is_some_and(|c| !c.is_null()) {
+        return Err(invalid("conversation", NOT_STORED));
+    }
+    if req.background == Some(true) {
+        return Err(invalid(
+            "background",
+            "background responses are not supported: this gateway does not store responses.",
+        ));
+    }
+    if req.prompt.as_ref().is_some_and(|p| !p.is_null()) {
+        return Err(invalid(
+            "prompt",
+            "stored prompt templates live at OpenAI; send `instructions` and `input` instead.",
+        ));
+    }
+    Ok(())
+}
+
+fn text_part(t: Cow<'_, str>) -> Vec<Part<'_>> {
+    if t.is_empty() {
+        Vec::new()
+    } else {
+        vec![Part::Text { text: t }]
+    }
+}
+
+/// Input items → system parts and turns. A reasoning item's `encrypted_content` is the thought
+/// signature of the next part of the model turn (where Gemini had put it).
+fn items_to_contents<'a>(
+    items: Vec<Item<'a>>,
+    system: &mut Vec<Part<'a>>,
+    contents: &mut Vec<Content<'a>>,
+) -> Result<(), GatewayError> {
+    // call_id → function name, for the outputs that answer the calls.
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut signature: Option<Cow<'a, str>> = None;
+    for (i, item) in items.into_iter().enumerate() {
+        let at = format!("input[{i}]");
+        let kind = item.kind.as_deref().unwrap_or("message");
+        match kind {
+            "message" => {
+                let Some(role) = item.role else {
+                    return Err(invalid(
+                        format!("{at}.role"),
+                        "required: user, assistant, system or developer.",
+                    ));
+                };
+                let parts = match item.content {
+                    None => return Err(invalid(format!("{at}.content"), "required.")),
+                    Some(TextOrList::Text(t)) => text_part(t),
+                    Some(TextOrList::List(ps)) => content_parts(ps, &at, role)?,
+                };
+                match role {
+                    Role::System | Role::Developer => system.extend(parts),
+                    Role::User => {
+                        signature = None;
+                        push_turn(contents, "user", parts);
+                    }
+                    Role::Assistant => {
+                        let mut parts = parts;
+                        if let (Some(s), Some(first)) = (signature.take(), parts.first_mut()) {
+                            sign(first, s);
+                        }
+                        push_turn(contents, "model", parts);
+                    }
+                }
+            }
+            "function_call" => {
+                let (Some(call_id), Some(name)) = (item.call_id, item.name) else {
+                    return Err(invalid(&at, "a function_call item needs call_id and name."));
+                };
+                let args = match item.arguments.as_deref().map(str::trim) {
+                    None | Some("") => Args::Empty,
+                    Some(a) => match serde_json::from_str::<Value>(a) {
+                        Ok(v @ Value::Object(_)) => Args::Value(v),
+                        _ => {
+                            return Err(invalid(
+                                format!("{at}.arguments"),
+                                "must be a JSON object encoded as a string.",
+                            ))
+                        }
+                    },
+                };
+                names.insert(call_id.to_string(), name.to_string());
+                let mut part = Part::Call {
+                    function_call: Call {
+                        id: (!minted_id(&call_id, "call_")).then_some(call_id),
+                        name,
+                        args,
+                    },
+                    thought_signature: None,
+                };
+                if let Some(s) = signature.take() {
+                    sign(&mut part, s);
+                }
+                push_turn(contents, "model", vec![part]);
+            }
+            "function_call_output" => {
+                let Some(call_id) = item.call_id else {
+                    return Err(invalid(format!("{at}.call_id"), "required."));
+                };
+                let Some(name) = names.get(&*call_id).cloned() else {
+                    return Err(invalid(
+                        format!("{at}.call_id"),
+                        format_args!("{call_id:?} does not match a function_call item before it."),
+                    ));
+                };
+                let mut extra = Vec::new();
+                let text = match item.output {
+                    None => String::new(),
+                    Some(TextOrList::Text(t)) => t.into_owned(),
+                    Some(TextOrList::List(ps)) => {
+                        let mut texts = Vec::new();
+                        for p in content_parts(ps, &format!("{at}.output"), Role::User)? {
+                            match p {
+                                Part::Text { text } => texts.push(text.into_owned()),
+                                other => extra.push(other),
+                            }
+                        }
+                        texts.join("\n")
+                    }
+                };
+                let mut parts = vec![Part::Response {
+                    function_response: FnResponse {
+                        id: (!minted_id(&call_id, "call_")).then_some(call_id),
+                        name: Cow::Owned(name),
+                        response: ToolResult::from_text(text),
+                    },
+                }];
+                parts.append(&mut extra);
+                signature = None;
+                push_turn(contents, "user", parts);
+            }
+            "reasoning" => {
+                signature = item.encrypted_content.filter(|s| !s.is_empty()).or(signature);
+            }
+            "item_reference" => {
+                return Err(invalid(
+                    &at,
+                    "item references need stored items, and this gateway does not store responses; send the item itself.",
+                ))
+            }
+            other => {
+                return Err(invalid(
+                    format!("{at}.type"),
+                    format_args!("{other:?} items are not supported (message, function_call, function_call_output and reasoning are)."),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Put a thought signature on a part that carries one (function calls and text).
+fn sign<'a>(part: &mut Part<'a>, sig: Cow<'a, str>) {
+    match part {
+        Part::Call {
+            thought_signature, ..
+        } => *thought_signature = Some(sig),
+        Part::Text { text } => {
+            let text = std::mem::take(text);
+            *part = Part::TextSigned {
+                text,
+                thought_signature: sig,
+            };
+        }
+        _ => {}
+    }
+}
+
+/// A message's content parts → Gemini parts.
+fn content_parts<'a>(
+    parts: Vec<ContentPart<'a>>,
+    at: &str,
+    role: Role,
+) -> Result<Vec<Part<'a>>, GatewayError> {
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, p) in parts.into_iter().enumerate() {
+        let here = format!("{at}.content[{j}]");
+        let media_ok = role == Role::User;
+        match &*p.kind {
+            "input_text" | "output_text" | "text" => out.extend(text_part(p.text.unwrap_or_default())),
+            "refusal" => out.extend(text_part(p.refusal.unwrap_or_default())),
+            "input_image" if media_ok => {
+                if p.file_id.is_some() {
+                    return Err(invalid(
+                        format!("{here}.file_id"),
+                        "uploaded files are not proxied; send the image as a data: URI in image_url.",
+                    ));
+                }
+                let Some(url) = p.image_url else {
+                    return Err(invalid(format!("{here}.image_url"), "required (a data: URI)."));
+                };
+                let path = || format!("{here}.image_url");
+                out.push(inline_from_data_uri(url, &path, None)?);
+            }
+            "input_file" if media_ok => {
+                if p.file_id.is_some() || p.file_url.is_some() {
+                    let f = if p.file_id.is_some() { "file_id" } else { "file_url" };
+                    return Err(invalid(
+                        format!("{here}.{f}"),
+                        "files are not fetched or proxied; send the file's content in file_data.",
+                    ));
+                }
+                let Some(data) = p.file_data else {
+                    return Err(invalid(format!("{here}.file_data"), "required (a data: URI or base64)."));
+                };
+                let path = || format!("{here}.file_data");
+                out.push(inline_from_data_uri(data, &path, p.filename.as_deref())?);
+            }
+            "input_image" | "input_file" => {
+                return Err(invalid(
+                    format!("{here}.type"),
+                    "images and files belong in user messages.",
+                ))
+            }
+            other => {
+                return Err(invalid(
+                    format!("{here}.type"),
+                    format_args!("{other:?} is not a supported content type (input_text, input_image, input_file, output_text, refusal)."),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `text.format` → `responseMimeType` / `responseJsonSchema`.
+fn text_format(text: Option<&Value>, gen: &mut Map<String, Value>) -> Result<(), GatewayError> {
+    let Some(format) = text.and_then(|t| t.get("format")).filter(|f| !f.is_null()) else {
+        return Ok(());
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => {}
+        Some("json_object") => {
+            gen.insert("responseMimeType".into(), Value::from("application/json"));
+        }
+        Some("json_schema") => {
+            gen.insert("responseMimeType".into(), Value::from("application/json"));
+            match format.get("schema") {
+                Some(s @ Value::Object(_)) => {
+                    gen.insert("responseJsonSchema".into(), sanitize(s));
+                }
+                _ => {
+                    return Err(invalid(
+                        "text.format.schema",
+                        "required for json_schema: a JSON Schema object.",
+                    ))
+                }
+            }
+        }
+        other => {
+            return Err(invalid(
+                "text.format.type",
+                format_args!(
+                    "{:?} is not supported; use text, json_object or json_schema.",
+                    other.unwrap_or("")
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// `reasoning` → `thinkingConfig`; returns whether summaries were asked for and the echo.
+fn thinking(
+    r: Option<&Reasoning>,
+    model: &str,
+    fam: Family,
+    gen: &mut Map<String, Value>,
+) -> Result<(bool, Value), GatewayError> {
+    let Some(r) = r else {
+        return Ok((false, json!({"effort": null, "summary": null})));
+    };
+    const EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
+    if let Some(e) = r.effort.as_deref() {
+        if !EFFORTS.contains(&e) {
+            return Err(invalid(
+                "reasoning.effort",
+                format_args!("{e:?} is not an effort (none, minimal, low, medium, high, xhigh)."),
+            ));
+        }
+    }
+    let summaries = r.summary.is_some() && fam != Family::None;
+    let mut config = Map::new();
+    match (fam, r.effort.as_deref()) {
+        (Family::None, _) | (_, None) => {}
+        (Family::Level, Some(e)) => {
+            config.insert("thinkingLevel".into(), Value::from(level_for(e)));
+        }
+        (Family::Budget, Some("none")) if !can_disable(model) => {}
+        (Family::Budget, Some(e)) => {
+            let b = budget_for(e).min(max_budget(model) as i64);
+            config.insert("thinkingBudget".into(), Value::from(b));
+        }
+    }
+    if summaries {
+        config.insert("includeThoughts".into(), Value::Bool(true));
+    }
+    if !config.is_empty() {
+        gen.insert("thinkingConfig".into(), Value::Object(config));
+    }
+    Ok((summaries, json!({"effort": r.effort, "summary": r.summary})))
+}
+
+/// `tools` and `tool_choice` → Gemini `tools` and `toolConfig`.
+fn tools(
+    tools: Option<&[Value]>,
+    choice: Option<&Value>,
+) -> Result<(Vec<Value>, Option<Value>), GatewayError> {
+    let mut decls = Vec::new();
+    let mut search = false;
+    for (i, t) in tools.unwrap_or_default().iter().enumerate() {
+        match t.get("type").and_then(Value::as_str) {
+            Some("function") => {}
+            Some(k) if k.starts_with("web_search") => {
+                search = true;
+                continue;
+            }
+            Some(k) => {
+                return Err(invalid(
+                    format!("tools[{i}].type"),
+                    format_args!("the built-in tool {k:?} cannot be run by Gemini through this gateway; declare a function tool instead."),
+                ))
+            }
+            None => return Err(invalid(format!("tools[{i}].type"), "required.")),
+        }
+        let Some(name) = t
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        else {
+            return Err(invalid(format!("tools[{i}].name"), "required."));
+        };
+        let mut d = Map::new();
+        d.insert("name".into(), Value::from(name));
+        if let Some(desc) = t
+            .get("description")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+        {
+            d.insert("description".into(), Value::from(desc));
+        }
+        match t.get("parameters") {
+            None | Some(Value::Null) => {}
+            Some(p @ Value::Object(_)) => {
+                if let Some(s) = parameters(p) {
+                    d.insert("parametersJsonSchema".into(), s);
+                }
+            }
+            Some(_) => {
+                return Err(invalid(
+                    format!("tools[{i}].parameters"),
+                    "must be a JSON Schema object.",
+                ))
+            }
+        }
+        decls.push(Value::Object(d));
+    }
+    let names: Vec<&str> = decls
+        .iter()
+        .filter_map(|d| d.get("name").and_then(Value::as_str))
+        .collect();
+    let known = |n: &str, at: &str| {
+        if names.contains(&n) {
+            Ok(())
+        } else {
+            Err(invalid(
+                at,
+                format_args!("{n:?} is not one of the declared function tools."),
+            ))
+        }
+    };
+    let config = match choice {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => None,
+            "none" => Some(json!({"functionCallingConfig": {"mode": "NONE"}})),
+            "required" => Some(json!({"functionCallingConfig": {"mode": "ANY"}})),
+            other => {
+                return Err(invalid(
+                    "tool_choice",
+                    format_args!("{other:?} is not a tool choice (auto, none, required, or an object)."),
+                ))
+            }
+        },
+        Some(c) => match c.get("type").and_then(Value::as_str) {
+            Some("function") => {
+                let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+                known(name, "tool_choice.name")?;
+                Some(json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}))
+            }
+            Some("allowed_tools") => {
+                let mode = match c.get("mode").and_then(Value::as_str) {
+                    Some("required") => "ANY",
+                    _ => "AUTO",
+                };
+                let mut allowed = Vec::new();
+                for (k, t) in c
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    if let Some(n) = t.get("name").and_then(Value::as_str) {
+                        known(n, &format!("tool_choice.tools[{k}].name"))?;
+                        allowed.push(n);
+                    }
+                }
+                Some(json!({"functionCallingConfig": {"mode": mode, "allowedFunctionNames": allowed}}))
+            }
+            Some(k) if k.starts_with("web_search") => None,
+            other => {
+                return Err(invalid(
+                    "tool_choice.type",
+                    format_args!("{:?} is not supported (function, allowed_tools).", other.unwrap_or("")),
+                ))
+            }
+        },
+    }
+    .filter(|_| !decls.is_empty());
+    let mut out = Vec::new();
+    if !decls.is_empty() {
+        out.push(json!({ "functionDeclarations": decls }));
+    }
+    if search {
+        out.push(json!({ "googleSearch": {} }));
+    }
+    Ok((out, config))
+}

@@ -1,0 +1,252 @@
+//! Gemini SSE events → Responses stream events, as they arrive:
+//!
+//! ```text
+//! first upstream event ─► response.created, response.in_progress (status in_progress, no output)
+//! each part            ─► response.output_item.added / .done around each item;
+//!                         message: content_part.added, output_text.delta…, output_text.done,
+//!                         content_part.done; reasoning: reasoning_summary_part.added,
+//!                         reasoning_summary_text.delta…, .done, reasoning_summary_part.done;
+//!                         function_call: function_call_arguments.delta, .done
+//! end with finishReason ► the open item's closing events, then response.completed (or
+//!                         response.incomplete for max_output_tokens / content_filter) with the
+//!                         whole output and usage
+//! {"error"} event, blocked prompt, unreadable event, end without finishReason, and (through
+//! StreamReply::fail) a cut or stalled upstream or the shutdown deadline
+//!                       ─► error {code, message}, response.failed {status failed, error}
+//! ```
+//!
+//! Every event is `event: <type>\ndata: <json>\n\n`; its data carries `type` and a
+//! `sequence_number` counting from 0. Only the first candidate is read.
+
+use super::output::{Output, Sink};
+use super::response::{status, Ending, Meta};
+use crate::convert::gemini::{blocked_error, upstream_error, GenerateResponse, UsageMetadata};
+use crate::convert::sse::SseReader;
+use crate::error::{ErrorKind, GatewayError};
+use crate::pipeline::route::StreamReply;
+use serde_json::{json, Value};
+
+const TRUNCATED: &str = "Gemini's stream ended before the answer was complete.";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Open,
+    Failed,
+    Done,
+}
+
+/// Writes events with their sequence numbers.
+struct Writer<'o> {
+    out: &'o mut Vec<u8>,
+    seq: &'o mut u64,
+}
+
+impl Sink for Writer<'_> {
+    fn event(&mut self, kind: &'static str, mut data: Value) {
+        if let Value::Object(m) = &mut data {
+            m.insert("type".into(), Value::from(kind));
+            m.insert("sequence_number".into(), Value::from(*self.seq));
+        }
+        *self.seq += 1;
+        self.out.extend_from_slice(b"event: ");
+        self.out.extend_from_slice(kind.as_bytes());
+        self.out.extend_from_slice(b"\ndata: ");
+        // A `Value` always serialises.
+        let _ = serde_json::to_writer(&mut *self.out, &data);
+        self.out.extend_from_slice(b"\n\n");
+    }
+}
+
+/// The stream translator of one answer.
+pub(super) struct ResponseStream {
+    meta: Meta,
+    sse: SseReader,
+    output: Output,
+    seq: u64,
+    started: bool,
+    finish: Option<String>,
+    usage: Option<UsageMetadata>,
+    state: State,
+    at_eof: bool,
+}
+
+impl ResponseStream {
+    pub fn new(meta: Meta) -> Self {
+        ResponseStream {
+            output: Output::new(meta.summaries),
+            meta,
+            sse: SseReader::default(),
+            seq: 0,
+            started: false,
+            finish: None,
+            usage: None,
+            state: State::Open,
+            at_eof: false,
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let skeleton = self.meta.object(
+            &Ending {
+                status: "in_progress",
+                incomplete: None,
+                error: None,
+                usage: None,
+            },
+            &[],
+        );
+        let mut w = Writer {
+            out,
+            seq: &mut self.seq,
+        };
+        w.event("response.created", json!({ "response": skeleton }));
+        w.event("response.in_progress", json!({ "response": skeleton }));
+    }
+
+    /// End with `error` and `response.failed`.
+    fn failed(&mut self, out: &mut Vec<u8>, e: &GatewayError) {
+        self.start(out);
+        let code = e.kind().openai().1.unwrap_or(match e.kind().status() {
+            s if s >= 500 => "server_error",
+            _ => "invalid_request",
+        });
+        let mut w = Writer {
+            out,
+            seq: &mut self.seq,
+        };
+        w.event(
+            "error",
+            json!({"code": code, "message": e.message(), "param": e.param()}),
+        );
+        let obj = self.meta.object(
+            &Ending {
+                status: "failed",
+                incomplete: None,
+                error: Some(json!({"code": code, "message": e.message()})),
+                usage: self.usage.as_ref(),
+            },
+            &self.output.items,
+        );
+        w.event("response.failed", json!({ "response": obj }));
+        self.state = State::Failed;
+    }
+
+    fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let trimmed = data.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"[DONE]" {
+            return;
+        }
+        let resp: GenerateResponse = match serde_json::from_slice(trimmed) {
+            Ok(r) => r,
+            Err(_) => {
+                let msg = if self.at_eof {
+                    TRUNCATED
+                } else {
+                    "Gemini sent a stream event that could not be read; the answer is incomplete."
+                };
+                return self.failed(out, &GatewayError::new(ErrorKind::BadGateway, msg));
+            }
+        };
+        if let Some(err) = &resp.error {
+            return self.failed(out, &upstream_error(err).into());
+        }
+        if let Some(u) = resp.usage_metadata {
+            self.usage = Some(u);
+        }
+        let Some(c) = resp.candidates.as_ref().and_then(|c| c.first()) else {
+            if !self.started {
+                if let Some(e) = blocked_error(resp.prompt_feedback.as_ref()) {
+                    self.failed(out, &e.into());
+                }
+            }
+            return;
+        };
+        self.start(out);
+        if self.finish.is_some() {
+            return; // nothing may follow the finish
+        }
+        let parts = c
+            .content
+            .as_ref()
+            .and_then(|c| c.parts.as_deref())
+            .unwrap_or(&[]);
+        let mut w = Writer {
+            out,
+            seq: &mut self.seq,
+        };
+        self.output.parts(parts, &mut w);
+        if let Some(r) = &c.finish_reason {
+            self.finish = Some(r.clone());
+        }
+    }
+}
+
+impl StreamReply for ResponseStream {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if self.state != State::Open {
+            return;
+        }
+        let mut sse = std::mem::take(&mut self.sse);
+        sse.feed(chunk, &mut |data| {
+            self.event(data, out);
+            self.state == State::Open
+        });
+        self.sse = sse;
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.state == State::Open {
+            self.at_eof = true;
+            let mut sse = std::mem::take(&mut self.sse);
+            sse.finish(&mut |data| {
+                self.event(data, out);
+                self.state == State::Open
+            });
+            self.sse = sse;
+        }
+        if self.state != State::Open {
+            self.state = State::Done;
+            return;
+        }
+        let Some(reason) = self.finish.clone() else {
+            self.failed(out, &GatewayError::new(ErrorKind::BadGateway, TRUNCATED));
+            self.state = State::Done;
+            return;
+        };
+        self.state = State::Done;
+        let mut w = Writer {
+            out,
+            seq: &mut self.seq,
+        };
+        self.output.close(&mut w);
+        let (status, incomplete) = status(Some(&reason), self.output.calls);
+        let mut obj = self.meta.object(
+            &Ending {
+                status,
+                incomplete,
+                error: None,
+                usage: self.usage.as_ref(),
+            },
+            &self.output.items,
+        );
+        obj["completed_at"] = Value::from(self.meta.created_at);
+        let kind = if status == "completed" {
+            "response.completed"
+        } else {
+            "response.incomplete"
+        };
+        w.event(kind, json!({ "response": obj }));
+    }
+
+    fn fail(&mut self, error: &GatewayError, out: &mut Vec<u8>) -> bool {
+        if self.state == State::Open {
+            self.failed(out, error);
+        }
+        self.state = State::Done;
+        true
+    }
+}
