@@ -113,6 +113,42 @@ pub(crate) static MODELS: &[ModelInfo] = &[
         sampling: Some((1.0, 0.95, 64, 2.0)),
         thinking: true,
     },
+    // The `-latest` aliases Google serves (what several clients default to).
+    ModelInfo {
+        id: "gemini-flash-latest",
+        version: "latest",
+        display_name: "Gemini Flash Latest",
+        description: "Latest release of Gemini Flash (currently gemini-2.5-flash)",
+        input_token_limit: 1_048_576,
+        output_token_limit: 65_536,
+        methods: GEN,
+        sampling: Some((1.0, 0.95, 64, 2.0)),
+        thinking: true,
+    },
+    // The `-latest` aliases Google serves (what several clients default to).
+    ModelInfo {
+        id: "gemini-flash-lite-latest",
+        version: "latest",
+        display_name: "Gemini Flash-Lite Latest",
+        description: "Latest release of Gemini Flash-Lite (currently gemini-2.5-flash-lite)",
+        input_token_limit: 1_048_576,
+        output_token_limit: 65_536,
+        methods: GEN,
+        sampling: Some((1.0, 0.95, 64, 2.0)),
+        thinking: true,
+    },
+    // The `-latest` aliases Google serves (what several clients default to).
+    ModelInfo {
+        id: "gemini-pro-latest",
+        version: "latest",
+        display_name: "Gemini Pro Latest",
+        description: "Latest release of Gemini Pro (currently gemini-2.5-pro)",
+        input_token_limit: 1_048_576,
+        output_token_limit: 65_536,
+        methods: GEN,
+        sampling: Some((1.0, 0.95, 64, 2.0)),
+        thinking: true,
+    },
     ModelInfo {
         id: "gemma-3-27b-it",
         version: "001",

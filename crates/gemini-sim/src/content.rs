@@ -1,6 +1,6 @@
 //! Reading request bodies (camelCase or snake_case), counting tokens, and making deterministic replies and embeddings.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::wire::ModalityCount;
@@ -26,11 +26,11 @@ pub(crate) fn field<'a>(v: &'a Value, camel: &str) -> Option<&'a Value> {
     obj.get(&snake)
 }
 
-fn str_field<'a>(v: &'a Value, camel: &str) -> Option<&'a str> {
+pub(crate) fn str_field<'a>(v: &'a Value, camel: &str) -> Option<&'a str> {
     field(v, camel).and_then(Value::as_str)
 }
 
-fn parts(content: &Value) -> &[Value] {
+pub(crate) fn parts(content: &Value) -> &[Value] {
     field(content, "parts")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
@@ -161,7 +161,7 @@ pub(crate) fn last_user_text(req: &Value) -> String {
     String::new()
 }
 
-fn last_turn_has_function_response(req: &Value) -> bool {
+pub(crate) fn last_turn_has_function_response(req: &Value) -> bool {
     contents(req).last().is_some_and(|c| {
         parts(c)
             .iter()
@@ -170,7 +170,7 @@ fn last_turn_has_function_response(req: &Value) -> bool {
 }
 
 /// Only the text parts of the last user turn (for triggers).
-fn last_user_plain_text(req: &Value) -> String {
+pub(crate) fn last_user_plain_text(req: &Value) -> String {
     for content in contents(req).iter().rev() {
         if str_field(content, "role").unwrap_or("user") != "user" {
             continue;
@@ -241,148 +241,6 @@ pub(crate) fn max_output_tokens(req: &Value) -> Option<u64> {
     let gc = field(req, "generationConfig")?;
     let v = field(gc, "maxOutputTokens")?;
     v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64))
-}
-
-/// A function call the simulated model decides to make.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct PlannedCall {
-    pub name: String,
-    pub args: Value,
-}
-
-/// Decide whether to answer with function calls, and which.
-///
-/// Rules: the request must declare `tools[].functionDeclarations`; `toolConfig.functionCallingConfig.mode`
-/// `NONE` never calls; `allowedFunctionNames` limits the choice; a last turn carrying
-/// `functionResponse` parts is answered with text. When the last user text names several callable
-/// functions, the model calls them all at once (parallel calls, as Gemini 3 makes them). Otherwise it
-/// calls the one function named there, or — when that text contains "weather" — the first function
-/// whose name contains "weather" (else the first one); with mode `ANY` it always calls (the first
-/// allowed function if nothing else matched).
-pub(crate) fn plan_function_calls(req: &Value) -> Vec<PlannedCall> {
-    let mut decls: Vec<&Value> = Vec::new();
-    if let Some(tools) = field(req, "tools").and_then(Value::as_array) {
-        for t in tools {
-            if let Some(ds) = field(t, "functionDeclarations").and_then(Value::as_array) {
-                decls.extend(ds.iter());
-            }
-        }
-    }
-    let fcc = field(req, "toolConfig").and_then(|tc| field(tc, "functionCallingConfig"));
-    let mode = fcc
-        .and_then(|c| str_field(c, "mode"))
-        .unwrap_or("AUTO")
-        .to_ascii_uppercase();
-    if let Some(allowed) = fcc
-        .and_then(|c| field(c, "allowedFunctionNames"))
-        .and_then(Value::as_array)
-    {
-        let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-        if !names.is_empty() {
-            decls.retain(|d| str_field(d, "name").is_some_and(|n| names.contains(&n)));
-        }
-    }
-    if decls.is_empty() || mode == "NONE" || last_turn_has_function_response(req) {
-        return Vec::new();
-    }
-    let text = last_user_plain_text(req);
-    let lower = text.to_lowercase();
-    let name_of = |d: &Value| str_field(d, "name").unwrap_or("").to_owned();
-    let plan = |d: &Value| PlannedCall {
-        name: name_of(d),
-        args: make_args(d, &text),
-    };
-    let named: Vec<&Value> = decls
-        .iter()
-        .copied()
-        .filter(|d| {
-            let n = name_of(d).to_lowercase();
-            !n.is_empty() && lower.contains(&n)
-        })
-        .collect();
-    let chosen = if let Some(d) = named.first() {
-        if named.len() > 1 {
-            return named.into_iter().map(plan).collect();
-        }
-        *d
-    } else if lower.contains("weather") {
-        decls
-            .iter()
-            .find(|d| name_of(d).to_lowercase().contains("weather"))
-            .copied()
-            .unwrap_or(decls[0])
-    } else if mode == "ANY" {
-        decls[0]
-    } else {
-        return Vec::new();
-    };
-    vec![plan(chosen)]
-}
-
-/// Place named after " in " in the prompt ("weather in Paris?" -> "Paris").
-fn place_in(text: &str) -> Option<String> {
-    let idx = text.rfind(" in ")?;
-    let rest = &text[idx + 4..];
-    let place: String = rest
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '\'')
-        .collect();
-    let place = place.trim();
-    (!place.is_empty()).then(|| place.to_owned())
-}
-
-fn schema_type(schema: &Value) -> String {
-    match field(schema, "type") {
-        Some(Value::String(s)) => s.to_lowercase(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|s| !s.eq_ignore_ascii_case("null"))
-            .unwrap_or("string")
-            .to_lowercase(),
-        _ => "string".to_owned(),
-    }
-}
-
-/// Arguments filling the declaration's required properties (all of them if none is required).
-fn make_args(decl: &Value, text: &str) -> Value {
-    let schema = field(decl, "parametersJsonSchema").or_else(|| field(decl, "parameters"));
-    let Some(props) = schema
-        .and_then(|s| field(s, "properties"))
-        .and_then(Value::as_object)
-    else {
-        return Value::Object(Map::new());
-    };
-    let required: Vec<&str> = schema
-        .and_then(|s| field(s, "required"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let keys: Vec<&str> = if required.is_empty() {
-        props.keys().map(String::as_str).collect()
-    } else {
-        required
-    };
-    let mut args = Map::new();
-    for k in keys {
-        let prop = props.get(k).cloned().unwrap_or(Value::Null);
-        let v = if let Some(first) = field(&prop, "enum")
-            .and_then(Value::as_array)
-            .and_then(|e| e.first())
-        {
-            first.clone()
-        } else {
-            match schema_type(&prop).as_str() {
-                "integer" | "number" => Value::from(1),
-                "boolean" => Value::Bool(true),
-                "array" => Value::Array(Vec::new()),
-                "object" => Value::Object(Map::new()),
-                _ => Value::String(place_in(text).unwrap_or_else(|| "Paris".to_owned())),
-            }
-        };
-        args.insert(k.to_owned(), v);
-    }
-    Value::Object(args)
 }
 
 /// Split a text into `n` consecutive pieces of about equal length (in characters).
@@ -556,80 +414,6 @@ mod tests {
     }
 
     /// The only call planned, if any (these cases never name two functions).
-    fn plan_function_call(req: &Value) -> Option<PlannedCall> {
-        let mut calls = plan_function_calls(req);
-        assert!(calls.len() <= 1, "{calls:?}");
-        calls.pop()
-    }
-
-    #[test]
-    fn function_call_trigger() {
-        let tools = json!([{"functionDeclarations": [
-            {"name": "sum", "parametersJsonSchema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}},
-            {"name": "get_weather", "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}, "unit": {"type": "STRING", "enum": ["C", "F"]}}, "required": ["city", "unit"]}}
-        ]}]);
-        let req = json!({"contents": [{"role": "user", "parts": [{"text": "What's the weather in Paris?"}]}], "tools": tools});
-        let c = plan_function_call(&req).unwrap();
-        assert_eq!(c.name, "get_weather");
-        assert_eq!(c.args, json!({"city": "Paris", "unit": "C"}));
-
-        let req = json!({"contents": [{"role": "user", "parts": [{"text": "please use sum"}]}], "tools": tools});
-        assert_eq!(
-            plan_function_call(&req).unwrap().args,
-            json!({"a": 1, "b": 1})
-        );
-
-        let req =
-            json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}], "tools": tools});
-        assert!(plan_function_call(&req).is_none());
-        let req = json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}], "tools": tools,
-                         "tool_config": {"function_calling_config": {"mode": "ANY", "allowed_function_names": ["get_weather"]}}});
-        assert_eq!(plan_function_call(&req).unwrap().name, "get_weather");
-        let req = json!({"contents": [{"role": "user", "parts": [{"text": "weather"}]}], "tools": tools,
-                         "toolConfig": {"functionCallingConfig": {"mode": "NONE"}}});
-        assert!(plan_function_call(&req).is_none());
-
-        let req = json!({"contents": [
-            {"role": "user", "parts": [{"text": "What's the weather in Paris?"}]},
-            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
-            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 20}}}]}
-        ], "tools": tools});
-        assert!(plan_function_call(&req).is_none());
-        assert_eq!(
-            default_reply(&req),
-            "Echo: get_weather returned {\"temp\":20}"
-        );
-        // no tools: never
-        let req = json!({"contents": [{"parts": [{"text": "weather in Rome"}]}]});
-        assert!(plan_function_call(&req).is_none());
-    }
-
-    #[test]
-    fn functions_named_together_are_called_in_parallel_within_the_allowed_ones() {
-        let tools = json!([{"functionDeclarations": [
-            {"name": "get_weather", "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}},
-            {"name": "get_time", "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}}}
-        ]}]);
-        let text = json!([{"role": "user", "parts": [{"text": "call get_weather and get_time for Paris"}]}]);
-        let req = json!({"contents": text, "tools": tools});
-        let names: Vec<String> = plan_function_calls(&req)
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
-        assert_eq!(names, ["get_weather", "get_time"]);
-        let req = json!({"contents": text, "tools": tools,
-                         "toolConfig": {"functionCallingConfig": {"mode": "AUTO", "allowedFunctionNames": ["get_time"]}}});
-        let names: Vec<String> = plan_function_calls(&req)
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
-        assert_eq!(
-            names,
-            ["get_time"],
-            "a function not allowed is never called"
-        );
-    }
-
     #[test]
     fn embeddings_deterministic_and_normalised() {
         let a = embedding("hello", 768);

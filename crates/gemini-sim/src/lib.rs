@@ -7,9 +7,11 @@
 //! `POST /_sim/faults` (one [`FaultRule`] or an array), `GET`/`DELETE /_sim/faults`,
 //! `GET /_sim/requests`, `GET /_sim/stats`, `POST /_sim/reset`.
 
+mod calls;
 mod catalog;
 mod content;
 mod fault;
+mod instance;
 mod quota;
 mod server;
 mod state;

@@ -131,7 +131,7 @@ impl Exchange<'_> {
         {
             return Ok(());
         }
-        let calls = content::plan_function_calls(body);
+        let calls = crate::calls::plan_function_calls(body);
         let answer = if !calls.is_empty() {
             Answer::Calls(calls)
         } else {
@@ -139,6 +139,9 @@ impl Exchange<'_> {
                 Some(t) => t.clone(),
                 None => content::default_reply(body),
             };
+            if let Some(json) = crate::instance::json_reply(body, &text) {
+                text = json;
+            }
             let finish = match content::max_output_tokens(body) {
                 Some(max) if content::truncate_to_tokens(&mut text, max) => "MAX_TOKENS",
                 _ => "STOP",

@@ -17,8 +17,9 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 use serde_json::Value;
 
+use crate::calls::PlannedCall;
 use crate::catalog::{self, ModelInfo};
-use crate::content::{self, PlannedCall};
+use crate::content;
 use crate::fault::FaultAction;
 use crate::quota::{Clock, Family, Limit, Violation};
 use crate::state::{RecordedRequest, Shared};
