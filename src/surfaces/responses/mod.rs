@@ -6,6 +6,7 @@ mod output;
 mod request;
 mod response;
 mod stream;
+mod tools;
 
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::{Method, ModelId, Resource};
