@@ -62,6 +62,9 @@ pub fn run(cli: Overrides) -> Result<(), StartupError> {
          curl -s http://{listen}/v1/chat/completions -H 'authorization: Bearer {DEMO_PASSWORD}' \\\n    \
          -H 'content-type: application/json' \\\n    \
          -d '{{\"model\":\"gemini-2.5-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hi from the OpenAI surface\"}}]}}'\n\n  \
+         curl -s http://{listen}/v1/responses -H 'authorization: Bearer {DEMO_PASSWORD}' \\\n    \
+         -H 'content-type: application/json' -d '{{\"model\":\"gemini-2.5-flash\",\"input\":\"Hi from the Responses API\"}}'\n  \
+         (openai-agents, @ai-sdk/openai: OPENAI_BASE_URL=http://{listen}/v1 OPENAI_API_KEY={DEMO_PASSWORD})\n\n  \
          curl -s http://{listen}/v1/messages -H 'x-api-key: {DEMO_PASSWORD}' -H 'anthropic-version: 2023-06-01' \\\n    \
          -H 'content-type: application/json' \\\n    \
          -d '{{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,\"messages\":[{{\"role\":\"user\",\"content\":\"Hi from Claude Code\"}}]}}'\n  \
