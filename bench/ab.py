@@ -64,8 +64,10 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def wrk(port: int, path: str, body: str, seconds: int) -> dict:
-    env = dict(os.environ, BENCH_PATH=path, BENCH_KEY="pw", BENCH_BODY=body)
+def wrk(port: int, path: str, body: str, seconds: int,
+        header: tuple[str, str] = ("x-goog-api-key", "pw")) -> dict:
+    """wrk -c8 POSTing `body` to `path`, the client credential in `header` (name, value)."""
+    env = dict(os.environ, BENCH_PATH=path, BENCH_HEADER=header[0], BENCH_KEY=header[1], BENCH_BODY=body)
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "5s",
          "-s", str(POST_LUA), f"http://127.0.0.1:{port}"],
@@ -78,7 +80,8 @@ def wrk(port: int, path: str, body: str, seconds: int) -> dict:
     return r
 
 
-def measure(gw_bin: str, sim_port: int, seconds: int) -> dict[str, float]:
+def measure(gw_bin: str, sim_port: int, seconds: int, scenarios=None) -> dict[str, float]:
+    scenarios = scenarios or SCENARIOS
     port, admin = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GEMINI_GATEWAY_CONFIG")}
     env.update(GEMINI_API_KEYS="k1,k2", PASSWORD="pw", GEMINI_BASE_URL=f"http://127.0.0.1:{sim_port}",
@@ -90,9 +93,9 @@ def measure(gw_bin: str, sim_port: int, seconds: int) -> dict[str, float]:
         wait_port(port, gw, "gateway")
         wrk(port, *SCENARIOS["native-json"], 3)  # warm-up: pools, caches, model list
         result = {}
-        for name, (path, body) in SCENARIOS.items():
+        for name, (path, body, *header) in scenarios.items():
             t0 = cpu_ticks(gw.pid)
-            r = wrk(port, path, body, seconds)
+            r = wrk(port, path, body, seconds, *header)
             t1 = cpu_ticks(gw.pid)
             result[name] = (t1 - t0) * 1e6 / CLK_TCK / max(r["requests"], 1)
         return result

@@ -39,6 +39,12 @@ SCENARIOS = {
     "native-sse": ("/v2/models/gemini-2.5-flash:streamGenerateContent?alt=sse", NATIVE),
     "openai-json": ("/v1/chat/completions", OPENAI),
     "openai-sse": ("/v1/chat/completions", OPENAI_SSE),
+    "responses-json": ("/v1/responses", json.dumps({"model": "gemini-2.5-flash", "input": PROMPT})),
+    "responses-sse": ("/v1/responses", json.dumps({"model": "gemini-2.5-flash", "input": PROMPT, "stream": True})),
+    "messages-json": ("/v1/messages", json.dumps({"model": "gemini-2.5-flash", "max_tokens": 1024,
+                                                 "messages": [{"role": "user", "content": PROMPT}]})),
+    "messages-sse": ("/v1/messages", json.dumps({"model": "gemini-2.5-flash", "max_tokens": 1024, "stream": True,
+                                                "messages": [{"role": "user", "content": PROMPT}]})),
 }
 
 

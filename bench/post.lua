@@ -1,13 +1,14 @@
 -- wrk script for the gemini-gateway benchmark: one POST per request, machine-readable summary.
 -- Configured by environment variables (set by bench/run.sh):
 --   BENCH_PATH  request path, e.g. /v2/models/gemini-2.5-flash:generateContent
---   BENCH_KEY   value of the x-goog-api-key header
+--   BENCH_HEADER  name of the credential header (default x-goog-api-key)
+--   BENCH_KEY   its value (e.g. "pw", or "Bearer pw" with BENCH_HEADER=authorization)
 --   BENCH_BODY  request body (JSON)
 wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH") or "/"
 wrk.body = os.getenv("BENCH_BODY") or "{}"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["x-goog-api-key"] = os.getenv("BENCH_KEY") or ""
+wrk.headers[os.getenv("BENCH_HEADER") or "x-goog-api-key"] = os.getenv("BENCH_KEY") or ""
 
 function request()
   return wrk.format(nil, wrk.path, nil, wrk.body)

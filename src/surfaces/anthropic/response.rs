@@ -5,7 +5,8 @@ use super::blocks::{Blocks, Ev, Start};
 use crate::convert::gemini::blocked_error;
 use crate::convert::gemini::{finish, upstream_error, Finish, GenerateResponse, UsageMetadata};
 use crate::error::GatewayError;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 /// What an answer is translated for.
 #[derive(Debug, Clone)]
@@ -29,15 +30,29 @@ pub(super) fn stop_reason(gemini: Option<&str>, tool_uses: usize) -> &'static st
 
 /// Anthropic's `usage`: input excludes what came from Gemini's context cache (counted apart),
 /// output includes thinking.
-pub(super) fn usage(u: Option<&UsageMetadata>) -> Value {
-    let u = u.cloned().unwrap_or_default();
-    let cached = u.cached_content_token_count.unwrap_or(0);
-    json!({
-        "input_tokens": u.prompt().saturating_sub(cached),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-        "output_tokens": u.completion(),
-    })
+pub(super) fn usage(u: Option<&UsageMetadata>) -> Usage {
+    let (prompt, completion, cached) = u.map_or((0, 0, 0), |u| {
+        (
+            u.prompt(),
+            u.completion(),
+            u.cached_content_token_count.unwrap_or(0),
+        )
+    });
+    Usage {
+        input_tokens: prompt.saturating_sub(cached),
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: cached,
+        output_tokens: completion,
+    }
+}
+
+/// Anthropic's `usage` object.
+#[derive(Serialize)]
+pub(super) struct Usage {
+    pub input_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 /// Read a Gemini answer, or the error it stands for.
@@ -75,56 +90,75 @@ pub(super) fn message(gemini: &[u8], meta: &MessageMeta) -> Result<Vec<u8>, Gate
         .and_then(|c| c.parts.as_deref())
         .unwrap_or(&[]);
     let mut blocks = Blocks::new(meta.thinking);
-    let mut content: Vec<Map<String, Value>> = Vec::new();
-    let mut ev = |e: Ev<'_>| match e {
-        Ev::Start(s) => content.push(match s {
-            Start::Text => obj(json!({"type": "text", "text": ""})),
-            Start::Thinking => obj(json!({"type": "thinking", "thinking": "", "signature": ""})),
-            Start::ToolUse { id, name } => {
-                obj(json!({"type": "tool_use", "id": id, "name": name, "input": {}}))
-            }
+    let mut content: Vec<Block> = Vec::new();
+    let mut ev = |e: Ev<'_>| match (e, content.last_mut()) {
+        (Ev::Start(s), _) => content.push(match s {
+            Start::Text => Block::Text {
+                text: String::new(),
+            },
+            Start::Thinking => Block::Thinking {
+                thinking: String::new(),
+                signature: String::new(),
+            },
+            Start::ToolUse { id, name } => Block::ToolUse {
+                id,
+                name,
+                input: Value::Object(Default::default()),
+            },
         }),
-        Ev::Text(t) => append(&mut content, "text", t),
-        Ev::Thinking(t) => append(&mut content, "thinking", t),
-        Ev::Signature(s) => append(&mut content, "signature", s),
-        Ev::Json(j) => {
-            if let Some(b) = content.last_mut() {
-                b.insert(
-                    "input".into(),
-                    serde_json::from_str(&j).unwrap_or_else(|_| json!({})),
-                );
-            }
+        (Ev::Text(t), Some(Block::Text { text })) => text.push_str(t),
+        (Ev::Thinking(t), Some(Block::Thinking { thinking, .. })) => thinking.push_str(t),
+        (Ev::Signature(t), Some(Block::Thinking { signature, .. })) => signature.push_str(t),
+        (Ev::Json(j), Some(Block::ToolUse { input, .. })) => {
+            *input = serde_json::from_str(&j).unwrap_or_else(|_| json!({}));
         }
-        Ev::Stop => {}
+        _ => {}
     };
     blocks.parts(parts, &mut ev);
     blocks.close(&mut ev);
-    let stop = stop_reason(c.finish_reason.as_deref(), blocks.tool_uses);
-    let out = json!({
-        "id": meta.id,
-        "type": "message",
-        "role": "assistant",
-        "model": meta.model,
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": null,
-        "usage": usage(resp.usage_metadata.as_ref()),
-    });
+    let out = Message {
+        id: &meta.id,
+        kind: "message",
+        role: "assistant",
+        model: &meta.model,
+        content,
+        stop_reason: stop_reason(c.finish_reason.as_deref(), blocks.tool_uses),
+        stop_sequence: None,
+        usage: usage(resp.usage_metadata.as_ref()),
+    };
     serde_json::to_vec(&out).map_err(|e| GatewayError::internal(e.to_string()))
 }
 
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+/// A whole `message`, serialised straight from its parts.
+#[derive(Serialize)]
+struct Message<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Block>,
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+    usage: Usage,
 }
 
-/// Append to a string field of the last block.
-fn append(content: &mut [Map<String, Value>], field: &str, t: &str) {
-    if let Some(Value::String(s)) = content.last_mut().and_then(|b| b.get_mut(field)) {
-        s.push_str(t);
-    }
+/// A content block of a whole message.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        text: String,
+    },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
 }
 
 /// Gemini `countTokens` → `{"input_tokens": N}`.

@@ -78,7 +78,7 @@ impl MessageStream {
         }
         self.started = true;
         let mut u = usage(self.usage.as_ref());
-        u["output_tokens"] = json!(0);
+        u.output_tokens = 0;
         write(
             out,
             "message_start",
@@ -223,10 +223,10 @@ impl StreamReply for MessageStream {
             next: self.blocks.count,
         };
         self.blocks.close(&mut |e| w.event(e));
-        let mut u = usage(self.usage.as_ref());
-        if let Value::Object(m) = &mut u {
-            m.remove("cache_creation_input_tokens");
-        }
+        let u = usage(self.usage.as_ref());
+        // message_delta's usage has no cache_creation_input_tokens.
+        let u = json!({"input_tokens": u.input_tokens, "cache_read_input_tokens": u.cache_read_input_tokens,
+                       "output_tokens": u.output_tokens});
         write(
             out,
             "message_delta",

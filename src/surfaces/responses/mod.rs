@@ -21,8 +21,8 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use request::{translate, ResponsesRequest};
-use response::Meta;
-use serde_json::{json, Map, Value};
+use response::{Echo, Meta};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The Responses surface.
@@ -94,44 +94,23 @@ impl Responses {
 }
 
 /// The request's settings as every response object repeats them.
-fn echo(req: &ResponsesRequest<'_>, reasoning: Value) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("instructions".into(), json!(req.instructions));
-    m.insert("max_output_tokens".into(), json!(req.max_output_tokens));
-    m.insert(
-        "parallel_tool_calls".into(),
-        Value::Bool(req.parallel_tool_calls.unwrap_or(true)),
-    );
-    m.insert("reasoning".into(), reasoning);
-    m.insert("temperature".into(), json!(req.temperature));
-    m.insert("top_p".into(), json!(req.top_p));
-    m.insert(
-        "text".into(),
-        req.text
-            .clone()
-            .filter(|t| !t.is_null())
-            .unwrap_or_else(|| json!({"format": {"type": "text"}})),
-    );
-    m.insert(
-        "tool_choice".into(),
-        req.tool_choice
-            .clone()
-            .filter(|t| !t.is_null())
-            .unwrap_or_else(|| Value::from("auto")),
-    );
-    m.insert(
-        "tools".into(),
-        Value::Array(req.tools.clone().unwrap_or_default()),
-    );
-    m.insert(
-        "metadata".into(),
-        req.metadata
-            .clone()
-            .filter(|t| !t.is_null())
-            .unwrap_or_else(|| json!({})),
-    );
-    m.insert("user".into(), json!(req.user));
-    m
+fn echo(req: &ResponsesRequest<'_>, reasoning: Value) -> Echo {
+    let or = |v: &Option<Value>, default: fn() -> Value| {
+        v.clone().filter(|t| !t.is_null()).unwrap_or_else(default)
+    };
+    Echo {
+        instructions: req.instructions.clone(),
+        max_output_tokens: req.max_output_tokens,
+        parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
+        reasoning,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        text: or(&req.text, || json!({"format": {"type": "text"}})),
+        tool_choice: or(&req.tool_choice, || Value::from("auto")),
+        tools: req.tools.clone().unwrap_or_default(),
+        metadata: or(&req.metadata, || json!({})),
+        user: req.user.clone(),
+    }
 }
 
 #[async_trait]

@@ -14,11 +14,68 @@
 
 use crate::convert::gemini::{pieces, CallIds, Part, Piece, ToolCall};
 use crate::convert::random_id;
+use serde::Serialize;
 use serde_json::{json, Value};
+
+/// One output item, serialised as the Responses API spells it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(super) enum Item {
+    Message {
+        id: String,
+        status: &'static str,
+        role: &'static str,
+        content: [OutputText; 1],
+    },
+    Reasoning {
+        id: String,
+        summary: Vec<SummaryText>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encrypted_content: Option<String>,
+    },
+    FunctionCall {
+        id: String,
+        status: &'static str,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+}
+
+/// A message's `output_text` part.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct OutputText {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+    annotations: [(); 0],
+    logprobs: [(); 0],
+}
+
+/// A reasoning item's `summary_text` part.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct SummaryText {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+}
+
+fn output_text(text: String) -> OutputText {
+    OutputText {
+        kind: "output_text",
+        text,
+        annotations: [],
+        logprobs: [],
+    }
+}
 
 /// Where stream events go (nowhere for a whole answer).
 pub(super) trait Sink {
     fn event(&mut self, kind: &'static str, data: Value);
+    /// Whether events are wanted at all (they are not built otherwise).
+    fn live(&self) -> bool {
+        true
+    }
 }
 
 /// Discards events: the whole answer only needs the items.
@@ -26,6 +83,16 @@ pub(super) struct NoEvents;
 
 impl Sink for NoEvents {
     fn event(&mut self, _kind: &'static str, _data: Value) {}
+    fn live(&self) -> bool {
+        false
+    }
+}
+
+/// Build and send an event only when the sink wants events.
+fn emit(sink: &mut dyn Sink, kind: &'static str, data: impl FnOnce() -> Value) {
+    if sink.live() {
+        sink.event(kind, data());
+    }
 }
 
 enum Open {
@@ -39,13 +106,9 @@ pub(super) struct Output {
     ids: CallIds,
     open: Option<Open>,
     /// Finished items, in output order (an open item's index is `items.len()`).
-    pub items: Vec<Value>,
+    pub items: Vec<Item>,
     /// Function calls so far.
     pub calls: usize,
-}
-
-fn output_text(text: &str) -> Value {
-    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
 impl Output {
@@ -81,16 +144,14 @@ impl Output {
             self.close(sink);
             let id = random_id("msg_", 48);
             let output_index = self.index();
-            sink.event(
-                "response.output_item.added",
+            emit(sink, "response.output_item.added", || {
                 json!({"output_index": output_index, "item": {"id": id, "type": "message",
-                       "status": "in_progress", "role": "assistant", "content": []}}),
-            );
-            sink.event(
-                "response.content_part.added",
+                       "status": "in_progress", "role": "assistant", "content": []}})
+            });
+            emit(sink, "response.content_part.added", || {
                 json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                       "part": output_text("")}),
-            );
+                       "part": output_text(String::new())})
+            });
             self.open = Some(Open::Message {
                 id,
                 text: String::new(),
@@ -98,11 +159,10 @@ impl Output {
         }
         let output_index = self.index();
         if let Some(Open::Message { id, text }) = &mut self.open {
-            sink.event(
-                "response.output_text.delta",
+            emit(sink, "response.output_text.delta", || {
                 json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                       "delta": t, "logprobs": []}),
-            );
+                       "delta": t, "logprobs": []})
+            });
             text.push_str(t);
         }
     }
@@ -113,11 +173,10 @@ impl Output {
         }
         self.close(sink);
         let id = random_id("rs_", 48);
-        sink.event(
-            "response.output_item.added",
+        emit(sink, "response.output_item.added", || {
             json!({"output_index": self.index(),
-                   "item": {"id": id, "type": "reasoning", "summary": []}}),
-        );
+                   "item": {"id": id, "type": "reasoning", "summary": []}})
+        });
         self.open = Some(Open::Reasoning {
             id,
             text: String::new(),
@@ -129,17 +188,15 @@ impl Output {
         let output_index = self.index();
         if let Some(Open::Reasoning { id, text }) = &mut self.open {
             if text.is_empty() {
-                sink.event(
-                    "response.reasoning_summary_part.added",
+                emit(sink, "response.reasoning_summary_part.added", || {
                     json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                           "part": {"type": "summary_text", "text": ""}}),
-                );
+                           "part": {"type": "summary_text", "text": ""}})
+                });
             }
-            sink.event(
-                "response.reasoning_summary_text.delta",
+            emit(sink, "response.reasoning_summary_text.delta", || {
                 json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                       "delta": t}),
-            );
+                       "delta": t})
+            });
             text.push_str(t);
         }
     }
@@ -157,26 +214,44 @@ impl Output {
         self.close(sink);
         let id = random_id("fc_", 48);
         let output_index = self.index();
-        let mut item = json!({"id": id, "type": "function_call", "status": "in_progress",
-                              "call_id": tc.id, "name": tc.name, "arguments": ""});
-        sink.event(
+        let added = Item::FunctionCall {
+            id,
+            status: "in_progress",
+            call_id: tc.id,
+            name: tc.name,
+            arguments: String::new(),
+        };
+        emit(
+            sink,
             "response.output_item.added",
-            json!({"output_index": output_index, "item": item}),
+            || json!({"output_index": output_index, "item": added}),
         );
-        sink.event(
+        let Item::FunctionCall {
+            id, call_id, name, ..
+        } = added
+        else {
+            unreachable!()
+        };
+        emit(
+            sink,
             "response.function_call_arguments.delta",
-            json!({"item_id": id, "output_index": output_index, "delta": tc.arguments}),
+            || json!({"item_id": id, "output_index": output_index, "delta": tc.arguments}),
         );
-        sink.event(
-            "response.function_call_arguments.done",
-            json!({"item_id": id, "output_index": output_index, "name": tc.name,
-                   "arguments": tc.arguments}),
-        );
-        item["arguments"] = Value::from(tc.arguments);
-        item["status"] = Value::from("completed");
-        sink.event(
+        emit(sink, "response.function_call_arguments.done", || {
+            json!({"item_id": id, "output_index": output_index, "name": name,
+                   "arguments": tc.arguments})
+        });
+        let item = Item::FunctionCall {
+            id,
+            status: "completed",
+            call_id,
+            name,
+            arguments: tc.arguments,
+        };
+        emit(
+            sink,
             "response.output_item.done",
-            json!({"output_index": output_index, "item": item}),
+            || json!({"output_index": output_index, "item": item}),
         );
         self.items.push(item);
         self.calls += 1;
@@ -192,45 +267,50 @@ impl Output {
         let item = match self.open.take() {
             None => return,
             Some(Open::Message { id, text }) => {
-                sink.event(
-                    "response.output_text.done",
+                emit(sink, "response.output_text.done", || {
                     json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                           "text": text, "logprobs": []}),
-                );
-                sink.event(
-                    "response.content_part.done",
+                           "text": text, "logprobs": []})
+                });
+                let part = output_text(text);
+                emit(sink, "response.content_part.done", || {
                     json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                           "part": output_text(&text)}),
-                );
-                json!({"id": id, "type": "message", "status": "completed", "role": "assistant",
-                       "content": [output_text(&text)]})
+                           "part": part})
+                });
+                Item::Message {
+                    id,
+                    status: "completed",
+                    role: "assistant",
+                    content: [part],
+                }
             }
             Some(Open::Reasoning { id, text }) => {
                 let mut summary = Vec::new();
                 if !text.is_empty() {
-                    let part = json!({"type": "summary_text", "text": text});
-                    sink.event(
-                        "response.reasoning_summary_text.done",
+                    emit(sink, "response.reasoning_summary_text.done", || {
                         json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                               "text": text}),
-                    );
-                    sink.event(
-                        "response.reasoning_summary_part.done",
+                               "text": text})
+                    });
+                    let part = SummaryText {
+                        kind: "summary_text",
+                        text,
+                    };
+                    emit(sink, "response.reasoning_summary_part.done", || {
                         json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                               "part": part}),
-                    );
+                               "part": part})
+                    });
                     summary.push(part);
                 }
-                let mut item = json!({"id": id, "type": "reasoning", "summary": summary});
-                if let Some(s) = sig {
-                    item["encrypted_content"] = Value::from(s);
+                Item::Reasoning {
+                    id,
+                    summary,
+                    encrypted_content: sig.map(str::to_string),
                 }
-                item
             }
         };
-        sink.event(
+        emit(
+            sink,
             "response.output_item.done",
-            json!({"output_index": output_index, "item": item}),
+            || json!({"output_index": output_index, "item": item}),
         );
         self.items.push(item);
     }
@@ -254,7 +334,8 @@ mod tests {
         let mut names = Names(Vec::new());
         o.parts(&parts, &mut names);
         o.close(&mut names);
-        (o.items, names.0)
+        let items = o.items.iter().map(|i| serde_json::to_value(i).unwrap());
+        (items.collect(), names.0)
     }
 
     #[test]

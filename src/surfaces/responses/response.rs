@@ -1,13 +1,14 @@
 //! The `response` object (whole, and as the stream's lifecycle events carry it): what the request
 //! asked for echoed back, the output items, status and usage.
 
-use super::output::{NoEvents, Output};
+use super::output::{Item, NoEvents, Output};
 use crate::convert::gemini::{
     blocked_error, finish, upstream_error, Finish, GenerateResponse, UsageMetadata,
 };
 use crate::convert::ConvertError;
 use crate::error::GatewayError;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// What every response object of one request repeats.
 #[derive(Debug, Clone)]
@@ -18,8 +19,24 @@ pub(super) struct Meta {
     /// The model as the client named it.
     pub model: String,
     pub summaries: bool,
-    /// The request's settings as the response echoes them (`instructions`, `tools`, ...).
-    pub echo: Map<String, Value>,
+    /// The request's settings as the response echoes them.
+    pub echo: Echo,
+}
+
+/// The request's settings as every response object repeats them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(super) struct Echo {
+    pub instructions: Option<String>,
+    pub max_output_tokens: Option<u64>,
+    pub parallel_tool_calls: bool,
+    pub reasoning: Value,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub text: Value,
+    pub tool_choice: Value,
+    pub tools: Vec<Value>,
+    pub metadata: Value,
+    pub user: Option<String>,
 }
 
 /// How the answer ended.
@@ -28,47 +45,96 @@ pub(super) struct Ending<'a> {
     pub incomplete: Option<&'static str>,
     pub error: Option<Value>,
     pub usage: Option<&'a UsageMetadata>,
+    /// Set once the answer is complete (`response.completed` / `.incomplete`, whole answers).
+    pub completed: bool,
+}
+
+/// `incomplete_details`.
+#[derive(Serialize)]
+pub(super) struct Reason {
+    reason: &'static str,
+}
+
+/// The response object, serialised straight from what it borrows (no `Value` tree is built).
+#[derive(Serialize)]
+pub(super) struct ResponseObject<'a> {
+    id: &'a str,
+    object: &'static str,
+    created_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<u64>,
+    status: &'static str,
+    background: bool,
+    error: Option<&'a Value>,
+    incomplete_details: Option<Reason>,
+    model: &'a str,
+    output: &'a [Item],
+    previous_response_id: Option<&'a str>,
+    /// Nothing is stored, whatever `store` asked.
+    store: bool,
+    truncation: &'static str,
+    #[serde(flatten)]
+    echo: &'a Echo,
+    usage: Option<Usage>,
 }
 
 impl Meta {
     /// The response object with this status, output and usage.
-    pub fn object(&self, end: &Ending<'_>, output: &[Value]) -> Value {
-        let mut o = Map::new();
-        o.insert("id".into(), Value::from(self.id.as_str()));
-        o.insert("object".into(), Value::from("response"));
-        o.insert("created_at".into(), Value::from(self.created_at));
-        o.insert("status".into(), Value::from(end.status));
-        o.insert("background".into(), Value::Bool(false));
-        o.insert("error".into(), end.error.clone().unwrap_or(Value::Null));
-        o.insert(
-            "incomplete_details".into(),
-            end.incomplete
-                .map_or(Value::Null, |r| json!({ "reason": r })),
-        );
-        o.insert("model".into(), Value::from(self.model.as_str()));
-        o.insert("output".into(), Value::Array(output.to_vec()));
-        o.insert("previous_response_id".into(), Value::Null);
-        // Nothing is stored, whatever `store` asked.
-        o.insert("store".into(), Value::Bool(false));
-        o.insert("truncation".into(), Value::from("disabled"));
-        for (k, v) in &self.echo {
-            o.insert(k.clone(), v.clone());
+    pub fn object<'a>(&'a self, end: &'a Ending<'_>, output: &'a [Item]) -> ResponseObject<'a> {
+        ResponseObject {
+            id: &self.id,
+            object: "response",
+            created_at: self.created_at,
+            completed_at: end.completed.then_some(self.created_at),
+            status: end.status,
+            background: false,
+            error: end.error.as_ref(),
+            incomplete_details: end.incomplete.map(|reason| Reason { reason }),
+            model: &self.model,
+            output,
+            previous_response_id: None,
+            store: false,
+            truncation: "disabled",
+            echo: &self.echo,
+            usage: end.usage.map(usage),
         }
-        o.insert("usage".into(), end.usage.map_or(Value::Null, usage));
-        Value::Object(o)
     }
 }
 
+/// Responses `usage`.
+#[derive(Serialize)]
+pub(super) struct Usage {
+    input_tokens: u64,
+    input_tokens_details: Cached,
+    output_tokens: u64,
+    output_tokens_details: Reasoning,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct Cached {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct Reasoning {
+    reasoning_tokens: u64,
+}
+
 /// Responses `usage` from Gemini's `usageMetadata`.
-pub(super) fn usage(u: &UsageMetadata) -> Value {
+pub(super) fn usage(u: &UsageMetadata) -> Usage {
     let (input, output) = (u.prompt(), u.completion());
-    json!({
-        "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": u.cached_content_token_count.unwrap_or(0)},
-        "output_tokens": output,
-        "output_tokens_details": {"reasoning_tokens": u.thoughts_token_count.unwrap_or(0)},
-        "total_tokens": u.total_token_count.unwrap_or(input + output),
-    })
+    Usage {
+        input_tokens: input,
+        input_tokens_details: Cached {
+            cached_tokens: u.cached_content_token_count.unwrap_or(0),
+        },
+        output_tokens: output,
+        output_tokens_details: Reasoning {
+            reasoning_tokens: u.thoughts_token_count.unwrap_or(0),
+        },
+        total_tokens: u.total_token_count.unwrap_or(input + output),
+    }
 }
 
 /// Status and `incomplete_details.reason` for Gemini's finish reason.
@@ -115,15 +181,16 @@ pub(super) fn response(gemini: &[u8], meta: &Meta) -> Result<Vec<u8>, GatewayErr
         incomplete,
         error: None,
         usage: resp.usage_metadata.as_ref(),
+        completed: true,
     };
-    let mut v = meta.object(&end, &out.items);
-    v["completed_at"] = Value::from(meta.created_at);
-    serde_json::to_vec(&v).map_err(|e| GatewayError::internal(e.to_string()))
+    serde_json::to_vec(&meta.object(&end, &out.items))
+        .map_err(|e| GatewayError::internal(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn meta() -> Meta {
         Meta {
@@ -131,7 +198,7 @@ mod tests {
             created_at: 1,
             model: "gemini-2.5-flash".into(),
             summaries: false,
-            echo: Map::new(),
+            echo: Echo::default(),
         }
     }
 
@@ -155,6 +222,9 @@ mod tests {
                    "total_tokens": 9})
         );
         assert_eq!(v["store"], false);
+        assert_eq!(v["completed_at"], 1);
+        assert_eq!(v["previous_response_id"], Value::Null);
+        assert_eq!(v["error"], Value::Null);
     }
 
     #[test]

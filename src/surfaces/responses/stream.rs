@@ -96,6 +96,7 @@ impl ResponseStream {
                 incomplete: None,
                 error: None,
                 usage: None,
+                completed: false,
             },
             &[],
         );
@@ -122,15 +123,14 @@ impl ResponseStream {
             "error",
             json!({"code": code, "message": e.message(), "param": e.param()}),
         );
-        let obj = self.meta.object(
-            &Ending {
-                status: "failed",
-                incomplete: None,
-                error: Some(json!({"code": code, "message": e.message()})),
-                usage: self.usage.as_ref(),
-            },
-            &self.output.items,
-        );
+        let end = Ending {
+            status: "failed",
+            incomplete: None,
+            error: Some(json!({"code": code, "message": e.message()})),
+            usage: self.usage.as_ref(),
+            completed: false,
+        };
+        let obj = self.meta.object(&end, &self.output.items);
         w.event("response.failed", json!({ "response": obj }));
         self.state = State::Failed;
     }
@@ -224,16 +224,14 @@ impl StreamReply for ResponseStream {
         };
         self.output.close(&mut w);
         let (status, incomplete) = status(Some(&reason), self.output.calls);
-        let mut obj = self.meta.object(
-            &Ending {
-                status,
-                incomplete,
-                error: None,
-                usage: self.usage.as_ref(),
-            },
-            &self.output.items,
-        );
-        obj["completed_at"] = Value::from(self.meta.created_at);
+        let end = Ending {
+            status,
+            incomplete,
+            error: None,
+            usage: self.usage.as_ref(),
+            completed: true,
+        };
+        let obj = self.meta.object(&end, &self.output.items);
         let kind = if status == "completed" {
             "response.completed"
         } else {

@@ -7,7 +7,7 @@ use crate::error::GatewayError;
 use crate::model::ModelId;
 use crate::pipeline::body::parse_json;
 use crate::pipeline::route::StreamReply;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 fn gemini(req: Value) -> Result<(Value, ResponsesPlan), GatewayError> {
     let body = req.to_string();
@@ -207,7 +207,7 @@ fn meta(summaries: bool) -> Meta {
         created_at: 7,
         model: "gemini-2.5-flash".into(),
         summaries,
-        echo: Map::new(),
+        echo: Default::default(),
     }
 }
 
