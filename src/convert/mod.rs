@@ -265,7 +265,6 @@ pub(crate) fn bare_model(model: &str) -> &str {
     model.strip_prefix("models/").unwrap_or(model)
 }
 
-/// `prefix` followed by `n` random ASCII alphanumerics.
 /// Whether `id` is one [`random_id`] made with `prefix` and 24 characters (a tool-call id this
 /// gateway minted, which Gemini never saw).
 pub(crate) fn minted_id(id: &str, prefix: &str) -> bool {
@@ -273,11 +272,20 @@ pub(crate) fn minted_id(id: &str, prefix: &str) -> bool {
         .is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// `prefix` followed by `n` random ASCII alphanumerics (ten base-62 digits from each random
+/// `u64`: 62^10 < 2^64, and the slight bias does not matter for ids).
 pub(crate) fn random_id(prefix: &str, n: usize) -> String {
+    const DIGITS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut s = String::with_capacity(prefix.len() + n);
     s.push_str(prefix);
-    for _ in 0..n {
-        s.push(fastrand::alphanumeric());
+    let mut left = n;
+    while left > 0 {
+        let mut x = fastrand::u64(..);
+        for _ in 0..left.min(10) {
+            s.push(DIGITS[(x % 62) as usize] as char);
+            x /= 62;
+        }
+        left = left.saturating_sub(10);
     }
     s
 }

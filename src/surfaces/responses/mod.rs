@@ -22,7 +22,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use request::{translate, ResponsesRequest};
 use response::{Echo, Meta};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The Responses surface.
@@ -95,9 +95,7 @@ impl Responses {
 
 /// The request's settings as every response object repeats them.
 fn echo(req: &ResponsesRequest<'_>, reasoning: Value) -> Echo {
-    let or = |v: &Option<Value>, default: fn() -> Value| {
-        v.clone().filter(|t| !t.is_null()).unwrap_or_else(default)
-    };
+    let given = |v: &Option<Value>| v.clone().filter(|t| !t.is_null());
     Echo {
         instructions: req.instructions.clone(),
         max_output_tokens: req.max_output_tokens,
@@ -105,10 +103,10 @@ fn echo(req: &ResponsesRequest<'_>, reasoning: Value) -> Echo {
         reasoning,
         temperature: req.temperature,
         top_p: req.top_p,
-        text: or(&req.text, || json!({"format": {"type": "text"}})),
-        tool_choice: or(&req.tool_choice, || Value::from("auto")),
+        text: given(&req.text),
+        tool_choice: given(&req.tool_choice),
         tools: req.tools.clone().unwrap_or_default(),
-        metadata: or(&req.metadata, || json!({})),
+        metadata: given(&req.metadata),
         user: req.user.clone(),
     }
 }

@@ -23,8 +23,9 @@ pub(super) struct Meta {
     pub echo: Echo,
 }
 
-/// The request's settings as every response object repeats them.
-#[derive(Debug, Clone, Default, Serialize)]
+/// The request's settings as every response object repeats them (`None`: the client left the
+/// field out, and the object shows the API's default).
+#[derive(Debug, Clone, Default)]
 pub(super) struct Echo {
     pub instructions: Option<String>,
     pub max_output_tokens: Option<u64>,
@@ -32,11 +33,47 @@ pub(super) struct Echo {
     pub reasoning: Value,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
-    pub text: Value,
-    pub tool_choice: Value,
+    pub text: Option<Value>,
+    pub tool_choice: Option<Value>,
     pub tools: Vec<Value>,
-    pub metadata: Value,
+    pub metadata: Option<Value>,
     pub user: Option<String>,
+}
+
+/// A client's value, or the API's default.
+struct OrDefault<'a>(&'a Option<Value>, Fallback);
+
+/// The defaults the response object shows for fields the client left out.
+#[derive(Clone, Copy)]
+enum Fallback {
+    /// `text`: `{"format": {"type": "text"}}`.
+    TextFormat,
+    /// `tool_choice`: `"auto"`.
+    Auto,
+    /// `metadata`: `{}`.
+    Empty,
+}
+
+impl Serialize for OrDefault<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match (self.0, self.1) {
+            (Some(v), _) => v.serialize(s),
+            (None, Fallback::Auto) => s.serialize_str("auto"),
+            (None, Fallback::Empty) => s.serialize_map(Some(0))?.end(),
+            (None, Fallback::TextFormat) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("format", &TextType { kind: "text" })?;
+                m.end()
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TextType {
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 /// How the answer ended.
@@ -73,8 +110,17 @@ pub(super) struct ResponseObject<'a> {
     /// Nothing is stored, whatever `store` asked.
     store: bool,
     truncation: &'static str,
-    #[serde(flatten)]
-    echo: &'a Echo,
+    instructions: &'a Option<String>,
+    max_output_tokens: Option<u64>,
+    parallel_tool_calls: bool,
+    reasoning: &'a Value,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    text: OrDefault<'a>,
+    tool_choice: OrDefault<'a>,
+    tools: &'a [Value],
+    metadata: OrDefault<'a>,
+    user: &'a Option<String>,
     usage: Option<Usage>,
 }
 
@@ -95,7 +141,17 @@ impl Meta {
             previous_response_id: None,
             store: false,
             truncation: "disabled",
-            echo: &self.echo,
+            instructions: &self.echo.instructions,
+            max_output_tokens: self.echo.max_output_tokens,
+            parallel_tool_calls: self.echo.parallel_tool_calls,
+            reasoning: &self.echo.reasoning,
+            temperature: self.echo.temperature,
+            top_p: self.echo.top_p,
+            text: OrDefault(&self.echo.text, Fallback::TextFormat),
+            tool_choice: OrDefault(&self.echo.tool_choice, Fallback::Auto),
+            tools: &self.echo.tools,
+            metadata: OrDefault(&self.echo.metadata, Fallback::Empty),
+            user: &self.echo.user,
             usage: end.usage.map(usage),
         }
     }
@@ -223,6 +279,11 @@ mod tests {
         );
         assert_eq!(v["store"], false);
         assert_eq!(v["completed_at"], 1);
+        // What the client left out shows the API's defaults.
+        assert_eq!(v["text"], json!({"format": {"type": "text"}}));
+        assert_eq!(v["tool_choice"], "auto");
+        assert_eq!(v["metadata"], json!({}));
+        assert_eq!(v["tools"], json!([]));
         assert_eq!(v["previous_response_id"], Value::Null);
         assert_eq!(v["error"], Value::Null);
     }
