@@ -6,6 +6,7 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// Harm categories the Developer API accepts in `safetySettings`.
 pub(crate) const HARM_CATEGORIES: [&str; 5] = [
@@ -173,23 +174,68 @@ pub(crate) enum Safety {
 
 impl Serialize for Safety {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Setting {
-            category: &'static str,
-            threshold: &'static str,
-        }
         match self {
             Safety::Client(v) => v.serialize(s),
-            Safety::Configured(threshold) => {
-                let mut seq = s.serialize_seq(Some(HARM_CATEGORIES.len()))?;
-                for category in HARM_CATEGORIES {
-                    seq.serialize_element(&Setting {
-                        category,
-                        threshold,
-                    })?;
+            Safety::Configured(threshold) => match configured(threshold) {
+                // The two thresholds the config allows are written as ready-made JSON.
+                Some(raw) => raw.serialize(s),
+                None => {
+                    let mut seq = s.serialize_seq(Some(HARM_CATEGORIES.len()))?;
+                    for category in HARM_CATEGORIES {
+                        seq.serialize_element(&Setting {
+                            category,
+                            threshold,
+                        })?;
+                    }
+                    seq.end()
                 }
-                seq.end()
-            }
+            },
         }
+    }
+}
+
+#[derive(Serialize)]
+struct Setting<'a> {
+    category: &'static str,
+    threshold: &'a str,
+}
+
+/// `safetySettings` for `BLOCK_NONE` and `OFF`, serialised once.
+fn configured(threshold: &str) -> Option<&'static RawValue> {
+    fn build(threshold: &str) -> Option<Box<RawValue>> {
+        let all: Vec<Setting<'_>> = HARM_CATEGORIES
+            .iter()
+            .map(|category| Setting {
+                category,
+                threshold,
+            })
+            .collect();
+        RawValue::from_string(serde_json::to_string(&all).ok()?).ok()
+    }
+    static BLOCK_NONE: LazyLock<Option<Box<RawValue>>> = LazyLock::new(|| build("BLOCK_NONE"));
+    static OFF: LazyLock<Option<Box<RawValue>>> = LazyLock::new(|| build("OFF"));
+    match threshold {
+        "BLOCK_NONE" => BLOCK_NONE.as_deref(),
+        "OFF" => OFF.as_deref(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_safety_settings_are_the_same_ready_made_or_built() {
+        let json = |t: &'static str| serde_json::to_value(Safety::Configured(t)).unwrap();
+        for t in ["BLOCK_NONE", "OFF", "BLOCK_ONLY_HIGH"] {
+            let expected: Vec<Value> = HARM_CATEGORIES
+                .iter()
+                .map(|c| serde_json::json!({"category": c, "threshold": t}))
+                .collect();
+            assert_eq!(json(t), Value::Array(expected), "{t}");
+        }
+        let body = serde_json::to_string(&Safety::Configured("OFF")).unwrap();
+        assert!(body.starts_with(r#"[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"OFF"}"#));
     }
 }

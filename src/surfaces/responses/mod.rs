@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
-use request::{translate, ResponsesRequest};
+use request::{translate, Reasoning, ResponsesRequest};
 use response::{Echo, Meta};
 use serde_json::Value;
 use std::sync::Arc;
@@ -94,7 +94,7 @@ impl Responses {
 }
 
 /// The request's settings as every response object repeats them.
-fn echo(req: &ResponsesRequest<'_>, reasoning: Value) -> Echo {
+fn echo(req: &ResponsesRequest<'_>, reasoning: Reasoning) -> Echo {
     let given = |v: &Option<Value>| v.clone().filter(|t| !t.is_null());
     Echo {
         instructions: req.instructions.clone(),

@@ -17,7 +17,7 @@ use crate::model::ModelId;
 use crate::pipeline::body::TextOrList;
 use crate::upstream::estimate::Estimate;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -117,8 +117,9 @@ struct ContentPart<'a> {
     file_url: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Reasoning {
+/// `reasoning`, as the client sent it and as the response echoes it.
+#[derive(Deserialize, serde::Serialize, Debug, Clone, Default)]
+pub(super) struct Reasoning {
     #[serde(default)]
     effort: Option<String>,
     #[serde(default)]
@@ -135,7 +136,7 @@ pub(super) struct ResponsesPlan {
     /// Thought summaries go back as reasoning items' `summary`.
     pub summaries: bool,
     /// `reasoning` as the response echoes it.
-    pub reasoning: Value,
+    pub reasoning: Reasoning,
 }
 
 pub(super) fn invalid(param: impl Into<String>, message: impl std::fmt::Display) -> GatewayError {
@@ -470,9 +471,9 @@ fn thinking(
     model: &str,
     fam: Family,
     gen: &mut Map<String, Value>,
-) -> Result<(bool, Value), GatewayError> {
+) -> Result<(bool, Reasoning), GatewayError> {
     let Some(r) = r else {
-        return Ok((false, json!({"effort": null, "summary": null})));
+        return Ok((false, Reasoning::default()));
     };
     const EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
     if let Some(e) = r.effort.as_deref() {
@@ -502,5 +503,5 @@ fn thinking(
     if !config.is_empty() {
         gen.insert("thinkingConfig".into(), Value::Object(config));
     }
-    Ok((summaries, json!({"effort": r.effort, "summary": r.summary})))
+    Ok((summaries, r.clone()))
 }

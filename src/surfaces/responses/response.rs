@@ -2,6 +2,7 @@
 //! asked for echoed back, the output items, status and usage.
 
 use super::output::{Item, NoEvents, Output};
+use super::request::Reasoning;
 use crate::convert::gemini::{
     blocked_error, finish, upstream_error, Finish, GenerateResponse, UsageMetadata,
 };
@@ -30,7 +31,7 @@ pub(super) struct Echo {
     pub instructions: Option<String>,
     pub max_output_tokens: Option<u64>,
     pub parallel_tool_calls: bool,
-    pub reasoning: Value,
+    pub reasoning: Reasoning,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub text: Option<Value>,
@@ -113,7 +114,7 @@ pub(super) struct ResponseObject<'a> {
     instructions: &'a Option<String>,
     max_output_tokens: Option<u64>,
     parallel_tool_calls: bool,
-    reasoning: &'a Value,
+    reasoning: &'a Reasoning,
     temperature: Option<f64>,
     top_p: Option<f64>,
     text: OrDefault<'a>,
@@ -163,7 +164,7 @@ pub(super) struct Usage {
     input_tokens: u64,
     input_tokens_details: Cached,
     output_tokens: u64,
-    output_tokens_details: Reasoning,
+    output_tokens_details: ReasoningTokens,
     total_tokens: u64,
 }
 
@@ -173,7 +174,7 @@ struct Cached {
 }
 
 #[derive(Serialize)]
-struct Reasoning {
+struct ReasoningTokens {
     reasoning_tokens: u64,
 }
 
@@ -186,7 +187,7 @@ pub(super) fn usage(u: &UsageMetadata) -> Usage {
             cached_tokens: u.cached_content_token_count.unwrap_or(0),
         },
         output_tokens: output,
-        output_tokens_details: Reasoning {
+        output_tokens_details: ReasoningTokens {
             reasoning_tokens: u.thoughts_token_count.unwrap_or(0),
         },
         total_tokens: u.total_token_count.unwrap_or(input + output),
