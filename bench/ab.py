@@ -107,6 +107,16 @@ def measure(gw_bin: str, sim_port: int, seconds: int, scenarios=None) -> dict[st
             gw.kill()
 
 
+def start_sim(sim_bin: str) -> tuple[subprocess.Popen, int]:
+    """The simulator on core 1, one thread, no request log, 20-event streams with no gaps."""
+    port = free_port()
+    sim = subprocess.Popen(["taskset", "-c", "1", sim_bin, "--listen", f"127.0.0.1:{port}",
+                            "--no-record", "--threads", "1", "--stream-events", "20",
+                            "--stream-interval-ms", "0"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sim, port
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--a", required=True, help="gateway binary A (e.g. before a change)")
@@ -116,11 +126,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=8)
     args = ap.parse_args()
 
-    sim_port = free_port()
-    sim = subprocess.Popen(["taskset", "-c", "1", args.sim, "--listen", f"127.0.0.1:{sim_port}",
-                            "--no-record", "--threads", "1", "--stream-events", "20",
-                            "--stream-interval-ms", "0"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim, sim_port = start_sim(args.sim)
     runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     try:
         wait_port(sim_port, sim, "gemini-sim")

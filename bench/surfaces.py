@@ -22,12 +22,11 @@ import argparse
 import json
 import signal
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ab import PROMPT, ROOT, free_port, measure, wait_port  # noqa: E402
+from ab import PROMPT, ROOT, measure, start_sim, wait_port  # noqa: E402
 
 MODEL = "gemini-2.5-flash"
 NATIVE = json.dumps({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]})
@@ -66,11 +65,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=8)
     args = ap.parse_args()
 
-    sim_port = free_port()
-    sim = subprocess.Popen(["taskset", "-c", "1", args.sim, "--listen", f"127.0.0.1:{sim_port}",
-                            "--no-record", "--threads", "1", "--stream-events", "20",
-                            "--stream-interval-ms", "0"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim, sim_port = start_sim(args.sim)
     names = list(SCENARIOS)
     runs: list[dict[str, float]] = []
     try:

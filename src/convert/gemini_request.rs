@@ -166,6 +166,18 @@ impl Serialize for ToolResult {
     }
 }
 
+/// Gemini `tools`: the function declarations (when there are any) and Google Search grounding.
+pub(crate) fn gemini_tools(decls: Vec<Value>, search: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    if !decls.is_empty() {
+        out.push(serde_json::json!({ "functionDeclarations": decls }));
+    }
+    if search {
+        out.push(serde_json::json!({ "googleSearch": {} }));
+    }
+    out
+}
+
 /// `safetySettings`: the configured threshold for every category, or the client's own list.
 pub(crate) enum Safety {
     Configured(&'static str),

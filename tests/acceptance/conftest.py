@@ -310,6 +310,18 @@ def _is_startup_probe(record: dict) -> bool:
     return record["path"] == "/v1beta/models" and record.get("query") == "pageSize=1"
 
 
+def upstream_calls(sim: "Sim") -> list[dict]:
+    """What the simulated Google received, minus any startup key probe (`GET models?pageSize=1`) of
+    a fresh gateway (gateway_factory already waits for them; this is belt and braces)."""
+    return [r for r in sim.api_requests() if not _is_startup_probe(r)]
+
+
+def only(records: list[dict]) -> dict:
+    """The one upstream request a test expects."""
+    assert len(records) == 1, f"expected exactly one upstream request, got {len(records)}: {[r['path'] for r in records]}"
+    return records[0]
+
+
 def _settle_startup_probes(sim: Sim, gw: Gateway) -> None:
     """Wait (bounded) for the gateway's startup key check -- one background `GET models?pageSize=1`
     per key, then one model-list fetch with a valid key -- to finish, then clear the simulator, so

@@ -10,7 +10,8 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from conftest import assert_secret_absent
+from conftest import assert_secret_absent, only
+from conftest import upstream_calls as calls
 
 SONNET = "claude-sonnet-4-5-20250929"  # → gemini-2.5-pro by the default alias table
 FLASH = "gemini-2.5-flash"
@@ -40,15 +41,6 @@ def client(gateway):
     c = anthropic.Anthropic(base_url=gateway.base_url, api_key=gateway.password)
     yield c
     c.close()
-
-
-def calls(sim) -> list[dict]:
-    return [r for r in sim.api_requests() if not (r["path"] == "/v1beta/models" and r.get("query") == "pageSize=1")]
-
-
-def only(records: list[dict]) -> dict:
-    assert len(records) == 1, [r["path"] for r in records]
-    return records[0]
 
 
 def test_plain_message(client, gateway, sim):

@@ -16,7 +16,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from conftest import CALL_TIMEOUT_S, assert_secret_absent
+from conftest import CALL_TIMEOUT_S, assert_secret_absent, only
 
 MODEL = "gemini-2.5-flash"
 EMBED_MODEL = "gemini-embedding-001"
@@ -62,11 +62,6 @@ def make_client(base_url: str, api_key: str, api_version: str | None = None) -> 
 @pytest.fixture
 def client(gateway) -> SdkClient:
     return make_client(gateway.base_url, gateway.password)
-
-
-def only(records: list[dict]) -> dict:
-    assert len(records) == 1, f"expected exactly one upstream request, got {len(records)}: {[r['path'] for r in records]}"
-    return records[0]
 
 
 def header(record: dict, name: str) -> list[str]:

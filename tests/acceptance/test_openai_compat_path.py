@@ -9,6 +9,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from conftest import upstream_calls as calls
+
 FLASH = "gemini-2.5-flash"
 EMBED = "gemini-embedding-001"
 COMPAT_KEYS = tuple(f"compat-sdk-key-{i}" for i in range(3))
@@ -25,10 +27,6 @@ def client(gateway):
     c = OpenAI(base_url=gateway.base_url + "/v1beta/openai/", api_key=gateway.password)
     yield c
     c.close()
-
-
-def calls(sim) -> list[dict]:
-    return [r for r in sim.api_requests() if not (r["path"] == "/v1beta/models" and r.get("query") == "pageSize=1")]
 
 
 def test_chat_plain_and_streamed(client, gateway, sim):

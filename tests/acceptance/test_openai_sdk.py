@@ -19,7 +19,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import assert_secret_absent
+from conftest import assert_secret_absent, only
+from conftest import upstream_calls as gemini_calls
 
 MODEL = "gemini-2.5-flash"
 GEMINI3 = "gemini-3-flash-preview"
@@ -93,12 +94,6 @@ def make_client(base_url: str, api_key: str, **options) -> SdkClient:
 OPENAI_KEYS = tuple(f"openai-sdk-key-{i}" for i in range(8))
 
 
-def gemini_calls(sim) -> list[dict]:
-    """Recorded upstream requests minus any startup key probe (`GET models?pageSize=1`) of a fresh
-    gateway (conftest's gateway_factory already waits for them; this is belt and braces)."""
-    return [r for r in sim.api_requests() if not (r["path"] == "/v1beta/models" and r.get("query") == "pageSize=1")]
-
-
 @pytest.fixture(scope="module")
 def gateway(gateway_factory):
     """This module's own gateway (its own key pool, same simulator); overrides conftest's `gateway`."""
@@ -110,11 +105,6 @@ def client(gateway) -> SdkClient:
     c = make_client(gateway.base_url, gateway.password)
     yield c
     c.client.close()
-
-
-def only(records: list[dict]) -> dict:
-    assert len(records) == 1, f"expected exactly one upstream request, got {len(records)}: {[r['path'] for r in records]}"
-    return records[0]
 
 
 def header(record: dict, name: str) -> list[str]:

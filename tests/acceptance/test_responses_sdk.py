@@ -16,7 +16,8 @@ import pytest
 from openai import OpenAI
 from pydantic import BaseModel
 
-from conftest import assert_secret_absent
+from conftest import assert_secret_absent, only
+from conftest import upstream_calls as calls
 
 FLASH = "gemini-2.5-flash"
 GEMINI3 = "gemini-3-flash-preview"
@@ -49,15 +50,6 @@ def client(gateway):
     c = OpenAI(base_url=gateway.base_url + "/v1", api_key=gateway.password)
     yield c
     c.close()
-
-
-def calls(sim) -> list[dict]:
-    return [r for r in sim.api_requests() if not (r["path"] == "/v1beta/models" and r.get("query") == "pageSize=1")]
-
-
-def only(records: list[dict]) -> dict:
-    assert len(records) == 1, [r["path"] for r in records]
-    return records[0]
 
 
 def test_plain_response(client, gateway, sim):

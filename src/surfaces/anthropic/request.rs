@@ -4,7 +4,8 @@
 
 use crate::config::AnthropicConfig;
 use crate::convert::gemini_request::{
-    push_turn, Args, Call, Content, FnResponse, GeminiRequest, Part, Parts, Safety, ToolResult,
+    gemini_tools, push_turn, Args, Call, Content, FnResponse, GeminiRequest, Part, Parts, Safety,
+    ToolResult,
 };
 use crate::convert::media::{accepted_mime, inline};
 use crate::convert::minted_id;
@@ -535,12 +536,5 @@ fn tools(
         }
     }
     .filter(|_| !decls.is_empty());
-    let mut out = Vec::new();
-    if !decls.is_empty() {
-        out.push(json!({ "functionDeclarations": decls }));
-    }
-    if search {
-        out.push(json!({ "googleSearch": {} }));
-    }
-    Ok((out, config))
+    Ok((gemini_tools(decls, search), config))
 }

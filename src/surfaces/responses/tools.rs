@@ -3,6 +3,7 @@
 //! Google Search grounding, other built-in tools refused with a 400 naming them.
 
 use super::request::invalid;
+use crate::convert::gemini_request::gemini_tools;
 use crate::convert::schema::{parameters, sanitize};
 use crate::error::GatewayError;
 use serde_json::{json, Map, Value};
@@ -165,12 +166,5 @@ pub(super) fn tools(
         },
     }
     .filter(|_| !decls.is_empty());
-    let mut out = Vec::new();
-    if !decls.is_empty() {
-        out.push(json!({ "functionDeclarations": decls }));
-    }
-    if search {
-        out.push(json!({ "googleSearch": {} }));
-    }
-    Ok((out, config))
+    Ok((gemini_tools(decls, search), config))
 }
