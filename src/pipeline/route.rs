@@ -2,7 +2,7 @@
 //! and how the reply is handled. A [`Route`] is written once, by the surface that built it.
 
 use crate::error::GatewayError;
-use crate::model::{ModelId, Resource};
+use crate::model::{Method, ModelId, Resource};
 use bytes::Bytes;
 
 /// How the upstream answer is framed, which decides how a mid-stream failure is reported.
@@ -88,6 +88,43 @@ pub struct Route {
     pub reply: Reply,
     /// The route's metric label (`generateContent`, `chat.completions`, `models`, ...).
     pub label: &'static str,
+}
+
+impl Route {
+    /// A translated generate call: `generateContent`, or `streamGenerateContent?alt=sse` when the
+    /// reply is a stream (the one place a translating surface's stream choice becomes a request).
+    pub fn generate(
+        model: ModelId,
+        body: Vec<u8>,
+        est_tokens: u64,
+        reply: Reply,
+        label: &'static str,
+    ) -> Route {
+        let (method, query, framing) = match reply {
+            Reply::Streamed(_) => (
+                Method::StreamGenerateContent,
+                Some("alt=sse".to_string()),
+                Framing::Sse,
+            ),
+            _ => (Method::GenerateContent, None, Framing::Json),
+        };
+        Route {
+            quota: QuotaUse {
+                est_tokens,
+                counts: true,
+            },
+            upstream: UpstreamRequest {
+                method: http::Method::POST,
+                resource: Resource::Call(model.clone(), method),
+                query,
+                body: Some(Bytes::from(body)),
+                framing,
+            },
+            model: Some(model),
+            reply,
+            label,
+        }
+    }
 }
 
 /// A response given without going upstream (a cached listing, a stage's answer).

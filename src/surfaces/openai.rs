@@ -47,37 +47,18 @@ impl OpenAi {
     async fn chat(&self, session: &mut Session) -> Result<Routed, GatewayError> {
         let body = read_json(session, self.max_body).await?;
         let plan = convert::chat_request(&body, &self.opts)?;
-        let (method, query, framing, reply) = if plan.stream {
-            (
-                Method::StreamGenerateContent,
-                Some("alt=sse".to_string()),
-                Framing::Sse,
-                Reply::Streamed(Box::new(ChatEvents(ChatStream::new(plan.meta)))),
-            )
+        let reply = if plan.stream {
+            Reply::Streamed(Box::new(ChatEvents(ChatStream::new(plan.meta))))
         } else {
-            (
-                Method::GenerateContent,
-                None,
-                Framing::Json,
-                Reply::Buffered(Box::new(ChatJson(plan.meta))),
-            )
+            Reply::Buffered(Box::new(ChatJson(plan.meta)))
         };
-        Ok(Routed::Upstream(Route {
-            quota: QuotaUse {
-                est_tokens: plan.est_tokens,
-                counts: true,
-            },
-            upstream: UpstreamRequest {
-                method: http::Method::POST,
-                resource: Resource::Call(plan.model.clone(), method),
-                query,
-                body: Some(Bytes::from(plan.body)),
-                framing,
-            },
-            model: Some(plan.model),
+        Ok(Routed::Upstream(Route::generate(
+            plan.model,
+            plan.body,
+            plan.est_tokens,
             reply,
-            label: "chat.completions",
-        }))
+            "chat.completions",
+        )))
     }
 
     async fn embeddings(&self, session: &mut Session) -> Result<Routed, GatewayError> {

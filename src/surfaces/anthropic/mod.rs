@@ -59,37 +59,18 @@ impl Anthropic {
             model: plan.requested,
             thinking: plan.thinking,
         };
-        let (method, query, framing, reply) = if plan.stream {
-            (
-                Method::StreamGenerateContent,
-                Some("alt=sse".to_string()),
-                Framing::Sse,
-                Reply::Streamed(Box::new(stream::MessageStream::new(meta))),
-            )
+        let reply = if plan.stream {
+            Reply::Streamed(Box::new(stream::MessageStream::new(meta)))
         } else {
-            (
-                Method::GenerateContent,
-                None,
-                Framing::Json,
-                Reply::Buffered(Box::new(MessageJson(meta))),
-            )
+            Reply::Buffered(Box::new(MessageJson(meta)))
         };
-        Ok(Routed::Upstream(Route {
-            quota: QuotaUse {
-                est_tokens: plan.est_tokens,
-                counts: true,
-            },
-            upstream: UpstreamRequest {
-                method: http::Method::POST,
-                resource: Resource::Call(plan.model.clone(), method),
-                query,
-                body: Some(Bytes::from(plan.body)),
-                framing,
-            },
-            model: Some(plan.model),
+        Ok(Routed::Upstream(Route::generate(
+            plan.model,
+            plan.body,
+            plan.est_tokens,
             reply,
-            label: "messages",
-        }))
+            "messages",
+        )))
     }
 
     /// `count_tokens` → Gemini `countTokens` of the whole translated request (system, tools).

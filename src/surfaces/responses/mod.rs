@@ -9,11 +9,9 @@ mod stream;
 mod tools;
 
 use crate::error::{Envelope, ErrorKind, GatewayError};
-use crate::model::{Method, ModelId, Resource};
+use crate::model::ModelId;
 use crate::pipeline::body::{parse_json, read_json};
-use crate::pipeline::route::{
-    BufferedReply, Framing, QuotaUse, Reply, Route, Routed, UpstreamRequest,
-};
+use crate::pipeline::route::{BufferedReply, Reply, Route, Routed};
 use crate::pipeline::surface::Surface;
 use crate::state::AppState;
 use async_trait::async_trait;
@@ -59,37 +57,18 @@ impl Responses {
             summaries: plan.summaries,
             echo: echo(&req, plan.reasoning),
         };
-        let (method, query, framing, reply) = if plan.stream {
-            (
-                Method::StreamGenerateContent,
-                Some("alt=sse".to_string()),
-                Framing::Sse,
-                Reply::Streamed(Box::new(stream::ResponseStream::new(meta))),
-            )
+        let reply = if plan.stream {
+            Reply::Streamed(Box::new(stream::ResponseStream::new(meta)))
         } else {
-            (
-                Method::GenerateContent,
-                None,
-                Framing::Json,
-                Reply::Buffered(Box::new(ResponseJson(meta))),
-            )
+            Reply::Buffered(Box::new(ResponseJson(meta)))
         };
-        Ok(Routed::Upstream(Route {
-            quota: QuotaUse {
-                est_tokens: plan.est_tokens,
-                counts: true,
-            },
-            upstream: UpstreamRequest {
-                method: http::Method::POST,
-                resource: Resource::Call(plan.model.clone(), method),
-                query,
-                body: Some(Bytes::from(plan.body)),
-                framing,
-            },
-            model: Some(plan.model),
+        Ok(Routed::Upstream(Route::generate(
+            plan.model,
+            plan.body,
+            plan.est_tokens,
             reply,
-            label: "responses",
-        }))
+            "responses",
+        )))
     }
 }
 
