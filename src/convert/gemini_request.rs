@@ -166,6 +166,26 @@ impl Serialize for ToolResult {
     }
 }
 
+impl GeminiRequest<'_> {
+    /// The input-token estimate of what is sent: text by length, media by type and size (the
+    /// rules of [`crate::upstream::estimate`], without walking the JSON again).
+    pub(crate) fn estimated_tokens(&self) -> u64 {
+        let mut est = crate::upstream::estimate::Estimate::default();
+        let system = self.system_instruction.iter().flat_map(|s| s.parts.iter());
+        let turns = self.contents.iter().flatten().flat_map(|c| c.parts.iter());
+        for part in system.chain(turns) {
+            match part {
+                Part::Text { text } | Part::TextSigned { text, .. } => est.text(text.len()),
+                Part::Inline { inline_data } => {
+                    est.media(inline_data.mime_type, inline_data.data.len() as u64)
+                }
+                Part::Call { .. } | Part::Response { .. } => {}
+            }
+        }
+        est.total()
+    }
+}
+
 /// Gemini `tools`: the function declarations (when there are any) and Google Search grounding.
 pub(crate) fn gemini_tools(decls: Vec<Value>, search: bool) -> Vec<Value> {
     let mut out = Vec::new();

@@ -184,7 +184,7 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
     }
     out.tools = tools;
     out.generation_config = gen;
-    let est_tokens = estimate(&out);
+    let est_tokens = out.estimated_tokens();
     let body = serde_json::to_vec(&out).map_err(|e| ConvertError {
         kind: ConvertKind::Internal,
         param: None,
@@ -204,26 +204,6 @@ pub fn chat_request(body: &[u8], opts: &ConvertOptions) -> Result<ChatPlan, Conv
         },
         model,
     })
-}
-
-/// The input-token estimate of what is sent: text by length, media by type and size (the rules
-/// of [`crate::upstream::estimate`], without walking the JSON again).
-fn estimate(out: &GeminiRequest<'_>) -> u64 {
-    let mut est = crate::upstream::estimate::Estimate::default();
-    let system = out.system_instruction.iter().flat_map(|s| s.parts.iter());
-    let turns = out.contents.iter().flatten().flat_map(|c| c.parts.iter());
-    for part in system.chain(turns) {
-        match part {
-            super::gemini_request::Part::Text { text }
-            | super::gemini_request::Part::TextSigned { text, .. } => est.text(text.len()),
-            super::gemini_request::Part::Inline { inline_data } => {
-                est.media(inline_data.mime_type, inline_data.data.len() as u64)
-            }
-            super::gemini_request::Part::Call { .. }
-            | super::gemini_request::Part::Response { .. } => {}
-        }
-    }
-    est.total()
 }
 
 /// Fields refused outright.

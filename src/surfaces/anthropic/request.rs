@@ -14,7 +14,6 @@ use crate::convert::thinking::{can_disable, family, max_budget, sign_first_call,
 use crate::error::{ErrorKind, GatewayError};
 use crate::model::ModelId;
 use crate::pipeline::body::TextOrList;
-use crate::upstream::estimate::Estimate;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -208,7 +207,6 @@ pub(super) fn translate(
 ) -> Result<MessagesPlan, GatewayError> {
     let model = resolve_model(aliases, &req.model)?;
     let fam = family(&model);
-    let mut est = Estimate::default();
 
     let system: Vec<Part<'_>> = match req.system {
         None => Vec::new(),
@@ -237,18 +235,6 @@ pub(super) fn translate(
     if fam == Family::Level {
         for c in contents.iter_mut().filter(|c| c.role == "model") {
             sign_first_call(&mut c.parts);
-        }
-    }
-    for p in system
-        .iter()
-        .chain(contents.iter().flat_map(|c| c.parts.iter()))
-    {
-        match p {
-            Part::Text { text } => est.text(text.len()),
-            Part::Inline { inline_data } => {
-                est.media(inline_data.mime_type, inline_data.data.len() as u64)
-            }
-            _ => {}
         }
     }
 
@@ -318,7 +304,7 @@ pub(super) fn translate(
         model,
         stream: req.stream.unwrap_or(false),
         body,
-        est_tokens: est.total(),
+        est_tokens: out.estimated_tokens(),
         thinking,
     })
 }

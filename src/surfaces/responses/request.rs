@@ -15,7 +15,6 @@ use crate::convert::thinking::{
 use crate::error::GatewayError;
 use crate::model::ModelId;
 use crate::pipeline::body::TextOrList;
-use crate::upstream::estimate::Estimate;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -180,19 +179,6 @@ pub(super) fn translate(
             sign_first_call(&mut c.parts);
         }
     }
-    let mut est = Estimate::default();
-    for p in system
-        .iter()
-        .chain(contents.iter().flat_map(|c| c.parts.iter()))
-    {
-        match p {
-            Part::Text { text } => est.text(text.len()),
-            Part::Inline { inline_data } => {
-                est.media(inline_data.mime_type, inline_data.data.len() as u64)
-            }
-            _ => {}
-        }
-    }
 
     let mut gen = Map::new();
     if let Some(m) = req.max_output_tokens {
@@ -222,7 +208,7 @@ pub(super) fn translate(
         model,
         stream: req.stream.unwrap_or(false),
         body,
-        est_tokens: est.total(),
+        est_tokens: out.estimated_tokens(),
         summaries,
         reasoning,
     })
