@@ -15,6 +15,24 @@ pub(crate) struct SseReader {
     has_data: bool,
 }
 
+/// Run `input` (or, with `None`, the end of the body) through the reader `owner` keeps at
+/// `reader`, handing each event's data to `event` together with the owner; `event` returns
+/// whether to go on. For translators that hold their reader beside the state events change.
+pub(crate) fn drive<T>(
+    owner: &mut T,
+    reader: fn(&mut T) -> &mut SseReader,
+    input: Option<&[u8]>,
+    mut event: impl FnMut(&mut T, &[u8]) -> bool,
+) -> bool {
+    let mut sse = std::mem::take(reader(owner));
+    let more = match input {
+        Some(bytes) => sse.feed(bytes, &mut |data| event(owner, data)),
+        None => sse.finish(&mut |data| event(owner, data)),
+    };
+    *reader(owner) = sse;
+    more
+}
+
 impl SseReader {
     /// Read `input`, calling `event` with the data of every event it completes. `event` returns
     /// whether to go on; once it says no, the rest of `input` is dropped. Returns the same.

@@ -29,7 +29,7 @@ use super::gemini::{
     error_parts, finish_reason, openai_error_type, pieces, CallIds, GenerateResponse, OpenAiUsage,
     Piece, UsageMetadata,
 };
-use super::sse::SseReader;
+use super::sse::{drive, SseReader};
 use super::ChatMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,12 +158,15 @@ impl ChatStream {
         if self.state != State::Open {
             return;
         }
-        let mut sse = std::mem::take(&mut self.sse);
-        sse.feed(input, &mut |data| {
-            self.event(data, out);
-            self.state == State::Open
-        });
-        self.sse = sse;
+        drive(
+            self,
+            |s| &mut s.sse,
+            Some(input),
+            |s, data| {
+                s.event(data, out);
+                s.state == State::Open
+            },
+        );
     }
 
     /// One complete upstream event.
@@ -365,12 +368,15 @@ impl ChatStream {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.at_eof = true;
-            let mut sse = std::mem::take(&mut self.sse);
-            sse.finish(&mut |data| {
-                self.event(data, out);
-                self.state == State::Open
-            });
-            self.sse = sse;
+            drive(
+                self,
+                |s| &mut s.sse,
+                None,
+                |s, data| {
+                    s.event(data, out);
+                    s.state == State::Open
+                },
+            );
         }
         if self.state != State::Open {
             self.state = State::Done;

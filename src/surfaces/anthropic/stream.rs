@@ -16,7 +16,7 @@ use super::blocks::{Blocks, Ev, Start};
 use super::response::{stop_reason, usage, MessageMeta};
 use crate::convert::gemini::blocked_error;
 use crate::convert::gemini::{upstream_error, GenerateResponse, UsageMetadata};
-use crate::convert::sse::SseReader;
+use crate::convert::sse::{drive, SseReader};
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::pipeline::route::{Framing, StreamReply};
 use serde_json::{json, Value};
@@ -192,23 +192,29 @@ impl StreamReply for MessageStream {
         if self.state != State::Open {
             return;
         }
-        let mut sse = std::mem::take(&mut self.sse);
-        sse.feed(chunk, &mut |data| {
-            self.event(data, out);
-            self.state == State::Open
-        });
-        self.sse = sse;
+        drive(
+            self,
+            |s| &mut s.sse,
+            Some(chunk),
+            |s, data| {
+                s.event(data, out);
+                s.state == State::Open
+            },
+        );
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.at_eof = true;
-            let mut sse = std::mem::take(&mut self.sse);
-            sse.finish(&mut |data| {
-                self.event(data, out);
-                self.state == State::Open
-            });
-            self.sse = sse;
+            drive(
+                self,
+                |s| &mut s.sse,
+                None,
+                |s, data| {
+                    s.event(data, out);
+                    s.state == State::Open
+                },
+            );
         }
         if self.state != State::Open {
             self.state = State::Done;

@@ -21,7 +21,7 @@
 use super::output::{Output, Sink};
 use super::response::{status, Ending, Meta};
 use crate::convert::gemini::{blocked_error, upstream_error, GenerateResponse, UsageMetadata};
-use crate::convert::sse::SseReader;
+use crate::convert::sse::{drive, SseReader};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::route::StreamReply;
 use serde_json::{json, Value};
@@ -190,23 +190,29 @@ impl StreamReply for ResponseStream {
         if self.state != State::Open {
             return;
         }
-        let mut sse = std::mem::take(&mut self.sse);
-        sse.feed(chunk, &mut |data| {
-            self.event(data, out);
-            self.state == State::Open
-        });
-        self.sse = sse;
+        drive(
+            self,
+            |s| &mut s.sse,
+            Some(chunk),
+            |s, data| {
+                s.event(data, out);
+                s.state == State::Open
+            },
+        );
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.at_eof = true;
-            let mut sse = std::mem::take(&mut self.sse);
-            sse.finish(&mut |data| {
-                self.event(data, out);
-                self.state == State::Open
-            });
-            self.sse = sse;
+            drive(
+                self,
+                |s| &mut s.sse,
+                None,
+                |s, data| {
+                    s.event(data, out);
+                    s.state == State::Open
+                },
+            );
         }
         if self.state != State::Open {
             self.state = State::Done;
