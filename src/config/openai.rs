@@ -28,6 +28,17 @@ pub struct OpenAiConfig {
     pub models_refresh: Duration,
 }
 
+impl OpenAiConfig {
+    /// The `safetySettings` threshold every translating surface sends.
+    pub fn safety_threshold(&self) -> &'static str {
+        if self.disable_safety_filtering {
+            "OFF"
+        } else {
+            "BLOCK_NONE"
+        }
+    }
+}
+
 impl Default for OpenAiConfig {
     fn default() -> Self {
         OpenAiConfig {

@@ -28,11 +28,7 @@ impl OpenAi {
         let o = &state.config.openai;
         OpenAi {
             opts: ConvertOptions {
-                safety_threshold: if o.disable_safety_filtering {
-                    "OFF"
-                } else {
-                    "BLOCK_NONE"
-                },
+                safety_threshold: o.safety_threshold(),
                 roo_line_count: o.roo_code_line_count,
             },
             max_body: state.config.limits.max_body_bytes,

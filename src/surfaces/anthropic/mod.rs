@@ -35,11 +35,7 @@ pub struct Anthropic {
 impl Anthropic {
     pub fn new(state: &Arc<AppState>) -> Self {
         Anthropic {
-            safety: if state.config.openai.disable_safety_filtering {
-                "OFF"
-            } else {
-                "BLOCK_NONE"
-            },
+            safety: state.config.openai.safety_threshold(),
             max_body: state.config.limits.max_body_bytes,
             state: state.clone(),
         }

@@ -33,11 +33,7 @@ pub struct Responses {
 impl Responses {
     pub fn new(state: &Arc<AppState>) -> Self {
         Responses {
-            safety: if state.config.openai.disable_safety_filtering {
-                "OFF"
-            } else {
-                "BLOCK_NONE"
-            },
+            safety: state.config.openai.safety_threshold(),
             max_body: state.config.limits.max_body_bytes,
             state: state.clone(),
         }
