@@ -6,14 +6,17 @@
 pub(crate) const DUMMY_SIGNATURE: &str = "skip_thought_signature_validator";
 
 /// Gemini 3 rejects a model turn whose first `functionCall` part has no `thoughtSignature`; for
-/// history it did not sign, Google documents a placeholder signature.
-pub(crate) fn sign_first_call(parts: &mut [super::gemini_request::Part<'_>]) {
+/// history it did not sign, Google documents a placeholder signature. Every model turn of
+/// `contents` gets one where it lacks it.
+pub(crate) fn sign_model_turns(contents: &mut [super::gemini_request::Content<'_>]) {
     use super::gemini_request::Part;
-    if let Some(Part::Call {
-        thought_signature, ..
-    }) = parts.iter_mut().find(|p| matches!(p, Part::Call { .. }))
-    {
-        thought_signature.get_or_insert(std::borrow::Cow::Borrowed(DUMMY_SIGNATURE));
+    for c in contents.iter_mut().filter(|c| c.role == "model") {
+        if let Some(Part::Call {
+            thought_signature, ..
+        }) = c.parts.iter_mut().find(|p| matches!(p, Part::Call { .. }))
+        {
+            thought_signature.get_or_insert(std::borrow::Cow::Borrowed(DUMMY_SIGNATURE));
+        }
     }
 }
 

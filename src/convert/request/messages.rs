@@ -2,7 +2,7 @@
 //! same-role turns merged, tool calls and their results paired by id, Gemini 3 signatures kept.
 
 use super::super::gemini_request::{push_turn, Args, Call, Content, FnResponse, Part, ToolResult};
-use super::super::thinking::sign_first_call;
+use super::super::thinking::sign_model_turns;
 use super::super::ConvertError;
 use super::fields::{present, string, value};
 use super::parts::{content_parts, Allow};
@@ -132,9 +132,7 @@ pub(super) fn messages<'a>(
         ));
     }
     if gemini3 {
-        for c in turns.iter_mut().filter(|c| c.role == "model") {
-            sign_first_call(&mut c.parts);
-        }
+        sign_model_turns(&mut turns);
     }
     Ok((system, turns))
 }

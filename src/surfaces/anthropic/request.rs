@@ -10,7 +10,7 @@ use crate::convert::gemini_request::{
 use crate::convert::media::{accepted_mime, inline};
 use crate::convert::minted_id;
 use crate::convert::schema::parameters;
-use crate::convert::thinking::{can_disable, family, max_budget, sign_first_call, Family};
+use crate::convert::thinking::{can_disable, family, max_budget, sign_model_turns, Family};
 use crate::error::{ErrorKind, GatewayError};
 use crate::model::ModelId;
 use crate::pipeline::body::TextOrList;
@@ -233,9 +233,7 @@ pub(super) fn translate(
         ));
     }
     if fam == Family::Level {
-        for c in contents.iter_mut().filter(|c| c.role == "model") {
-            sign_first_call(&mut c.parts);
-        }
+        sign_model_turns(&mut contents);
     }
 
     let mut gen = Map::new();

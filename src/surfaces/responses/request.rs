@@ -10,7 +10,7 @@ use crate::convert::gemini_request::{
 use crate::convert::media::inline_from_data_uri;
 use crate::convert::minted_id;
 use crate::convert::thinking::{
-    budget_for, can_disable, family, level_for, max_budget, sign_first_call, Family,
+    budget_for, can_disable, family, level_for, max_budget, sign_model_turns, Family,
 };
 use crate::error::GatewayError;
 use crate::model::ModelId;
@@ -175,9 +175,7 @@ pub(super) fn translate(
         ));
     }
     if fam == Family::Level {
-        for c in contents.iter_mut().filter(|c| c.role == "model") {
-            sign_first_call(&mut c.parts);
-        }
+        sign_model_turns(&mut contents);
     }
 
     let mut gen = Map::new();
