@@ -30,8 +30,10 @@ pub enum ErrorKind {
     UnsupportedParameter,
     /// Gemini blocked the prompt (OpenAI's `content_filter`).
     ContentFilter,
-    /// Missing or wrong client credential.
+    /// Missing or wrong client credential (also: expired, disabled).
     Unauthorized,
+    /// A valid credential that may not do this (a model outside its allow-list, an admin route).
+    Forbidden,
     /// No such route on this surface.
     NotFound,
     MethodNotAllowed,
@@ -73,6 +75,7 @@ impl ErrorKind {
         match self {
             BadRequest | UnsupportedParameter | ContentFilter => 400,
             Unauthorized => 401,
+            Forbidden => 403,
             NotFound | ModelNotFound => 404,
             MethodNotAllowed => 405,
             PayloadTooLarge => 413,
@@ -95,6 +98,7 @@ impl ErrorKind {
             UnsupportedParameter => "unsupported_parameter",
             ContentFilter => "content_filter",
             Unauthorized => "unauthorized",
+            Forbidden => "forbidden",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
@@ -122,6 +126,7 @@ impl ErrorKind {
         match self {
             Unauthorized => ("invalid_request_error", Some("invalid_api_key")),
             UpstreamRejected(401) => ("authentication_error", None),
+            Forbidden => ("permission_error", Some("model_not_allowed")),
             UpstreamRejected(403) => ("permission_error", None),
             ModelNotFound => ("invalid_request_error", Some("model_not_found")),
             PayloadTooLarge => ("invalid_request_error", Some("request_too_large")),
@@ -143,7 +148,7 @@ impl ErrorKind {
         use ErrorKind::*;
         match self {
             Unauthorized | UpstreamRejected(401) => "authentication_error",
-            UpstreamRejected(403) => "permission_error",
+            UpstreamRejected(403) | Forbidden => "permission_error",
             NotFound | ModelNotFound => "not_found_error",
             PayloadTooLarge => "request_too_large",
             ClientRateLimited | KeysOutOfQuota | UpstreamRateLimited => "rate_limit_error",
@@ -334,6 +339,8 @@ pub enum StartupError {
     Store(#[from] crate::store::StoreError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("admin routes: {0}")]
+    Admin(String),
     #[error("demo: {0}")]
     Demo(String),
 }

@@ -74,9 +74,7 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
 
     let mut admin = Service::new(
         "gemini-gateway admin".to_string(),
-        AdminApp {
-            state: state.clone(),
-        },
+        AdminApp::new(state.clone()).map_err(|e| StartupError::Admin(e.to_string()))?,
     );
     admin.add_tcp(&admin_listen);
     admin.threads = Some(1);

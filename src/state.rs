@@ -30,8 +30,10 @@ pub struct AppState {
     pub catalog: ModelCatalog,
     /// The one retry policy (request attempts, model-list refresh, key checks).
     pub retry: crate::upstream::retry::RetryPolicy,
-    /// The client credentials the gateway accepts.
-    pub credentials: crate::credentials::Credentials,
+    /// The client credentials the gateway accepts (configured ones and proxy keys).
+    pub credentials: Arc<crate::credentials::Credentials>,
+    /// Saves proxy keys' usage to the store off the request path.
+    pub key_usage: crate::credentials::UsageSaver,
     /// Requests in flight and the shutdown grace period.
     pub drain: Arc<crate::drain::Drain>,
 }
@@ -49,6 +51,19 @@ impl AppState {
         let today = pacific::day_of(clock.now_utc());
         let rows = store.day(today)?;
         let writer = UsageWriter::start(store.clone(), config.store.flush_interval);
+        let credentials = Arc::new(crate::credentials::Credentials::load(
+            &config.auth,
+            store.clone(),
+            config.store.path.is_some(),
+        )?);
+        let key_usage =
+            crate::credentials::UsageSaver::start(credentials.clone(), config.store.flush_interval);
+        if credentials.proxy_key_count() > 0 {
+            tracing::info!(
+                proxy_keys = credentials.proxy_key_count(),
+                "proxy keys loaded from the store"
+            );
+        }
         let metrics = Metrics::new()?;
         let catalog = ModelCatalog::new(config.failover.unknown_model_ttl);
         for m in pool.limits.table().models() {
@@ -100,7 +115,8 @@ impl AppState {
             writer,
             metrics,
             catalog,
-            credentials: crate::credentials::Credentials::from_config(&config.auth),
+            credentials,
+            key_usage,
             retry: crate::upstream::retry::RetryPolicy::new(config.failover.clone()),
             drain: Default::default(),
             config,

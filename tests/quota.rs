@@ -414,7 +414,7 @@ fn metrics_have_the_expected_series_and_no_key_material() {
 }
 
 #[test]
-fn admin_api_requires_the_admin_key_and_shows_fingerprints_only() {
+fn admin_api_requires_an_admin_credential_and_shows_fingerprints_only() {
     let h = Harness::start(SimConfig::default(), &["secret-upstream-key-one"], |_| {});
     assert_eq!(h.post(PATH, GEN).status, 200);
     assert_eq!(http(h.admin, "GET", "/api/keys", &[], b"").status, 401);
@@ -427,7 +427,8 @@ fn admin_api_requires_the_admin_key_and_shows_fingerprints_only() {
             b""
         )
         .status,
-        401
+        403,
+        "a user credential is known but not an administrator"
     );
     let r = admin_get(&h, "/api/keys");
     assert_eq!(r.status, 200);

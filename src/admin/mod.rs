@@ -1,23 +1,46 @@
 //! The admin side port (loopback by default): health, readiness, Prometheus metrics, and the admin
-//! JSON API (`/api/keys`, `/api/report`) behind `Authorization: Bearer <ADMIN_API_KEY>`.
+//! JSON API under `Authorization: Bearer <credential>` — `/api/keys`, `/api/report` and
+//! `/api/proxy-keys*` for admins (`ADMIN_API_KEY` or an admin proxy key), `/api/me` for any valid
+//! credential. Paths are routed with `matchit`.
 
-use crate::secret::{digest, digest_eq};
+mod proxy_keys;
+mod status;
+
+use crate::credentials::{Identity, Role};
 use crate::state::AppState;
-use crate::upstream::Health;
 use async_trait::async_trait;
-use http::Response;
+use http::{Method, Response};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Instant;
+
+/// A whole admin answer.
+pub(crate) type Reply = Response<Vec<u8>>;
+
+/// Largest request body the admin API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What a path addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Health,
+    Ready,
+    Metrics,
+    Keys,
+    Report,
+    ProxyKeys,
+    ProxyKey,
+    Me,
+}
 
 /// The admin HTTP app.
 pub struct AdminApp {
-    pub state: Arc<AppState>,
+    state: Arc<AppState>,
+    router: matchit::Router<Endpoint>,
 }
 
-fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, content_type)
@@ -27,166 +50,161 @@ fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> 
         .unwrap_or_default()
 }
 
-fn json_response(status: u16, body: Value) -> Response<Vec<u8>> {
+pub(crate) fn json_response(status: u16, body: Value) -> Reply {
     respond(status, "application/json", body.to_string().into_bytes())
 }
 
-fn error(status: u16, message: &str) -> Response<Vec<u8>> {
+pub(crate) fn error(status: u16, message: &str) -> Reply {
     json_response(
         status,
         json!({"error": {"code": status, "message": message}}),
     )
 }
 
-/// Seconds from `now` until `until`, for JSON.
-fn secs_until(until: Instant, now: Instant) -> u64 {
-    until.saturating_duration_since(now).as_secs()
-}
-
-fn health_json(h: &Health, now: Instant) -> Value {
-    match h {
-        Health::Active => json!({"state": "active"}),
-        Health::Cooling { until, reason } => {
-            json!({"state": "cooling", "reason": reason, "seconds_left": secs_until(*until, now)})
-        }
-        Health::Parked { until, until_wall } => {
-            json!({"state": "parked", "until": until_wall.to_rfc3339(), "seconds_left": secs_until(*until, now)})
-        }
-        Health::Invalid { since, reason } => {
-            let since: chrono::DateTime<chrono::Utc> = (*since).into();
-            json!({"state": "invalid", "reason": reason, "since": since.to_rfc3339()})
-        }
+fn method_not_allowed(allowed: &str) -> Reply {
+    let mut r = error(405, &format!("Allowed methods: {allowed}."));
+    if let Ok(v) = http::HeaderValue::from_str(allowed) {
+        r.headers_mut().insert(http::header::ALLOW, v);
     }
+    r
 }
 
 impl AdminApp {
-    fn authorized(&self, session: &ServerSession) -> Result<(), Box<Response<Vec<u8>>>> {
-        let Some(admin) = &self.state.config.auth.admin_api_key else {
-            return Err(Box::new(error(
-                403,
-                "The admin API is disabled: set ADMIN_API_KEY.",
-            )));
-        };
+    pub fn new(state: Arc<AppState>) -> Result<AdminApp, matchit::InsertError> {
+        let mut router = matchit::Router::new();
+        for (path, e) in [
+            ("/healthz", Endpoint::Health),
+            ("/readyz", Endpoint::Ready),
+            ("/metrics", Endpoint::Metrics),
+            ("/api/keys", Endpoint::Keys),
+            ("/api/report", Endpoint::Report),
+            ("/api/proxy-keys", Endpoint::ProxyKeys),
+            ("/api/proxy-keys/{id}", Endpoint::ProxyKey),
+            ("/api/me", Endpoint::Me),
+        ] {
+            router.insert(path, e)?;
+        }
+        Ok(AdminApp { state, router })
+    }
+
+    /// The caller's credential: 401 when missing, unknown, expired or disabled.
+    fn caller(&self, session: &ServerSession) -> Result<Arc<Identity>, Box<Reply>> {
         let presented = session
             .req_header()
             .headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(crate::credentials::bearer);
-        match presented {
-            Some(p) if digest_eq(&digest(p.as_bytes()), &admin.digest()) => Ok(()),
-            _ => Err(Box::new(error(
+        let Some(identity) = presented.and_then(|p| self.state.credentials.check(p)) else {
+            return Err(Box::new(error(
                 401,
-                "Admin credential required: Authorization: Bearer <ADMIN_API_KEY>.",
-            ))),
+                "A credential is required: Authorization: Bearer <ADMIN_API_KEY or a proxy key>.",
+            )));
+        };
+        if let Some(refusal) = identity.refusal(self.state.clock.now_utc()) {
+            return Err(Box::new(error(401, refusal.message())));
         }
+        Ok(identity)
     }
 
-    fn keys(&self) -> Value {
-        let st = &self.state;
-        let now = st.clock.now();
-        let wall = st.clock.now_utc();
-        let models = st.pool.quota_models();
-        let keys: Vec<Value> = st
-            .pool
-            .entries()
-            .map(|(i, k)| {
-                let group = st.pool.group_name(k.group);
-                let per_model: serde_json::Map<String, Value> = models
-                    .iter()
-                    .filter(|m| !m.is_empty())
-                    .map(|m| {
-                        let usage = st.pool.usage(k.group, m, now, wall);
-                        let mut v = health_json(&st.pool.health(i, m, now), now);
-                        if let (Some((mr, mt, dr, di, dout)), Some(obj)) = (usage, v.as_object_mut()) {
-                            obj.insert(
-                                "group_usage".into(),
-                                json!({"minute_requests": mr, "minute_input_tokens": mt, "today_requests": dr,
-                                       "today_input_tokens": di, "today_output_tokens": dout}),
-                            );
-                            obj.insert("limits".into(), json!(st.pool.limits.get(group, m)));
-                            obj.insert("score".into(), json!(st.pool.group_score(k.group, m, now)));
-                            let c = st.usage.get(i, m);
-                            obj.insert("key_since_start".into(), json!({"attempts": c.attempts, "ok": c.ok, "input_tokens": c.prompt_tokens, "output_tokens": c.output_tokens}));
-                        }
-                        (m.clone(), v)
-                    })
-                    .collect();
-                let mut v = health_json(&st.pool.overall(i, now), now);
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert("key".into(), json!(k.fingerprint()));
-                    obj.insert("group".into(), json!(group));
-                    obj.insert("successes".into(), json!(k.successes.load(std::sync::atomic::Ordering::Relaxed)));
-                    obj.insert("failures".into(), json!(k.failures.load(std::sync::atomic::Ordering::Relaxed)));
-                    obj.insert("models".into(), Value::Object(per_model));
+    /// The caller, if it is an administrator: 403 for a user credential.
+    fn admin(&self, session: &ServerSession) -> Result<Arc<Identity>, Box<Reply>> {
+        let who = self.caller(session)?;
+        if who.role() != Role::Admin {
+            return Err(Box::new(error(403, "This route is for administrators.")));
+        }
+        Ok(who)
+    }
+
+    async fn body(session: &mut ServerSession) -> Result<Vec<u8>, Box<Reply>> {
+        let mut body = Vec::new();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Err(Box::new(error(
+                            413,
+                            &format!("The body is over {MAX_BODY} bytes."),
+                        )));
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                v
-            })
-            .collect();
-        let learned: Vec<Value> = st
-            .pool
-            .limits
-            .learned()
-            .into_iter()
-            .map(|(g, m, k, v)| json!({"group": g, "model": m, "limit": k.as_str(), "value": v}))
-            .collect();
-        json!({"pacific_day": crate::upstream::pacific::day_of(wall).to_string(), "keys": keys, "learned_limits": learned})
+                Ok(None) => return Ok(body),
+                Err(_) => return Err(Box::new(error(400, "The request body could not be read."))),
+            }
+        }
     }
 
-    fn metrics(&self) -> Vec<u8> {
-        let now = self.state.clock.now();
-        let mut counts = [0i64; 4];
-        for i in self.state.pool.ids() {
-            let idx = match self.state.pool.overall(i, now) {
-                Health::Active => 0,
-                Health::Cooling { .. } => 1,
-                Health::Parked { .. } => 2,
-                Health::Invalid { .. } => 3,
-            };
-            counts[idx] += 1;
-        }
-        for (state, n) in ["active", "cooling", "parked", "invalid"]
-            .iter()
-            .zip(counts)
-        {
-            self.state.metrics.keys.with_label_values(&[state]).set(n);
-        }
-        self.state.metrics.render()
+    async fn serve(&self, session: &mut ServerSession) -> Result<Reply, Box<Reply>> {
+        let path = session.req_header().uri.path().to_string();
+        let query = session.req_header().uri.query().map(str::to_owned);
+        let method = session.req_header().method.clone();
+        let Ok(found) = self.router.at(&path) else {
+            return Ok(error(404, "not found"));
+        };
+        let endpoint = *found.value;
+        let id = found.params.get("id").map(str::to_owned);
+        let st = &self.state;
+        Ok(match (endpoint, &method) {
+            (Endpoint::Health, &Method::GET) => json_response(200, json!({"status": "ok"})),
+            (Endpoint::Ready, &Method::GET) => {
+                let valid = st.pool.valid_count();
+                let status = if valid > 0 { 200 } else { 503 };
+                json_response(
+                    status,
+                    json!({"status": if valid > 0 {"ready"} else {"no usable key"}, "usable_keys": valid, "keys": st.pool.len()}),
+                )
+            }
+            (Endpoint::Metrics, &Method::GET) => respond(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                status::metrics(st),
+            ),
+            (Endpoint::Keys, &Method::GET) => {
+                self.admin(session)?;
+                json_response(200, status::keys(st))
+            }
+            (Endpoint::Report, &Method::GET) => {
+                self.admin(session)?;
+                json_response(200, json!(crate::report::build(st)))
+            }
+            (Endpoint::ProxyKeys, &Method::GET) => {
+                self.admin(session)?;
+                proxy_keys::list(st, query.as_deref())
+            }
+            (Endpoint::ProxyKeys, &Method::POST) => {
+                self.admin(session)?;
+                let body = Self::body(session).await?;
+                proxy_keys::create(st, &body).await
+            }
+            (Endpoint::ProxyKey, m) if [Method::GET, Method::PATCH, Method::DELETE].contains(m) => {
+                let id = id.unwrap_or_default();
+                let who = self.caller(session)?;
+                if m == Method::GET {
+                    return Ok(proxy_keys::get(st, &who, &id));
+                }
+                self.admin(session)?;
+                if m == Method::DELETE {
+                    proxy_keys::delete(st, &id).await
+                } else {
+                    let body = Self::body(session).await?;
+                    proxy_keys::change(st, &id, &body).await
+                }
+            }
+            (Endpoint::Me, &Method::GET) => proxy_keys::me(st, &*self.caller(session)?),
+            (Endpoint::ProxyKeys, _) => method_not_allowed("GET, POST"),
+            (Endpoint::ProxyKey, _) => method_not_allowed("GET, PATCH, DELETE"),
+            _ => method_not_allowed("GET"),
+        })
     }
 }
 
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let path = session.req_header().uri.path().to_string();
-        if session.req_header().method != http::Method::GET {
-            return error(405, "GET only");
-        }
-        match path.as_str() {
-            "/healthz" => json_response(200, json!({"status": "ok"})),
-            "/readyz" => {
-                let valid = self.state.pool.valid_count();
-                let total = self.state.pool.len();
-                let status = if valid > 0 { 200 } else { 503 };
-                json_response(
-                    status,
-                    json!({"status": if valid > 0 {"ready"} else {"no usable key"}, "usable_keys": valid, "keys": total}),
-                )
-            }
-            "/metrics" => respond(
-                200,
-                "text/plain; version=0.0.4; charset=utf-8",
-                self.metrics(),
-            ),
-            "/api/keys" => match self.authorized(session) {
-                Ok(()) => json_response(200, self.keys()),
-                Err(r) => *r,
-            },
-            "/api/report" => match self.authorized(session) {
-                Ok(()) => json_response(200, json!(crate::report::build(&self.state))),
-                Err(r) => *r,
-            },
-            _ => error(404, "not found"),
+        match self.serve(session).await {
+            Ok(r) => r,
+            Err(r) => *r,
         }
     }
 }

@@ -37,8 +37,10 @@ impl Default for LimitsConfig {
             max_body_bytes: 20 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
-            max_requests_per_minute: 0,
-            max_requests_per_day_per_ip: 0,
+            // The defaults of the system we replace (MAX_REQUESTS_PER_MINUTE,
+            // MAX_REQUESTS_PER_DAY_PER_IP); 0 turns a limit off.
+            max_requests_per_minute: 30,
+            max_requests_per_day_per_ip: 600,
             trusted_proxies: Vec::new(),
         }
     }

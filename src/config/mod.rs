@@ -118,7 +118,12 @@ impl Config {
             keys,
             upstream: UpstreamConfig::at(base_url)?,
             failover: FailoverConfig::default(),
-            limits: LimitsConfig::default(),
+            // The demo and the tests send many requests from loopback: no per-IP limits.
+            limits: LimitsConfig {
+                max_requests_per_minute: 0,
+                max_requests_per_day_per_ip: 0,
+                ..LimitsConfig::default()
+            },
             openai: OpenAiConfig::default(),
             anthropic: AnthropicConfig::default(),
             model_limits: ModelLimitsConfig::default(),

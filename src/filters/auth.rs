@@ -1,15 +1,20 @@
 //! Auth stage: refuses a request whose client presented no valid credential (the identity step
-//! has already matched it, in constant time), unless the gateway runs with `auth: none`.
+//! has already looked it up), unless the gateway runs with `auth: none`; enforces a credential's
+//! own rules — expiry, enabled, its requests-per-minute and per-day limits, its model allow-list —
+//! and adds the tokens a request used to the credential's counters.
 
 use crate::error::GatewayError;
 use crate::pipeline::ctx::{Client, Credential};
-use crate::pipeline::stage::{Flow, Stage, StageState};
+use crate::pipeline::route::Route;
+use crate::pipeline::stage::{Done, Flow, Stage, StageState};
 use crate::state::AppState;
+use async_trait::async_trait;
 use pingora::http::RequestHeader;
 use std::sync::Arc;
 
 /// The auth stage.
 pub struct Auth {
+    state: Arc<AppState>,
     required: bool,
 }
 
@@ -17,10 +22,12 @@ impl Auth {
     pub fn new(state: &Arc<AppState>) -> Self {
         Auth {
             required: state.config.auth.required,
+            state: state.clone(),
         }
     }
 }
 
+#[async_trait]
 impl Stage for Auth {
     fn name(&self) -> &'static str {
         "auth"
@@ -32,9 +39,37 @@ impl Stage for Auth {
         _req: &RequestHeader,
         client: &Client,
     ) -> Result<Flow, GatewayError> {
-        match (&client.credential, self.required) {
-            (Credential::Valid { .. }, _) | (_, false) => Ok(Flow::Continue),
+        match &client.credential {
+            Credential::Valid(identity) => {
+                let clock = &self.state.clock;
+                if let Some(refusal) = identity.refusal(clock.now_utc()) {
+                    return Err(refusal);
+                }
+                identity.admit(clock.now(), clock.now_utc())?;
+                Ok(Flow::Continue)
+            }
+            _ if !self.required => Ok(Flow::Continue),
             _ => Err(GatewayError::unauthorized()),
+        }
+    }
+
+    async fn on_route(
+        &self,
+        _state: &mut StageState,
+        route: &Route,
+        client: &Client,
+    ) -> Result<Flow, GatewayError> {
+        if let (Some(identity), Some(model)) = (client.identity(), &route.model) {
+            identity.check_model(model.as_str())?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_finish(&self, _state: &mut StageState, done: &Done<'_>) {
+        if let (Some(identity), Some(u)) = (done.client.identity(), done.log.usage()) {
+            identity
+                .usage
+                .add_tokens(u.prompt + u.output(), self.state.clock.now_utc());
         }
     }
 }

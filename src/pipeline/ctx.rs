@@ -4,20 +4,20 @@
 use super::log::AttemptLog;
 use super::route::Route;
 use super::stage::StageState;
-use crate::credentials::Role;
+use crate::credentials::{Identity, Role};
 use crate::error::Envelope;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What the client presented, as the identity step found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Credential {
     /// Nothing presented.
     None,
     /// Something presented that matches no credential (or is not a bearer token).
     Invalid,
-    /// A configured credential: its id (a fingerprint, never the secret) and role.
-    Valid { id: Arc<str>, role: Role },
+    /// A known credential (it may still be expired or disabled: the auth stage decides).
+    Valid(Arc<Identity>),
 }
 
 /// Who the client is: computed once by the pipeline before any stage runs.
@@ -29,19 +29,30 @@ pub struct Client {
 }
 
 impl Client {
-    /// The client's id for logs and per-client state: the credential's fingerprint, else `-`.
+    /// The client's id for logs and per-client state: a proxy key's id or the credential's
+    /// fingerprint (never the secret), else `-`.
     pub fn id(&self) -> &str {
         match &self.credential {
-            Credential::Valid { id, .. } => id,
+            Credential::Valid(i) => &i.id,
             _ => "-",
         }
     }
 
     pub fn role(&self) -> Option<Role> {
+        self.identity().map(|i| i.role())
+    }
+
+    /// The credential, when the client presented a known one.
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
         match &self.credential {
-            Credential::Valid { role, .. } => Some(*role),
+            Credential::Valid(i) => Some(i),
             _ => None,
         }
+    }
+
+    /// Whether the client may use `model` (always, without a restricted credential).
+    pub fn allows(&self, model: &str) -> bool {
+        self.identity().is_none_or(|i| i.allows(model))
     }
 }
 

@@ -16,7 +16,7 @@ pub(super) fn identify(state: &AppState, session: &Session) -> Client {
         Presented::None => Credential::None,
         Presented::Malformed => Credential::Invalid,
         Presented::Token(t) => match state.credentials.check(&t) {
-            Some((role, id)) => Credential::Valid { id, role },
+            Some(identity) => Credential::Valid(identity),
             None => Credential::Invalid,
         },
     };

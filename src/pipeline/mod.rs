@@ -126,7 +126,7 @@ impl Pipeline {
                 format!("Unknown route {path:?}."),
             ));
         };
-        match surface.route(ex.down).await {
+        match surface.route(ex.down, &ctx.client).await {
             Ok(Routed::Answer(r)) => return reply::answer(ex, &mut ctx.log, r).await,
             Ok(Routed::Upstream(route)) => ctx.route = Some(route),
             Err(e) => return Outcome::Failed(e),

@@ -2,6 +2,7 @@
 //! the paths of its API and turns each request there into a [`Routed`] — a route upstream or an
 //! answer — reading and translating the body itself.
 
+use super::ctx::Client;
 use super::route::Routed;
 use crate::error::{Envelope, GatewayError};
 use async_trait::async_trait;
@@ -25,8 +26,10 @@ pub trait Surface: Send + Sync {
 
     /// Route the request: read and check its body, build the upstream request and the reply
     /// handling (`Routed::Upstream`), or answer it at once (`Routed::Answer`). `Err` is answered
-    /// in [`Surface::envelope`]. Nothing has been sent upstream when this runs.
-    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError>;
+    /// in [`Surface::envelope`]. Nothing has been sent upstream when this runs. `client` is who
+    /// asks: a model listing shows only the models the client's credential may use, a lookup of
+    /// another is refused.
+    async fn route(&self, session: &mut Session, client: &Client) -> Result<Routed, GatewayError>;
 }
 
 /// The API family a client speaks, told by how it authenticates: what decides the answer to the

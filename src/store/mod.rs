@@ -5,8 +5,10 @@
 //! path's writes). Durability: WAL with `synchronous=NORMAL` — committed data survives a process
 //! crash; on power loss or an OS crash the last commits (about the last second) may be lost.
 
+mod keys;
 mod writer;
 
+pub use keys::{CredentialStore, KeyUsageRow, ProxyKeyRow};
 pub use writer::UsageWriter;
 
 use crate::sync::lock;
@@ -18,10 +20,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records the last one applied.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_usage.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_usage.sql")),
+    (2, include_str!("migrations/0002_proxy_keys.sql")),
+];
 
 /// The schema version this binary writes. A database with a higher version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -561,7 +566,7 @@ mod tests {
         drop(a);
         drop(b);
         let c = Store::open(Some(&path)).unwrap();
-        assert_eq!(c.pragma("user_version").unwrap(), "1");
+        assert_eq!(c.pragma("user_version").unwrap(), "2");
         assert_eq!(c.day(d("2026-01-15")).unwrap()[0].2, counts(1, 2, 3));
     }
 
@@ -575,7 +580,7 @@ mod tests {
                 .unwrap();
         }
         let s = Store::open(Some(&path)).unwrap();
-        assert_eq!(s.pragma("user_version").unwrap(), "1");
+        assert_eq!(s.pragma("user_version").unwrap(), "2");
         s.add(&[delta("2026-01-15", "g", "m", 1, 0, 0)]).unwrap();
         let n: i64 = s
             .conn()
@@ -599,7 +604,7 @@ mod tests {
                 e,
                 StoreError::SchemaTooNew {
                     found: 99,
-                    supported: 1,
+                    supported: 2,
                     ..
                 }
             ),

@@ -1,10 +1,14 @@
 //! The Gemini-native surface (`/v2`, `/v1beta`): Gemini's own API, passed through byte for byte —
 //! the route is the path's model and method, the body is only checked (JSON, size) and estimated.
 
+use crate::credentials::Identity;
 use crate::error::{Envelope, GatewayError};
 use crate::model::{Method, ModelId, Resource};
 use crate::pipeline::body::read_json;
-use crate::pipeline::route::{Framing, QuotaUse, Reply, Route, Routed, UpstreamRequest};
+use crate::pipeline::ctx::Client;
+use crate::pipeline::route::{
+    BufferedReply, Framing, QuotaUse, Reply, Route, Routed, UpstreamRequest,
+};
 use crate::pipeline::surface::{is_shared_model_lookup, Dialect, Surface};
 use crate::state::AppState;
 use async_trait::async_trait;
@@ -66,12 +70,19 @@ impl Surface for Native {
         native_rest(path).is_some()
     }
 
-    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+    async fn route(&self, session: &mut Session, client: &Client) -> Result<Routed, GatewayError> {
         let req = session.req_header();
         let method = req.method.clone();
         let rest = native_rest(req.uri.path()).unwrap_or("");
         let route = parse_native(rest, &method)?;
         let (query, framing) = forward_query(&route, req.uri.query())?;
+        // A key restricted to some models sees only those in the listing.
+        let reply = match (&route, client.identity()) {
+            (NativeRoute::ListModels, Some(i)) if i.settings.models.is_some() => {
+                Reply::Buffered(Box::new(AllowedModels(i.clone())))
+            }
+            _ => Reply::Passthrough,
+        };
         let (resource, body, quota) = match route {
             NativeRoute::ListModels => (Resource::ListModels, None, QuotaUse::default()),
             NativeRoute::GetModel { model } => {
@@ -98,8 +109,30 @@ impl Surface for Native {
                 framing,
             },
             quota,
-            reply: Reply::Passthrough,
+            reply,
         }))
+    }
+}
+
+/// Google's model list page with only the models the credential may use.
+struct AllowedModels(Arc<Identity>);
+
+impl BufferedReply for AllowedModels {
+    fn transform(&mut self, body: bytes::Bytes) -> Result<bytes::Bytes, GatewayError> {
+        let mut page: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            GatewayError::new(
+                crate::error::ErrorKind::BadGateway,
+                format!("Google's model list is not JSON: {e}"),
+            )
+        })?;
+        if let Some(models) = page.get_mut("models").and_then(|m| m.as_array_mut()) {
+            models.retain(|m| {
+                m.get("name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| self.0.allows(n))
+            });
+        }
+        Ok(bytes::Bytes::from(page.to_string()))
     }
 }
 

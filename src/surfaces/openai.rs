@@ -2,9 +2,11 @@
 //! Gemini, with the answers translated back — whole (buffered) or event by event (streamed).
 
 use crate::convert::{self, ChatMeta, ChatStream, ConvertOptions, EmbedPlan};
+use crate::credentials::Identity;
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::{Method, ModelId, Resource};
 use crate::pipeline::body::read_json;
+use crate::pipeline::ctx::Client;
 use crate::pipeline::route::{
     BufferedReply, Framing, QuotaUse, Reply, Response, Route, Routed, StreamReply, UpstreamRequest,
 };
@@ -34,10 +36,6 @@ impl OpenAi {
             max_body: state.config.limits.max_body_bytes,
             state: state.clone(),
         }
-    }
-
-    fn model_ids(&self) -> Option<Vec<String>> {
-        super::models::cached(&self.state)
     }
 
     async fn chat(&self, session: &mut Session) -> Result<Routed, GatewayError> {
@@ -78,8 +76,8 @@ impl OpenAi {
         }))
     }
 
-    fn list_models(&self) -> Routed {
-        if let Some(ids) = self.model_ids() {
+    fn list_models(&self, client: &Client) -> Routed {
+        if let Some(ids) = super::models::cached(&self.state, client) {
             return Routed::Answer(Response::json(200, convert::openai_model_list(&ids)));
         }
         Routed::Upstream(Route {
@@ -92,20 +90,23 @@ impl OpenAi {
             },
             model: None,
             quota: QuotaUse::default(),
-            reply: Reply::Buffered(Box::new(ModelList(self.state.clone()))),
+            reply: Reply::Buffered(Box::new(ModelList(
+                self.state.clone(),
+                client.identity().cloned(),
+            ))),
             label: "models",
         })
     }
 
-    fn get_model(&self, rest: &str) -> Result<Routed, GatewayError> {
+    fn get_model(&self, rest: &str, client: &Client) -> Result<Routed, GatewayError> {
         // SDKs percent-encode the slash of a `models/` prefix.
         let raw = rest.replace("%2F", "/").replace("%2f", "/");
         let id = ModelId::parse(&raw)
             .map_err(|e| GatewayError::bad_request(e.message().to_string()).with_param("model"))?;
-        if self
-            .model_ids()
-            .is_some_and(|ids| ids.iter().any(|m| *m == *id))
-        {
+        if let Some(i) = client.identity() {
+            i.check_model(&id)?;
+        }
+        if super::models::listed(&self.state, &id) {
             return Ok(Routed::Answer(Response::json(
                 200,
                 convert::openai_model(&id),
@@ -151,7 +152,7 @@ impl Surface for OpenAi {
         path == "/v1" || path.starts_with("/v1/") || openai_rest(path).is_some()
     }
 
-    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+    async fn route(&self, session: &mut Session, client: &Client) -> Result<Routed, GatewayError> {
         let req = session.req_header();
         let path = req.uri.path().trim_end_matches('/').to_string();
         let method = req.method.clone();
@@ -161,9 +162,9 @@ impl Surface for OpenAi {
         match (rest, &method) {
             ("/chat/completions", &http::Method::POST) => self.chat(session).await,
             ("/embeddings", &http::Method::POST) => self.embeddings(session).await,
-            ("/models", &http::Method::GET) => Ok(self.list_models()),
+            ("/models", &http::Method::GET) => Ok(self.list_models(client)),
             (r, &http::Method::GET) if r.starts_with("/models/") => {
-                self.get_model(&r["/models/".len()..])
+                self.get_model(&r["/models/".len()..], client)
             }
             ("/chat/completions" | "/embeddings" | "/models", _) => Err(
                 GatewayError::method_not_allowed(format!("{method} is not supported on {path}.")),
@@ -207,11 +208,11 @@ impl BufferedReply for Embeddings {
 }
 
 /// Gemini's model list → OpenAI's, filling the cache behind `/v1/models`.
-struct ModelList(Arc<AppState>);
+struct ModelList(Arc<AppState>, Option<Arc<Identity>>);
 
 impl BufferedReply for ModelList {
     fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
-        let ids = super::models::learn(&self.0, &body)?;
+        let ids = super::models::learn(&self.0, &body, self.1.as_deref())?;
         Ok(Bytes::from(convert::openai_model_list(&ids)))
     }
 }

@@ -261,6 +261,10 @@ def _start_gateway(
                 # free-tier table (5 requests a minute per key for gemini-2.5-flash) would refuse
                 # the shared gateway's traffic part-way through.
                 "ENFORCE_MODEL_LIMITS": "false",
+                # Every test runs from 127.0.0.1: the per-IP defaults (30 a minute, 600 a day)
+                # would refuse the suite part-way through.
+                "MAX_REQUESTS_PER_MINUTE": "0",
+                "MAX_REQUESTS_PER_DAY_PER_IP": "0",
             }
         )
         if config is not None:

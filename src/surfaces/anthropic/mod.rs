@@ -7,10 +7,12 @@ mod request;
 mod response;
 mod stream;
 
+use crate::credentials::Identity;
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::{Method, Resource};
 use crate::pipeline::body::parse_json as parse;
 use crate::pipeline::body::read_json;
+use crate::pipeline::ctx::Client;
 use crate::pipeline::route::{
     BufferedReply, Framing, QuotaUse, Reply, Response, Route, Routed, UpstreamRequest,
 };
@@ -104,8 +106,8 @@ impl Anthropic {
         }))
     }
 
-    fn list_models(&self) -> Routed {
-        if let Some(ids) = super::models::cached(&self.state) {
+    fn list_models(&self, client: &Client) -> Routed {
+        if let Some(ids) = super::models::cached(&self.state, client) {
             return Routed::Answer(Response::json(200, response::model_list(&ids)));
         }
         Routed::Upstream(Route {
@@ -118,25 +120,28 @@ impl Anthropic {
             },
             model: None,
             quota: QuotaUse::default(),
-            reply: Reply::Buffered(Box::new(ModelList(self.state.clone()))),
+            reply: Reply::Buffered(Box::new(ModelList(
+                self.state.clone(),
+                client.identity().cloned(),
+            ))),
             label: "models",
         })
     }
 
     /// A Claude name the aliases map is answered as that name; a Gemini id Google is asked about.
-    fn get_model(&self, rest: &str) -> Result<Routed, GatewayError> {
+    fn get_model(&self, rest: &str, client: &Client) -> Result<Routed, GatewayError> {
         let name = rest.replace("%2F", "/").replace("%2f", "/");
         let name = name.strip_prefix("models/").unwrap_or(&name);
-        let known = |id: &str| {
-            super::models::cached(&self.state).is_some_and(|ids| ids.iter().any(|m| m == id))
-        };
         let answer =
             |id: &str| Routed::Answer(Response::json(200, response::model(id).to_string()));
+        let id = resolve_model(&self.state.config.anthropic, name)?;
+        if let Some(i) = client.identity() {
+            i.check_model(&id)?;
+        }
         if self.state.config.anthropic.resolve(name).is_some() && name.starts_with("claude") {
             return Ok(answer(name));
         }
-        let id = resolve_model(&self.state.config.anthropic, name)?;
-        if known(&id) {
+        if super::models::listed(&self.state, &id) {
             return Ok(answer(&id));
         }
         Ok(Routed::Upstream(Route {
@@ -173,16 +178,16 @@ impl Surface for Anthropic {
             || (is_shared_model_lookup(path) && Dialect::of(req) == Dialect::Anthropic)
     }
 
-    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+    async fn route(&self, session: &mut Session, client: &Client) -> Result<Routed, GatewayError> {
         let req = session.req_header();
         let path = req.uri.path().trim_end_matches('/').to_string();
         let method = req.method.clone();
         match (path.as_str(), &method) {
             ("/v1/messages", &http::Method::POST) => self.messages(session).await,
             ("/v1/messages/count_tokens", &http::Method::POST) => self.count_tokens(session).await,
-            ("/v1/models", &http::Method::GET) => Ok(self.list_models()),
+            ("/v1/models", &http::Method::GET) => Ok(self.list_models(client)),
             (p, &http::Method::GET) if p.starts_with("/v1/models/") => {
-                self.get_model(&p["/v1/models/".len()..])
+                self.get_model(&p["/v1/models/".len()..], client)
             }
             ("/v1/messages" | "/v1/messages/count_tokens" | "/v1/models", _) => Err(
                 GatewayError::method_not_allowed(format!("{method} is not supported on {path}.")),
@@ -214,11 +219,11 @@ impl BufferedReply for CountJson {
 }
 
 /// Gemini's model list → Anthropic's, filling the shared cache.
-struct ModelList(Arc<AppState>);
+struct ModelList(Arc<AppState>, Option<Arc<Identity>>);
 
 impl BufferedReply for ModelList {
     fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
-        let ids = super::models::learn(&self.0, &body)?;
+        let ids = super::models::learn(&self.0, &body, self.1.as_deref())?;
         Ok(Bytes::from(response::model_list(&ids)))
     }
 }

@@ -11,6 +11,7 @@ mod tools;
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::ModelId;
 use crate::pipeline::body::{parse_json, read_json};
+use crate::pipeline::ctx::Client;
 use crate::pipeline::route::{BufferedReply, Reply, Route, Routed};
 use crate::pipeline::surface::Surface;
 use crate::state::AppState;
@@ -101,7 +102,7 @@ impl Surface for Responses {
         path == "/v1/responses" || path.starts_with("/v1/responses/")
     }
 
-    async fn route(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+    async fn route(&self, session: &mut Session, _client: &Client) -> Result<Routed, GatewayError> {
         let req = session.req_header();
         let path = req.uri.path().trim_end_matches('/').to_string();
         let method = req.method.clone();
