@@ -30,6 +30,72 @@ struct Cli {
     /// Worker threads for the gateway service.
     #[arg(long)]
     threads: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Copy the proxy keys of a Hagemi database into this gateway's store (store.path /
+    /// CONTEXT_DB_PATH): only their hashes are written; the keys keep working. Restart a running
+    /// gateway afterwards.
+    ImportHagemiKeys {
+        /// The Hagemi SQLite file (its proxy_keys or api_keys table is read, never changed).
+        file: PathBuf,
+        /// The gateway's store file to write into; default: store.path / CONTEXT_DB_PATH of the
+        /// configuration.
+        #[arg(long, value_name = "DB")]
+        into: Option<PathBuf>,
+    },
+}
+
+/// `import-hagemi-keys`: the store must be a file (a memory store would forget them).
+fn import_keys(
+    cli: &Cli,
+    overrides: &Overrides,
+    file: &std::path::Path,
+    into: Option<&std::path::Path>,
+) -> ExitCode {
+    let configured = match into {
+        Some(p) => Some(p.to_path_buf()),
+        None => match Config::load(cli.config.as_deref(), overrides) {
+            Ok(c) => c.store.path,
+            Err(e) => {
+                eprintln!("configuration error: {e} (or name the store file with --into)");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let Some(path) = &configured else {
+        eprintln!("import-hagemi-keys writes into the gateway's store file: set CONTEXT_DB_PATH (or store.path); the default in-memory store would forget the keys");
+        return ExitCode::from(2);
+    };
+    let store = match gemini_gateway::store::Store::open(Some(path)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match gemini_gateway::credentials::import::import_hagemi(file, &store, chrono::Utc::now()) {
+        Ok(r) => {
+            for s in &r.skipped {
+                eprintln!("skipped {s}");
+            }
+            println!(
+                "imported {} proxy keys into {} ({} already there, {} skipped)",
+                r.added,
+                path.display(),
+                r.present,
+                r.skipped.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("import failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -61,6 +127,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(Command::ImportHagemiKeys { file, into }) = &cli.command {
+        return import_keys(&cli, &overrides, file, into.as_deref());
     }
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,

@@ -632,3 +632,75 @@ fn no_json_answer_holds_a_secret_after_creation() {
         ["deleted", "id"].map(String::from).into_iter().collect()
     );
 }
+
+#[test]
+fn hagemi_keys_are_imported_by_the_one_line_command_and_keep_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let hagemi = dir.path().join("hagemi.db");
+    rusqlite::Connection::open(&hagemi)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE proxy_keys (key TEXT PRIMARY KEY, description TEXT,
+               created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, is_active BOOLEAN DEFAULT TRUE,
+               expires_at DATETIME NULL, enable_context_completion BOOLEAN DEFAULT TRUE);
+             INSERT INTO proxy_keys (key, description) VALUES ('HagemiPlainKey0123456789abcdefABCDEFGHIJ', 'old team');
+             INSERT INTO proxy_keys (key, description, expires_at) VALUES ('HagemiExpired0123456789', 'gone', '2020-01-01 00:00:00');",
+        )
+        .unwrap();
+    let db = dir.path().join("gw.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .arg("import-hagemi-keys")
+        .arg(&hagemi)
+        .arg("--into")
+        .arg(&db)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("imported 2 proxy keys"), "{stdout}");
+    let h = Harness::start(SimConfig::default(), &["key-a"], |c| {
+        c.store.path = Some(db.clone())
+    });
+    assert_eq!(
+        chat(
+            &h,
+            "HagemiPlainKey0123456789abcdefABCDEFGHIJ",
+            "gemini-2.5-flash"
+        )
+        .status,
+        200
+    );
+    let r = chat(&h, "HagemiExpired0123456789", "gemini-2.5-flash");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.text().contains("expired"),
+        "Hagemi never checked expiry; we do"
+    );
+    let list = admin(&h, "GET", "/api/proxy-keys", Value::Null).json();
+    assert_eq!(list["total"], 2);
+    assert!(!list.to_string().contains("HagemiPlainKey"));
+    drop(h);
+    let text = String::from_utf8_lossy(&std::fs::read(&db).unwrap()).to_string()
+        + &String::from_utf8_lossy(
+            &std::fs::read(dir.path().join("gw.db-wal")).unwrap_or_default(),
+        );
+    assert!(
+        !text.contains("HagemiPlainKey0123456789"),
+        "hashed on import"
+    );
+    // Without a store file the command says what to set.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .args(["import-hagemi-keys"])
+        .arg(&hagemi)
+        .env_clear()
+        .env("GEMINI_API_KEYS", "k")
+        .env("PASSWORD", "p")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CONTEXT_DB_PATH"));
+}

@@ -4,6 +4,7 @@
 //! identity step and by the admin API alike.
 
 mod identity;
+pub mod import;
 mod registry;
 pub mod token;
 
