@@ -80,7 +80,8 @@ def wrk(port: int, path: str, body: str, seconds: int,
     return r
 
 
-def measure(gw_bin: str, sim_port: int, seconds: int, scenarios=None) -> dict[str, float]:
+def measure(gw_bin: str, sim_port: int, seconds: int, scenarios=None,
+            extra_env: dict[str, str] | None = None) -> dict[str, float]:
     scenarios = scenarios or SCENARIOS
     port, admin = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GEMINI_GATEWAY_CONFIG")}
@@ -88,11 +89,13 @@ def measure(gw_bin: str, sim_port: int, seconds: int, scenarios=None) -> dict[st
                HOST="127.0.0.1", PORT=str(port), ADMIN_PORT=str(admin), LOG_LEVEL="warn",
                ENFORCE_MODEL_LIMITS="false",
                MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0")
+    env.update(extra_env or {})
     gw = subprocess.Popen(["taskset", "-c", "0", gw_bin, "--threads", "1"], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, gw, "gateway")
-        wrk(port, *SCENARIOS["native-json"], 3)  # warm-up: pools, caches, model list
+        path, body, *header = next(iter(scenarios.values()))
+        wrk(port, path, body, 3, *header)  # warm-up: pools, caches, model list
         result = {}
         for name, (path, body, *header) in scenarios.items():
             t0 = cpu_ticks(gw.pid)
@@ -101,11 +104,16 @@ def measure(gw_bin: str, sim_port: int, seconds: int, scenarios=None) -> dict[st
             result[name] = (t1 - t0) * 1e6 / CLK_TCK / max(r["requests"], 1)
         return result
     finally:
-        gw.send_signal(signal.SIGINT)
-        try:
-            gw.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gw.kill()
+        stop(gw)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGINT (the gateway's graceful stop), then kill if it is still there after 10 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def start_sim(sim_bin: str) -> tuple[subprocess.Popen, int]:

@@ -153,6 +153,15 @@ fn each_refusal_on_both_surfaces_without_an_upstream_call() {
     );
     assert_eq!(chat(&h, &narrow, "gemini-2.5-flash").status, 200);
     assert_eq!(native(&h, &narrow, "gemini-2.5-flash-lite").status, 200);
+    // The proxy key is the client's credential only: Google sees an upstream key, never it.
+    for r in h.sim.requests() {
+        assert!(
+            r.api_key.as_deref().is_some_and(|k| k.starts_with("key-")),
+            "{:?}",
+            r.api_key
+        );
+        assert!(!format!("{:?} {:?}", r.headers, r.query).contains(&narrow));
+    }
 
     let (_, limited) = create(&h, json!({"name": "slow", "rpm": 2}));
     assert_eq!(chat(&h, &limited, "gemini-2.5-flash").status, 200);

@@ -271,8 +271,11 @@ pub(super) fn get(state: &AppState, caller: &Identity, id: &str) -> Reply {
 }
 
 fn not_found(id: &str) -> Reply {
-    // The id is echoed only when it looks like one (it is not a secret).
-    let shown = if id.len() <= 40 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    // The id is echoed only when it has the shape of one (never something else a caller pasted).
+    let shown = if id.len() == 19
+        && id.starts_with("pk_")
+        && id[3..].bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         id
     } else {
         "…"

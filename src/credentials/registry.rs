@@ -14,13 +14,32 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
+/// A credential's SHA-256, compared in constant time. Together with hashing (SipHash, whose time
+/// does not depend on the bytes) this makes a lookup's time independent of how much of a stored
+/// credential a presented value matches; and the digest is not attacker-chosen in any useful way.
+#[derive(Clone, Copy)]
+struct Digest([u8; 32]);
+
+impl std::hash::Hash for Digest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for Digest {
+    fn eq(&self, other: &Digest) -> bool {
+        crate::secret::digest_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Digest {}
+
 #[derive(Default)]
 struct Table {
-    /// SHA-256 of the credential → the credential. Looking a presented value up by its digest
-    /// reveals nothing about stored values through timing (the digest is not attacker-chosen).
-    by_hash: HashMap<[u8; 32], Arc<Identity>>,
+    /// SHA-256 of the credential → the credential.
+    by_hash: HashMap<Digest, Arc<Identity>>,
     /// Proxy key id → its hash.
-    by_id: HashMap<Arc<str>, [u8; 32]>,
+    by_id: HashMap<Arc<str>, Digest>,
 }
 
 /// Why a proxy key could not be created.
@@ -129,15 +148,17 @@ impl Credentials {
         let mut t = Table::default();
         for p in &auth.passwords {
             let id = configured(p.expose(), Kind::Password, Role::User, "password");
-            t.by_hash.entry(p.digest()).or_insert_with(|| Arc::new(id));
+            t.by_hash
+                .entry(Digest(p.digest()))
+                .or_insert_with(|| Arc::new(id));
         }
         if let Some(k) = &auth.admin_api_key {
             // Admin wins when the same value is also a password.
             let id = configured(k.expose(), Kind::AdminKey, Role::Admin, "admin");
-            t.by_hash.insert(k.digest(), Arc::new(id));
+            t.by_hash.insert(Digest(k.digest()), Arc::new(id));
         }
         for row in store.proxy_keys()? {
-            let hash = row.hash;
+            let hash = Digest(row.hash);
             let id = from_row(row);
             if t.by_hash.contains_key(&hash) {
                 continue; // a configured credential with the same value wins
@@ -162,7 +183,7 @@ impl Credentials {
 
     /// The credential a presented value is, if any.
     pub fn check(&self, presented: &str) -> Option<Arc<Identity>> {
-        let d = digest(presented.as_bytes());
+        let d = Digest(digest(presented.as_bytes()));
         self.read().by_hash.get(&d).cloned()
     }
 
@@ -211,8 +232,9 @@ impl Credentials {
             settings,
             usage: Arc::default(),
         };
-        let hash = digest(key.as_bytes());
-        self.store.insert_proxy_key(&to_row(&identity, hash, now))?;
+        let hash = Digest(digest(key.as_bytes()));
+        self.store
+            .insert_proxy_key(&to_row(&identity, hash.0, now))?;
         let identity = Arc::new(identity);
         let mut t = self.write();
         t.by_id.insert(identity.id.clone(), hash);
@@ -243,7 +265,7 @@ impl Credentials {
         let Some(hash) = self.read().by_id.get(id).copied() else {
             return Ok(None);
         };
-        if !self.store.update_proxy_key(&to_row(&new, hash, now))? {
+        if !self.store.update_proxy_key(&to_row(&new, hash.0, now))? {
             return Ok(None);
         }
         let mut t = self.write();
