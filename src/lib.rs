@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod convert;
 pub mod credentials;
 pub mod demo;

@@ -104,6 +104,12 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
             state: state.clone(),
         },
     ));
+    server.add_service(background_service(
+        "context cleanup",
+        ContextCleanup {
+            state: state.clone(),
+        },
+    ));
     if state.config.report.interval_minutes > 0 {
         server.add_service(background_service(
             "usage report",
@@ -265,6 +271,35 @@ impl BackgroundService for Upkeep {
                     }
                 }
                 _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Forgets conversations not used within the TTL, every `context.cleanup_interval`.
+struct ContextCleanup {
+    state: Arc<AppState>,
+}
+
+#[async_trait]
+impl BackgroundService for ContextCleanup {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let every = self.state.config.context.cleanup_interval;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {
+                    let (c, now) = (self.state.contexts.clone(), self.state.clock.now_utc().timestamp());
+                    match tokio::task::spawn_blocking(move || c.cleanup(now)).await {
+                        Ok(Ok(n)) if n > 0 => tracing::info!(conversations = n, "expired conversations removed"),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "conversation cleanup failed"),
+                        _ => {}
+                    }
+                }
+                _ = shutdown.changed() => {
+                    let c = self.state.contexts.clone();
+                    let _ = tokio::task::spawn_blocking(move || c.flush()).await;
+                    return;
+                }
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub credentials: Arc<crate::credentials::Credentials>,
     /// Saves proxy keys' usage to the store off the request path.
     pub key_usage: crate::credentials::UsageSaver,
+    /// Conversations (the context stage, the admin API).
+    pub contexts: Arc<crate::context::Contexts>,
     /// Requests in flight and the shutdown grace period.
     pub drain: Arc<crate::drain::Drain>,
 }
@@ -58,6 +60,11 @@ impl AppState {
         )?);
         let key_usage =
             crate::credentials::UsageSaver::start(credentials.clone(), config.store.flush_interval);
+        let contexts = Arc::new(crate::context::Contexts::new(
+            config.context.clone(),
+            store.clone(),
+            config.store.path.is_some(),
+        )?);
         if credentials.proxy_key_count() > 0 {
             tracing::info!(
                 proxy_keys = credentials.proxy_key_count(),
@@ -117,6 +124,7 @@ impl AppState {
             catalog,
             credentials,
             key_usage,
+            contexts,
             retry: crate::upstream::retry::RetryPolicy::new(config.failover.clone()),
             drain: Default::default(),
             config,

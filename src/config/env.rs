@@ -182,6 +182,55 @@ pub const ENV: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "DEFAULT_MAX_CONTEXT_TOKENS",
+        key: "context.default_max_tokens",
+        set: |r, n, v| {
+            r.context.default_max_tokens = Some(number(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "CONTEXT_TOKEN_SAFETY_MARGIN",
+        key: "context.safety_margin",
+        set: |r, n, v| {
+            r.context.safety_margin = Some(number(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "MEMORY_CONTEXT_CLEANUP_INTERVAL_SECONDS",
+        key: "context.cleanup_interval",
+        set: |r, n, v| {
+            let secs: u64 = number(n, v)?;
+            r.context.cleanup_interval = Some(std::time::Duration::from_secs(secs));
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "MAX_CONTEXT_RECORDS_MEMORY",
+        key: "context.max_records",
+        set: |r, n, v| {
+            r.context.max_records = Some(number(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "STREAM_SAVE_REPLY",
+        key: "context.stream_save_reply",
+        set: |r, n, v| {
+            r.context.stream_save_reply = Some(boolean(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "ENABLE_CONTEXT_COMPLETION",
+        key: "context.enabled",
+        set: |r, n, v| {
+            r.context.enabled = Some(boolean(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "ENFORCE_MODEL_LIMITS",
         key: "model_limits.enforce",
         set: |r, n, v| {

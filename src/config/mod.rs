@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod auth;
+pub mod context;
 pub mod env;
 pub mod failover;
 pub mod key_health;
@@ -22,6 +23,7 @@ pub mod upstream;
 
 pub use anthropic::AnthropicConfig;
 pub use auth::AuthConfig;
+pub use context::{ContextConfig, ContextMode};
 pub use failover::FailoverConfig;
 pub use key_health::KeyHealthConfig;
 pub use keys::KeyConfig;
@@ -74,6 +76,7 @@ pub struct Config {
     pub anthropic: AnthropicConfig,
     pub model_limits: ModelLimitsConfig,
     pub store: StoreConfig,
+    pub context: ContextConfig,
     pub key_health: KeyHealthConfig,
     pub report: ReportConfig,
     pub shutdown: ShutdownConfig,
@@ -128,6 +131,7 @@ impl Config {
             anthropic: AnthropicConfig::default(),
             model_limits: ModelLimitsConfig::default(),
             store: StoreConfig::default(),
+            context: ContextConfig::default(),
             key_health: KeyHealthConfig::default(),
             report: ReportConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -230,6 +234,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         anthropic: AnthropicConfig::from_raw(raw.anthropic)?,
         model_limits: ModelLimitsConfig::from_raw(raw.model_limits)?,
         store: StoreConfig::from_raw(raw.store)?,
+        context: ContextConfig::from_raw(raw.context)?,
         key_health: KeyHealthConfig::from_raw(raw.key_health)?,
         report: ReportConfig::from_raw(raw.report)?,
         shutdown: ShutdownConfig::from_raw(raw.shutdown)?,

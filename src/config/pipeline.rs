@@ -9,6 +9,7 @@ pub const DEFAULT_PIPELINE: &[&str] = &[
     "limits",
     "openai",
     "surface",
+    "context",
     "key_select",
     "exchange",
     "usage",
@@ -24,6 +25,8 @@ pub enum Stage {
     OpenAi,
     /// Routing by the surfaces (fixed).
     Surface,
+    /// Server-side conversation context (inject stored history, save the reply).
+    Context,
     /// Key selection (fixed).
     KeySelect,
     /// The upstream exchange (fixed).
@@ -32,11 +35,12 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Auth,
         Stage::Limits,
         Stage::OpenAi,
         Stage::Surface,
+        Stage::Context,
         Stage::KeySelect,
         Stage::Exchange,
         Stage::Usage,
@@ -48,6 +52,7 @@ impl Stage {
             Stage::Limits => "limits",
             Stage::OpenAi => "openai",
             Stage::Surface => "surface",
+            Stage::Context => "context",
             Stage::KeySelect => "key_select",
             Stage::Exchange => "exchange",
             Stage::Usage => "usage",
@@ -101,6 +106,9 @@ pub(super) fn check_pipeline(
         (Stage::OpenAi, Stage::Surface),
         (Stage::Limits, Stage::Surface),
         (Stage::Surface, Stage::KeySelect),
+        (Stage::Surface, Stage::Context),
+        (Stage::Auth, Stage::Context),
+        (Stage::Context, Stage::KeySelect),
         (Stage::KeySelect, Stage::Exchange),
         (Stage::Exchange, Stage::Usage),
     ] {

@@ -2,6 +2,7 @@
 //! raw type lives in its section's file.
 
 use super::anthropic::RawAnthropic;
+use super::context::RawContext;
 use super::failover::RawFailover;
 use super::key_health::RawKeyHealth;
 use super::keys::RawKey;
@@ -35,6 +36,7 @@ pub struct RawConfig {
     pub anthropic: RawAnthropic,
     pub model_limits: RawModelLimits,
     pub store: RawStore,
+    pub context: RawContext,
     pub key_health: RawKeyHealth,
     pub report: RawReport,
     pub shutdown: RawShutdown,

@@ -56,7 +56,7 @@ impl Stage for Auth {
     async fn on_route(
         &self,
         _state: &mut StageState,
-        route: &Route,
+        route: &mut Route,
         client: &Client,
     ) -> Result<Flow, GatewayError> {
         if let (Some(identity), Some(model)) = (client.identity(), &route.model) {

@@ -2,6 +2,7 @@
 //! `pipeline:` list of the config.
 
 pub mod auth;
+pub mod context;
 pub mod limits;
 pub mod usage;
 
@@ -17,6 +18,7 @@ pub fn build(name: StageName, state: &Arc<AppState>) -> Option<Arc<dyn Stage>> {
         StageName::Auth => Arc::new(auth::Auth::new(state)),
         StageName::Limits => Arc::new(limits::ClientLimits::new(state)),
         StageName::Usage => Arc::new(usage::Usage::new(state)),
+        StageName::Context => Arc::new(context::Context::new(state)),
         StageName::OpenAi | StageName::Surface | StageName::KeySelect | StageName::Exchange => {
             return None
         }

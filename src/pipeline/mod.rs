@@ -131,7 +131,7 @@ impl Pipeline {
             Ok(Routed::Upstream(route)) => ctx.route = Some(route),
             Err(e) => return Outcome::Failed(e),
         }
-        if let Some(route) = &ctx.route {
+        if let Some(route) = &mut ctx.route {
             for (s, state) in self.stages.iter().zip(ctx.stages.iter_mut()) {
                 match s.on_route(state, route, &ctx.client).await {
                     Ok(Flow::Continue) => {}

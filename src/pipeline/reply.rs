@@ -58,6 +58,7 @@ pub(super) async fn send(
                 Ok(b) => b,
                 Err(e) => return Outcome::Failed(e),
             };
+            answered(p, stages);
             if head
                 .insert_header(http::header::CONTENT_LENGTH, body.len())
                 .is_err()
@@ -115,6 +116,7 @@ pub(super) async fn send(
         }
         if end {
             ex.release(true).await;
+            answered(p, stages);
             return match ex.write_body(chunk, true).await {
                 Ok(()) => Outcome::Answered,
                 Err(ClientGone) => gone(ex, log).await,
@@ -151,6 +153,13 @@ pub(super) async fn send(
 fn tell_stages(p: &Pipeline, stages: &mut [StageState], chunk: &[u8]) {
     for (s, state) in p.stages.iter().zip(stages.iter_mut()) {
         s.on_reply(state, chunk);
+    }
+}
+
+/// The answer was read to its end: tell every stage before its last piece goes out.
+fn answered(p: &Pipeline, stages: &mut [StageState]) {
+    for (s, state) in p.stages.iter().zip(stages.iter_mut()) {
+        s.on_answered(state);
     }
 }
 

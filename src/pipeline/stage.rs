@@ -70,11 +70,13 @@ pub trait Stage: Send + Sync {
     }
 
     /// Runs once the surface has routed the request (body read, translated), before the first
-    /// attempt. Return values as for [`Stage::on_request`]. Default: `Continue`.
+    /// attempt. Return values as for [`Stage::on_request`]. Default: `Continue`. The route is
+    /// `&mut` for the one stage that rewrites the upstream request (context injects history into
+    /// the body); every other stage only reads it.
     async fn on_route(
         &self,
         _state: &mut StageState,
-        _route: &Route,
+        _route: &mut Route,
         _client: &Client,
     ) -> Result<Flow, GatewayError> {
         Ok(Flow::Continue)
@@ -94,6 +96,11 @@ pub trait Stage: Send + Sync {
     /// Runs on each piece of a successful upstream answer, as Gemini sent it (before the
     /// surface's reply transform). Default: nothing.
     fn on_reply(&self, _state: &mut StageState, _chunk: &[u8]) {}
+
+    /// Runs when a successful upstream answer has been read to its end, before its last piece
+    /// goes to the client — so what a stage records here is visible to a request the client sends
+    /// as soon as it has the answer. Not called for failed, cut or abandoned answers.
+    fn on_answered(&self, _state: &mut StageState) {}
 
     /// Runs once at the end of every request, whatever happened (also for requests answered
     /// before routing). Default: nothing.

@@ -5,9 +5,11 @@
 //! path's writes). Durability: WAL with `synchronous=NORMAL` — committed data survives a process
 //! crash; on power loss or an OS crash the last commits (about the last second) may be lost.
 
+mod contexts;
 mod keys;
 mod writer;
 
+pub use contexts::{ContextRow, ContextStore};
 pub use keys::{CredentialStore, KeyUsageRow, ProxyKeyRow};
 pub use writer::UsageWriter;
 
@@ -23,10 +25,11 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_usage.sql")),
     (2, include_str!("migrations/0002_proxy_keys.sql")),
+    (3, include_str!("migrations/0003_contexts.sql")),
 ];
 
 /// The schema version this binary writes. A database with a higher version is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -566,7 +569,7 @@ mod tests {
         drop(a);
         drop(b);
         let c = Store::open(Some(&path)).unwrap();
-        assert_eq!(c.pragma("user_version").unwrap(), "2");
+        assert_eq!(c.pragma("user_version").unwrap(), "3");
         assert_eq!(c.day(d("2026-01-15")).unwrap()[0].2, counts(1, 2, 3));
     }
 
@@ -580,7 +583,7 @@ mod tests {
                 .unwrap();
         }
         let s = Store::open(Some(&path)).unwrap();
-        assert_eq!(s.pragma("user_version").unwrap(), "2");
+        assert_eq!(s.pragma("user_version").unwrap(), "3");
         s.add(&[delta("2026-01-15", "g", "m", 1, 0, 0)]).unwrap();
         let n: i64 = s
             .conn()
@@ -604,7 +607,7 @@ mod tests {
                 e,
                 StoreError::SchemaTooNew {
                     found: 99,
-                    supported: 2,
+                    supported: 3,
                     ..
                 }
             ),

@@ -59,6 +59,8 @@ _GATEWAY_ENV = (
     "RUST_LOG",
     "ENFORCE_MODEL_LIMITS",
     "MODEL_LIMITS_PATH",
+    "ENABLE_CONTEXT_COMPLETION",
+    "CONTEXT_DB_PATH",
 )
 
 
@@ -239,7 +241,8 @@ class Gateway:
 
 
 def _start_gateway(
-    bin_path: Path, sim: Sim, keys: tuple[str, ...], log_dir: Path, name: str, config: Optional[str] = None
+    bin_path: Path, sim: Sim, keys: tuple[str, ...], log_dir: Path, name: str, config: Optional[str] = None,
+    context: str = "false",
 ) -> Gateway:
     last_err: Optional[Exception] = None
     for _ in range(3):  # a freed port can be taken by someone else before the child binds it
@@ -265,6 +268,10 @@ def _start_gateway(
                 # would refuse the suite part-way through.
                 "MAX_REQUESTS_PER_MINUTE": "0",
                 "MAX_REQUESTS_PER_DAY_PER_IP": "0",
+                # The suites share one gateway and one password: server-side context would put
+                # one test's conversation in front of the next. Context has its own tests, on
+                # gateways of their own (test_context_sdk.py).
+                "ENABLE_CONTEXT_COMPLETION": context,
             }
         )
         if config is not None:
@@ -352,14 +359,16 @@ def gateway_factory(sim_server: Sim, log_dir: Path):
     started: list[Gateway] = []
     counter = [0]
 
-    def start(keys: Optional[Iterable[str]] = None, startup_check: bool = True) -> Gateway:
+    def start(keys: Optional[Iterable[str]] = None, startup_check: bool = True, context: bool = False) -> Gateway:
         """`startup_check=False`: no startup key check, so no model list either (a cold
-        `/v1/models` cache, as after a start while Google was unreachable)."""
+        `/v1/models` cache, as after a start while Google was unreachable). `context=True`: with
+        server-side conversation context (the gateway's default; off for the shared gateway)."""
         counter[0] += 1
         n = counter[0]
         ks = tuple(keys) if keys is not None else (f"iso{n}-key-a", f"iso{n}-key-b")
         config = None if startup_check else "key_health:\n  startup_check: false\n"
-        gw = _start_gateway(bin_path, sim_server, ks, log_dir, f"gemini-gateway-{n}", config)
+        gw = _start_gateway(bin_path, sim_server, ks, log_dir, f"gemini-gateway-{n}", config,
+                            "true" if context else "false")
         started.append(gw)
         if startup_check:
             _settle_startup_probes(sim_server, gw)

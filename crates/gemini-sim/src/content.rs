@@ -184,8 +184,28 @@ pub(crate) fn last_user_plain_text(req: &Value) -> String {
     String::new()
 }
 
-/// The default reply: `Echo: <first 60 chars of the last user text>`.
+/// What a user asks to learn what the conversation holds (tests of server-side context).
+pub(crate) const RECALL_QUESTION: &str = "What did I say first?";
+
+/// The default reply: `Echo: <first 60 chars of the last user text>`; to [`RECALL_QUESTION`],
+/// `You first said: <first 60 chars of the first user text>` (so a test can see what history the
+/// upstream received).
 pub(crate) fn default_reply(req: &Value) -> String {
+    if last_user_plain_text(req).contains(RECALL_QUESTION) {
+        let first = contents(req)
+            .iter()
+            .find(|c| str_field(c, "role").unwrap_or("user") == "user")
+            .map(|c| {
+                parts(c)
+                    .iter()
+                    .filter_map(|p| str_field(p, "text"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let first: String = first.chars().take(60).collect();
+        return format!("You first said: {first}");
+    }
     let text: String = last_user_text(req).chars().take(60).collect();
     format!("Echo: {text}")
 }

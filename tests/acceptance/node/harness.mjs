@@ -163,6 +163,7 @@ export async function startStack({ keys, password, adminKey }) {
       ENFORCE_MODEL_LIMITS: 'false', // not about quotas: the free-tier table would refuse the load
       MAX_REQUESTS_PER_MINUTE: '0', // every test runs from 127.0.0.1: the per-IP defaults (30/min) would refuse it
       MAX_REQUESTS_PER_DAY_PER_IP: '0',
+      ENABLE_CONTEXT_COMPLETION: 'false', // one shared gateway: no conversation carried between tests
     });
     const gwProc = new Child('gemini-gateway', [gwBin], env);
     try {

@@ -1,0 +1,248 @@
+//! The pure parts of conversation context: a conversation's turns with their token estimates,
+//! fitting them into a window without splitting an exchange, and reading the model's reply out of
+//! the Gemini bytes that passed (one JSON answer, an SSE stream, or a JSON-array stream).
+
+use crate::pipeline::route::Framing;
+use serde_json::{json, Map, Value};
+
+/// One stored turn: a Gemini `content` and its estimated tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub content: Value,
+    pub tokens: u64,
+}
+
+impl Turn {
+    pub fn new(content: Value) -> Turn {
+        let tokens = estimate(&content);
+        Turn { content, tokens }
+    }
+
+    fn role(&self) -> &str {
+        self.content
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("user")
+    }
+
+    /// A user turn that is a person speaking (not only the results of function calls): where an
+    /// exchange starts, and so where history may be cut.
+    fn opens_exchange(&self) -> bool {
+        self.role() == "user"
+            && !parts(&self.content)
+                .iter()
+                .all(|p| p.get("functionResponse").is_some())
+    }
+}
+
+fn parts(content: &Value) -> &[Value] {
+    content
+        .get("parts")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The estimated tokens of one content (text by length, media by Gemini's per-item cost).
+pub fn estimate(content: &Value) -> u64 {
+    let body = json!({ "contents": [content] });
+    crate::upstream::estimate::validate_and_estimate(body.to_string().as_bytes()).unwrap_or(0)
+}
+
+/// Whether a request's contents carry history of their own (a model turn).
+pub fn has_model_turn(contents: &[Value]) -> bool {
+    contents
+        .iter()
+        .any(|c| c.get("role").and_then(Value::as_str) == Some("model"))
+}
+
+/// Drop thought parts (the model's thinking is never stored; signatures on other parts are).
+pub fn without_thoughts(mut content: Value) -> Value {
+    if let Some(ps) = content.get_mut("parts").and_then(Value::as_array_mut) {
+        ps.retain(|p| p.get("thought").and_then(Value::as_bool) != Some(true));
+    }
+    content
+}
+
+/// The newest part of `turns` that fits in `budget` tokens, cut only where an exchange starts (a
+/// person's user turn), so a function call is never separated from its response and the history
+/// never starts with a model turn or an orphan function response. May be empty.
+pub fn fit(turns: &[Turn], budget: u64) -> &[Turn] {
+    let mut total: u64 = turns.iter().map(|t| t.tokens).sum();
+    let mut start = 0;
+    // Skip to the first opening turn (a stored history always starts with one; be safe).
+    while start < turns.len() && !turns[start].opens_exchange() {
+        total -= turns[start].tokens;
+        start += 1;
+    }
+    while total > budget && start < turns.len() {
+        // Drop the oldest exchange: the opening turn and everything up to the next opening turn.
+        total -= turns[start].tokens;
+        start += 1;
+        while start < turns.len() && !turns[start].opens_exchange() {
+            total -= turns[start].tokens;
+            start += 1;
+        }
+    }
+    &turns[start..]
+}
+
+/// What a successful answer's bytes say: the model's turn, if it finished.
+#[derive(Debug, Default)]
+struct Reply {
+    parts: Vec<Value>,
+    finished: bool,
+}
+
+impl Reply {
+    /// Take one `GenerateContentResponse`.
+    fn add(&mut self, answer: &Value) {
+        let Some(cand) = answer
+            .get("candidates")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        else {
+            return;
+        };
+        if cand.get("finishReason").and_then(Value::as_str).is_some() {
+            self.finished = true;
+        }
+        for p in parts(cand.get("content").unwrap_or(&Value::Null)) {
+            if p.get("thought").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            self.push(p.clone());
+        }
+    }
+
+    /// Add a part, merging consecutive text pieces of a stream into one part (keeping the
+    /// signature a piece carries).
+    fn push(&mut self, p: Value) {
+        let text_only = |v: &Value| {
+            v.as_object().is_some_and(|o: &Map<String, Value>| {
+                o.contains_key("text") && o.keys().all(|k| k == "text" || k == "thoughtSignature")
+            })
+        };
+        if text_only(&p) {
+            if let Some(last) = self.parts.last_mut().filter(|l| text_only(l)) {
+                let add = p.get("text").and_then(Value::as_str).unwrap_or("");
+                if let Some(Value::String(t)) = last.get_mut("text") {
+                    t.push_str(add);
+                }
+                if let (Some(sig), Some(o)) = (p.get("thoughtSignature"), last.as_object_mut()) {
+                    o.insert("thoughtSignature".into(), sig.clone());
+                }
+                return;
+            }
+        }
+        self.parts.push(p);
+    }
+}
+
+/// The model's turn in the Gemini answer `bytes` (framed as `framing`): `None` when the answer
+/// did not finish (no finish reason), holds no candidate, or cannot be read.
+pub fn reply_turn(bytes: &[u8], framing: Framing) -> Option<Value> {
+    let mut reply = Reply::default();
+    match framing {
+        Framing::Json => reply.add(&serde_json::from_slice::<Value>(bytes).ok()?),
+        Framing::JsonArray => {
+            for a in serde_json::from_slice::<Vec<Value>>(bytes).ok()? {
+                reply.add(&a);
+            }
+        }
+        Framing::Sse => {
+            let text = std::str::from_utf8(bytes).ok()?;
+            for line in text.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                        reply.add(&v);
+                    }
+                }
+            }
+        }
+    }
+    (reply.finished && !reply.parts.is_empty())
+        .then(|| json!({"role": "model", "parts": reply.parts}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(t: &str) -> Turn {
+        Turn::new(json!({"role": "user", "parts": [{"text": t}]}))
+    }
+    fn model(t: &str) -> Turn {
+        Turn::new(json!({"role": "model", "parts": [{"text": t}]}))
+    }
+    fn call() -> Turn {
+        Turn::new(
+            json!({"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "sig"}]}),
+        )
+    }
+    fn result() -> Turn {
+        Turn::new(
+            json!({"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"x": 1}}}]}),
+        )
+    }
+
+    #[test]
+    fn fit_drops_oldest_exchanges_whole() {
+        let long = "x".repeat(400); // ~100 tokens
+        let turns = vec![
+            user(&long),
+            call(),
+            result(),
+            model(&long),
+            user("second"),
+            model("ok"),
+        ];
+        let all: u64 = turns.iter().map(|t| t.tokens).sum();
+        assert_eq!(fit(&turns, all).len(), 6);
+        // Not enough for the first exchange: it goes whole, call and result with it.
+        let kept = fit(&turns, all - 1);
+        assert_eq!(kept, &turns[4..]);
+        assert_eq!(fit(&turns, 0).len(), 0);
+        // A history that starts with a model turn or an orphan response is cut to an opening turn.
+        let odd = vec![result(), model("a"), user("b"), model("c")];
+        assert_eq!(fit(&odd, u64::MAX), &odd[2..]);
+    }
+
+    #[test]
+    fn replies_from_each_framing() {
+        let json = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"thinking","thought":true},{"text":"Hello"}]},"finishReason":"STOP"}]}"#;
+        assert_eq!(
+            reply_turn(json, Framing::Json).unwrap(),
+            json!({"role":"model","parts":[{"text":"Hello"}]})
+        );
+        let sse = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}]}\r\n\r\ndata: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\",\"thoughtSignature\":\"s1\"}]},\"finishReason\":\"STOP\"}]}\r\n\r\n";
+        assert_eq!(
+            reply_turn(sse.as_bytes(), Framing::Sse).unwrap(),
+            json!({"role":"model","parts":[{"text":"Hello","thoughtSignature":"s1"}]})
+        );
+        let arr = br#"[{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"s"}]}}]}
+,{"candidates":[{"content":{"parts":[]},"finishReason":"STOP"}]}]"#;
+        assert_eq!(
+            reply_turn(arr, Framing::JsonArray).unwrap(),
+            json!({"role":"model","parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"s"}]})
+        );
+        // No finish reason (a cut stream): nothing.
+        let cut = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}]}\r\n\r\n";
+        assert!(reply_turn(cut.as_bytes(), Framing::Sse).is_none());
+        assert!(reply_turn(b"{not json", Framing::Json).is_none());
+    }
+
+    #[test]
+    fn own_history_and_thoughts() {
+        assert!(!has_model_turn(&[json!({"role":"user","parts":[]})]));
+        assert!(has_model_turn(&[
+            json!({"role":"user","parts":[]}),
+            json!({"role":"model","parts":[]})
+        ]));
+        assert_eq!(
+            without_thoughts(
+                json!({"role":"model","parts":[{"text":"t","thought":true},{"text":"a"}]})
+            ),
+            json!({"role":"model","parts":[{"text":"a"}]})
+        );
+    }
+}

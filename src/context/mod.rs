@@ -1,0 +1,458 @@
+//! Conversation context: each credential's conversations in memory (all of them with a memory
+//! store; a least-recently-used cache of the file with one), written through to SQLite by a
+//! thread of its own so the request path never waits on the database, and the runtime settings
+//! (TTL, mode) kept in the store's `settings` table.
+
+pub mod history;
+
+use crate::config::{ContextConfig, ContextMode};
+use crate::store::{ContextRow, ContextStore, Store, StoreError};
+use history::Turn;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+/// One conversation.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub id: String,
+    /// The credential's id.
+    pub owner: String,
+    /// `default` or the client's `x-gateway-conversation`.
+    pub name: String,
+    pub turns: Vec<Turn>,
+    /// Unix seconds.
+    pub last_used: i64,
+}
+
+impl Conversation {
+    pub fn tokens(&self) -> u64 {
+        self.turns.iter().map(|t| t.tokens).sum()
+    }
+
+    fn row(&self) -> ContextRow {
+        let contents: Vec<&Value> = self.turns.iter().map(|t| &t.content).collect();
+        let tokens: Vec<u64> = self.turns.iter().map(|t| t.tokens).collect();
+        ContextRow {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            conversation: self.name.clone(),
+            contents: serde_json::to_string(&contents).unwrap_or_else(|_| "[]".into()),
+            tokens: serde_json::to_string(&tokens).unwrap_or_else(|_| "[]".into()),
+            last_used: self.last_used,
+        }
+    }
+
+    fn from_row(r: ContextRow) -> Conversation {
+        let contents: Vec<Value> = serde_json::from_str(&r.contents).unwrap_or_default();
+        let tokens: Vec<u64> = serde_json::from_str(&r.tokens).unwrap_or_default();
+        let turns = contents
+            .into_iter()
+            .enumerate()
+            .map(|(i, content)| match tokens.get(i) {
+                Some(&t) => Turn { content, tokens: t },
+                None => Turn::new(content),
+            })
+            .collect();
+        Conversation {
+            id: r.id,
+            owner: r.owner,
+            name: r.conversation,
+            turns,
+            last_used: r.last_used,
+        }
+    }
+}
+
+/// The id of a credential's named conversation: stable, and telling nothing of either part.
+pub fn conversation_id(owner: &str, name: &str) -> String {
+    let d = crate::secret::digest(format!("{owner}\u{0}{name}").as_bytes());
+    let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("ctx_{hex}")
+}
+
+enum Job {
+    Save(ContextRow),
+    Delete(String),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Writes conversations to the store on its own thread, in the order they were committed.
+struct Writer {
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(store: Arc<Store>) -> Writer {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("gg-context".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut save: Vec<ContextRow> = Vec::new();
+                    let mut delete: Vec<String> = Vec::new();
+                    let mut flushed: Vec<mpsc::Sender<()>> = Vec::new();
+                    let mut take = |job: Job| match job {
+                        Job::Save(r) => {
+                            delete.retain(|d| *d != r.id);
+                            save.retain(|s| s.id != r.id);
+                            save.push(r);
+                        }
+                        Job::Delete(id) => {
+                            save.retain(|s| s.id != id);
+                            delete.push(id);
+                        }
+                        Job::Flush(done) => flushed.push(done),
+                    };
+                    take(first);
+                    while let Ok(more) = rx.try_recv() {
+                        take(more);
+                    }
+                    if let Err(e) = store.write_contexts(&save, &delete) {
+                        tracing::error!(error = %e, conversations = save.len(), "could not save conversations");
+                    }
+                    for f in flushed {
+                        let _ = f.send(());
+                    }
+                }
+            })
+            .ok();
+        Writer {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    fn send(&self, job: Job) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(job);
+        }
+    }
+
+    /// Wait until everything sent so far is written. Blocking.
+    fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        self.send(Job::Flush(done));
+        let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    map: HashMap<String, (Arc<Conversation>, u64)>,
+    tick: u64,
+}
+
+/// The conversations, and the settings that govern them.
+pub struct Contexts {
+    config: ContextConfig,
+    cache: Mutex<Cache>,
+    /// The store of the settings (memory or file).
+    store: Arc<Store>,
+    /// Set when conversations persist (a file store).
+    writer: Option<Writer>,
+    ttl_secs: AtomicU64,
+    mode: AtomicU8,
+}
+
+const MODES: [ContextMode; 3] = [ContextMode::Auto, ContextMode::Always, ContextMode::Off];
+
+impl Contexts {
+    /// Conversations over `store`; they persist when `persistent` (a file). Settings stored by an
+    /// earlier run win over the configured ones.
+    pub fn new(
+        config: ContextConfig,
+        store: Arc<Store>,
+        persistent: bool,
+    ) -> Result<Contexts, StoreError> {
+        let ttl = match store.setting("context_ttl_seconds")? {
+            Some(v) => v.parse().unwrap_or(config.ttl.as_secs()),
+            None => config.ttl.as_secs(),
+        };
+        let mode = match store.setting("context_mode")? {
+            Some(v) => ContextMode::parse(&v).unwrap_or(config.mode),
+            None => config.mode,
+        };
+        let c = Contexts {
+            writer: persistent.then(|| Writer::start(store.clone())),
+            config,
+            cache: Mutex::default(),
+            store,
+            ttl_secs: AtomicU64::new(ttl),
+            mode: AtomicU8::new(0),
+        };
+        c.mode.store(mode_index(mode), Ordering::Relaxed);
+        Ok(c)
+    }
+
+    pub fn config(&self) -> &ContextConfig {
+        &self.config
+    }
+
+    pub fn mode(&self) -> ContextMode {
+        MODES[usize::from(self.mode.load(Ordering::Relaxed)).min(2)]
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs.load(Ordering::Relaxed)
+    }
+
+    /// Change the mode and/or TTL, now and for later runs. Blocking (a store write).
+    pub fn set(&self, mode: Option<ContextMode>, ttl_secs: Option<u64>) -> Result<(), StoreError> {
+        if let Some(m) = mode {
+            self.store.set_setting("context_mode", m.as_str())?;
+            self.mode.store(mode_index(m), Ordering::Relaxed);
+        }
+        if let Some(t) = ttl_secs {
+            self.store
+                .set_setting("context_ttl_seconds", &t.to_string())?;
+            self.ttl_secs.store(t, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn expired(&self, c: &Conversation, now: i64) -> bool {
+        c.last_used + i64::try_from(self.ttl_secs()).unwrap_or(i64::MAX) < now
+    }
+
+    /// The conversation from the cache only (no store read).
+    fn cached(&self, id: &str, now: i64) -> Option<Arc<Conversation>> {
+        let mut cache = crate::sync::lock(&self.cache);
+        cache.tick += 1;
+        let tick = cache.tick;
+        let entry = cache.map.get_mut(id)?;
+        entry.1 = tick;
+        let c = entry.0.clone();
+        (!self.expired(&c, now)).then_some(c)
+    }
+
+    /// The conversation, from the cache or (a file store) the database. Blocking on a miss: call
+    /// it off the async threads when `persistent`.
+    pub fn get(&self, id: &str, now: i64) -> Result<Option<Arc<Conversation>>, StoreError> {
+        if let Some(c) = self.cached(id, now) {
+            return Ok(Some(c));
+        }
+        if self.writer.is_none() {
+            return Ok(None);
+        }
+        let Some(row) = self.store.context(id)? else {
+            return Ok(None);
+        };
+        let c = Arc::new(Conversation::from_row(row));
+        if self.expired(&c, now) {
+            return Ok(None);
+        }
+        self.insert(c.clone());
+        Ok(Some(c))
+    }
+
+    /// Whether a read may touch the database (callers then read off the async threads).
+    pub fn persistent(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn insert(&self, c: Arc<Conversation>) {
+        let mut cache = crate::sync::lock(&self.cache);
+        cache.tick += 1;
+        let tick = cache.tick;
+        cache.map.insert(c.id.clone(), (c, tick));
+        while cache.map.len() > self.config.max_records {
+            let Some(oldest) = cache
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            cache.map.remove(&oldest);
+        }
+    }
+
+    /// Replace a conversation's turns with `change(current turns)`, atomically with respect to
+    /// other commits of it (so concurrent answers are appended whole, in the order they finish).
+    /// The cache is updated at once; the store shortly after, on the writer thread.
+    pub fn commit(
+        &self,
+        id: &str,
+        owner: &str,
+        name: &str,
+        now: i64,
+        change: impl FnOnce(&[Turn]) -> Vec<Turn>,
+    ) {
+        let cache = crate::sync::lock(&self.cache);
+        let current = cache
+            .map
+            .get(id)
+            .map(|(c, _)| c.clone())
+            .filter(|c| !self.expired(c, now));
+        let turns = change(current.as_ref().map_or(&[][..], |c| &c.turns));
+        let c = Arc::new(Conversation {
+            id: id.to_owned(),
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+            turns,
+            last_used: now,
+        });
+        if let Some(w) = &self.writer {
+            w.send(Job::Save(c.row()));
+        }
+        drop(cache);
+        self.insert(c);
+    }
+
+    /// Every conversation (of one owner), most recently used first. Blocking with a file store.
+    pub fn list(
+        &self,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<Arc<Conversation>>, StoreError> {
+        let mut out: Vec<Arc<Conversation>> = match &self.writer {
+            Some(w) => {
+                w.flush();
+                self.store
+                    .contexts(owner)?
+                    .into_iter()
+                    .map(|r| Arc::new(Conversation::from_row(r)))
+                    .collect()
+            }
+            None => crate::sync::lock(&self.cache)
+                .map
+                .values()
+                .map(|(c, _)| c.clone())
+                .filter(|c| owner.is_none_or(|o| c.owner == o))
+                .collect(),
+        };
+        out.retain(|c| !self.expired(c, now));
+        out.sort_by(|a, b| b.last_used.cmp(&a.last_used).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Forget a conversation.
+    pub fn delete(&self, id: &str) {
+        crate::sync::lock(&self.cache).map.remove(id);
+        if let Some(w) = &self.writer {
+            w.send(Job::Delete(id.to_owned()));
+        }
+    }
+
+    /// Remove the conversations not used within the TTL. Blocking with a file store.
+    pub fn cleanup(&self, now: i64) -> Result<usize, StoreError> {
+        let ttl = i64::try_from(self.ttl_secs()).unwrap_or(i64::MAX);
+        let mut n = {
+            let mut cache = crate::sync::lock(&self.cache);
+            let before = cache.map.len();
+            cache.map.retain(|_, (c, _)| c.last_used + ttl >= now);
+            before - cache.map.len()
+        };
+        if let Some(w) = &self.writer {
+            w.flush();
+            n = self.store.expire_contexts(now.saturating_sub(ttl))?.max(n);
+        }
+        Ok(n)
+    }
+
+    /// Wait until every commit so far is in the store (tests, shutdown). Blocking.
+    pub fn flush(&self) {
+        if let Some(w) = &self.writer {
+            w.flush();
+        }
+    }
+}
+
+fn mode_index(m: ContextMode) -> u8 {
+    match m {
+        ContextMode::Auto => 0,
+        ContextMode::Always => 1,
+        ContextMode::Off => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn turn(role: &str, t: &str) -> Turn {
+        Turn::new(json!({"role": role, "parts": [{"text": t}]}))
+    }
+
+    fn contexts(max: usize, path: Option<&std::path::Path>) -> Contexts {
+        let cfg = ContextConfig {
+            max_records: max,
+            ..ContextConfig::default()
+        };
+        Contexts::new(cfg, Arc::new(Store::open(path).unwrap()), path.is_some()).unwrap()
+    }
+
+    #[test]
+    fn commit_appends_and_evicts_the_least_recently_used() {
+        let c = contexts(2, None);
+        for (i, owner) in ["a", "b", "c"].iter().enumerate() {
+            let id = conversation_id(owner, "default");
+            c.commit(&id, owner, "default", 100 + i as i64, |cur| {
+                let mut t = cur.to_vec();
+                t.push(turn("user", "hi"));
+                t
+            });
+        }
+        assert!(
+            c.get(&conversation_id("a", "default"), 200)
+                .unwrap()
+                .is_none(),
+            "evicted"
+        );
+        assert!(c
+            .get(&conversation_id("c", "default"), 200)
+            .unwrap()
+            .is_some());
+        let id = conversation_id("c", "default");
+        c.commit(&id, "c", "default", 200, |cur| {
+            let mut t = cur.to_vec();
+            t.push(turn("model", "yo"));
+            t
+        });
+        assert_eq!(c.get(&id, 200).unwrap().unwrap().turns.len(), 2);
+    }
+
+    #[test]
+    fn ttl_and_settings_and_persistence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.db");
+        let id = conversation_id("alice", "default");
+        {
+            let c = contexts(10, Some(&path));
+            c.commit(&id, "alice", "default", 1000, |_| {
+                vec![turn("user", "remember me")]
+            });
+            c.set(Some(ContextMode::Always), Some(120)).unwrap();
+            c.flush();
+        }
+        let c = contexts(10, Some(&path));
+        assert_eq!((c.mode(), c.ttl_secs()), (ContextMode::Always, 120));
+        let got = c.get(&id, 1100).unwrap().unwrap();
+        assert_eq!(got.turns[0].content["parts"][0]["text"], "remember me");
+        assert!(c.get(&id, 1121).unwrap().is_none(), "past the TTL");
+        assert_eq!(c.cleanup(1121).unwrap(), 1);
+        assert!(c.list(None, 1121).unwrap().is_empty());
+    }
+
+    #[test]
+    fn ids_are_per_owner_and_name() {
+        assert_ne!(conversation_id("a", "x"), conversation_id("b", "x"));
+        assert_ne!(conversation_id("a", "x"), conversation_id("a", "y"));
+        assert_eq!(conversation_id("a", "x").len(), 20);
+    }
+}

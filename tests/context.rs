@@ -1,0 +1,423 @@
+//! Server-side conversation context through the simulator: the exact `contents` Google receives
+//! on each turn (OpenAI and native, JSON and streamed), tool calls across turns, truncation at
+//! exchange boundaries, `auto` mode with clients that send their own history, isolation between
+//! credentials and conversations, read-your-writes, failures saving nothing, the admin API.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use gemini_sim::SimConfig;
+use serde_json::{json, Value};
+
+const FLASH: &str = "gemini-2.5-flash";
+
+fn user(t: &str) -> Value {
+    json!({"role": "user", "parts": [{"text": t}]})
+}
+fn model(t: &str) -> Value {
+    json!({"role": "model", "parts": [{"text": t}]})
+}
+
+/// The `contents` of the last request Google received.
+fn last_contents(h: &Harness) -> Value {
+    h.sim.requests().last().unwrap().body.as_ref().unwrap()["contents"].clone()
+}
+
+fn chat(h: &Harness, cred: &str, text: &str, stream: bool, extra: &[(&str, &str)]) -> Resp {
+    let body =
+        json!({"model": FLASH, "stream": stream, "messages": [{"role": "user", "content": text}]});
+    let auth = format!("Bearer {cred}");
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    http(
+        h.addr,
+        "POST",
+        "/v1/chat/completions",
+        &headers,
+        body.to_string().as_bytes(),
+    )
+}
+
+fn native(h: &Harness, path: &str, body: &Value) -> Resp {
+    http(
+        h.addr,
+        "POST",
+        path,
+        &[
+            ("x-goog-api-key", PASSWORD),
+            ("content-type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// The answer's text, whatever the framing (one JSON answer, SSE events, a JSON array).
+fn native_text(r: &Resp) -> String {
+    let text = r.text();
+    let answers: Vec<Value> = if let Ok(Value::Array(a)) = serde_json::from_str::<Value>(&text) {
+        a
+    } else if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        vec![v]
+    } else {
+        sse_events(&r.body)
+            .iter()
+            .filter_map(|e| serde_json::from_str(e).ok())
+            .collect()
+    };
+    answers
+        .iter()
+        .flat_map(|a| {
+            a["candidates"][0]["content"]["parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|p| p["text"].as_str().map(String::from))
+        .collect()
+}
+
+fn gen(contents: Value) -> Value {
+    json!({ "contents": contents })
+}
+
+fn chat_text(r: &Resp, stream: bool) -> String {
+    assert_eq!(r.status, 200, "{}", r.text());
+    if !stream {
+        return r.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    sse_events(&r.body)
+        .iter()
+        .filter(|e| e.as_str() != "[DONE]")
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
+#[test]
+fn openai_chat_three_turns_json_and_streamed() {
+    for stream in [false, true] {
+        let h = Harness::basic();
+        let a = chat_text(&chat(&h, PASSWORD, "My name is Ada", stream, &[]), stream);
+        assert_eq!(a, "Echo: My name is Ada");
+        assert_eq!(last_contents(&h), json!([user("My name is Ada")]));
+        let b = chat_text(&chat(&h, PASSWORD, "I like tea", stream, &[]), stream);
+        assert_eq!(b, "Echo: I like tea");
+        assert_eq!(
+            last_contents(&h),
+            json!([
+                user("My name is Ada"),
+                model("Echo: My name is Ada"),
+                user("I like tea")
+            ])
+        );
+        let c = chat_text(
+            &chat(&h, PASSWORD, "What did I say first?", stream, &[]),
+            stream,
+        );
+        assert_eq!(c, "You first said: My name is Ada", "stream={stream}");
+        assert_eq!(
+            last_contents(&h),
+            json!([
+                user("My name is Ada"),
+                model("Echo: My name is Ada"),
+                user("I like tea"),
+                model("Echo: I like tea"),
+                user("What did I say first?")
+            ])
+        );
+    }
+}
+
+#[test]
+fn native_three_turns_json_sse_and_json_array() {
+    for path in [
+        format!("/v1beta/models/{FLASH}:generateContent"),
+        format!("/v1beta/models/{FLASH}:streamGenerateContent?alt=sse"),
+        format!("/v2/models/{FLASH}:streamGenerateContent"),
+        format!("/v1/models/{FLASH}:generateContent"),
+    ] {
+        let h = Harness::basic();
+        assert_eq!(native(&h, &path, &gen(json!([user("one")]))).status, 200);
+        assert_eq!(last_contents(&h), json!([user("one")]));
+        assert_eq!(native(&h, &path, &gen(json!([user("two")]))).status, 200);
+        assert_eq!(
+            last_contents(&h),
+            json!([user("one"), model("Echo: one"), user("two")]),
+            "{path}"
+        );
+        let r = native(&h, &path, &gen(json!([user("What did I say first?")])));
+        assert_eq!(r.status, 200);
+        assert_eq!(native_text(&r), "You first said: one", "{path}");
+        assert_eq!(
+            last_contents(&h),
+            json!([
+                user("one"),
+                model("Echo: one"),
+                user("two"),
+                model("Echo: two"),
+                user("What did I say first?")
+            ])
+        );
+    }
+}
+
+#[test]
+fn count_tokens_counts_with_the_history_and_saves_nothing() {
+    let h = Harness::basic();
+    native(
+        &h,
+        &format!("/v1beta/models/{FLASH}:generateContent"),
+        &gen(json!([user("remember this please")])),
+    );
+    let r = native(
+        &h,
+        &format!("/v1beta/models/{FLASH}:countTokens"),
+        &gen(json!([user("and this")])),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        last_contents(&h),
+        json!([
+            user("remember this please"),
+            model("Echo: remember this please"),
+            user("and this")
+        ])
+    );
+    native(
+        &h,
+        &format!("/v1beta/models/{FLASH}:generateContent"),
+        &gen(json!([user("next")])),
+    );
+    assert_eq!(
+        last_contents(&h).as_array().unwrap().len(),
+        3,
+        "countTokens saved nothing"
+    );
+}
+
+#[test]
+fn a_tool_call_round_trip_keeps_the_pair_and_the_signature() {
+    let h = Harness::basic();
+    let model3 = "gemini-3-flash-preview";
+    let tools = json!([{"functionDeclarations": [{"name": "get_weather", "description": "Weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]}]);
+    let path = format!("/v1beta/models/{model3}:generateContent");
+    let r = native(
+        &h,
+        &path,
+        &json!({"contents": [user("Call get_weather for Paris")], "tools": tools}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let call = r.json()["candidates"][0]["content"].clone();
+    assert!(
+        call["parts"][0]["functionCall"].is_object()
+            && call["parts"][0]["thoughtSignature"].is_string(),
+        "{call}"
+    );
+    // The client sends only the function's result; the gateway supplies the call it answers.
+    let result = json!({"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 21}}}]});
+    let r = native(
+        &h,
+        &path,
+        &json!({"contents": [result.clone()], "tools": tools}),
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "Gemini 3 refuses a call without its signature: {}",
+        r.text()
+    );
+    let sent = last_contents(&h);
+    assert_eq!(sent[0], user("Call get_weather for Paris"));
+    assert_eq!(
+        sent[1]["parts"][0]["functionCall"],
+        call["parts"][0]["functionCall"]
+    );
+    assert_eq!(
+        sent[1]["parts"][0]["thoughtSignature"],
+        call["parts"][0]["thoughtSignature"]
+    );
+    assert_eq!(sent[2], result);
+}
+
+#[test]
+fn truncation_drops_the_oldest_exchanges_whole() {
+    let h = Harness::start(SimConfig::default(), &["key-a"], |c| {
+        c.context.default_max_tokens = 400;
+        c.context.safety_margin = 50;
+    });
+    let path = format!("/v1beta/models/{FLASH}:generateContent");
+    let long = |n: usize| format!("{n} {}", "word ".repeat(60)); // ~75 tokens each, echoed back
+    for n in 0..4 {
+        assert_eq!(native(&h, &path, &gen(json!([user(&long(n))]))).status, 200);
+    }
+    let sent = last_contents(&h);
+    let sent = sent.as_array().unwrap();
+    assert!(sent.len() < 7, "older turns were dropped: {}", sent.len());
+    assert_eq!(sent.len() % 2, 1, "whole exchanges plus the new turn");
+    assert_eq!(sent[0]["role"], "user", "history starts with a user turn");
+    assert_eq!(
+        sent.last().unwrap(),
+        &user(&long(3)),
+        "the request's own turn is never cut"
+    );
+    // A request too large by itself goes up unchanged (history dropped, nothing cut from it).
+    let huge = "x".repeat(4000);
+    assert_eq!(native(&h, &path, &gen(json!([user(&huge)]))).status, 200);
+    assert_eq!(last_contents(&h), json!([user(&huge)]));
+}
+
+#[test]
+fn auto_mode_never_duplicates_a_clients_own_history() {
+    let h = Harness::basic();
+    chat(&h, PASSWORD, "stored turn", false, &[]);
+    // A client with its own history: sent as it is.
+    let own = json!({"model": FLASH, "messages": [
+        {"role": "user", "content": "A"}, {"role": "assistant", "content": "B"}, {"role": "user", "content": "C"}]});
+    let r = http(
+        h.addr,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("authorization", &format!("Bearer {PASSWORD}")),
+            ("content-type", "application/json"),
+        ],
+        own.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(last_contents(&h), json!([user("A"), model("B"), user("C")]));
+    // ... and it replaced the stored conversation: a stateless request now continues it.
+    chat(&h, PASSWORD, "D", false, &[]);
+    assert_eq!(
+        last_contents(&h),
+        json!([
+            user("A"),
+            model("B"),
+            user("C"),
+            model("Echo: C"),
+            user("D")
+        ])
+    );
+}
+
+#[test]
+fn credentials_and_conversations_stay_apart() {
+    let h = Harness::basic();
+    let r = http(
+        h.admin,
+        "POST",
+        "/api/proxy-keys",
+        &[("authorization", &format!("Bearer {ADMIN_KEY}"))],
+        br#"{"name": "bob"}"#,
+    );
+    let bob = r.json()["key"].as_str().unwrap().to_string();
+    chat(&h, PASSWORD, "alice here", false, &[]);
+    chat(&h, &bob, "bob here", false, &[]);
+    assert_eq!(last_contents(&h), json!([user("bob here")]));
+    chat(
+        &h,
+        PASSWORD,
+        "work thread",
+        false,
+        &[("x-gateway-conversation", "work")],
+    );
+    assert_eq!(last_contents(&h), json!([user("work thread")]));
+    chat(&h, PASSWORD, "again", false, &[]);
+    assert_eq!(
+        last_contents(&h),
+        json!([user("alice here"), model("Echo: alice here"), user("again")])
+    );
+    chat(
+        &h,
+        PASSWORD,
+        "stateless",
+        false,
+        &[("x-gateway-context", "off")],
+    );
+    assert_eq!(last_contents(&h), json!([user("stateless")]));
+    // A key with context completion off gets none.
+    let r = http(
+        h.admin,
+        "POST",
+        "/api/proxy-keys",
+        &[("authorization", &format!("Bearer {ADMIN_KEY}"))],
+        br#"{"name": "carol", "enable_context_completion": false}"#,
+    );
+    let carol = r.json()["key"].as_str().unwrap().to_string();
+    chat(&h, &carol, "c1", false, &[]);
+    chat(&h, &carol, "c2", false, &[]);
+    assert_eq!(last_contents(&h), json!([user("c2")]));
+    let r = chat(
+        &h,
+        PASSWORD,
+        "x",
+        false,
+        &[("x-gateway-conversation", &"n".repeat(129))],
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn read_your_writes_one_millisecond_later() {
+    let h = Harness::basic();
+    for i in 0..20 {
+        chat(&h, PASSWORD, &format!("turn {i}"), i % 2 == 1, &[]);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let sent = last_contents(&h);
+    assert_eq!(
+        sent.as_array().unwrap().len(),
+        39,
+        "every earlier turn and reply is there"
+    );
+}
+
+#[test]
+fn a_failed_exchange_saves_nothing() {
+    let h = Harness::basic();
+    h.sim.add_fault(gemini_sim::FaultRule {
+        key: None,
+        model: None,
+        times: Some(1),
+        action: gemini_sim::FaultAction::Status { code: 400 },
+    });
+    assert_ne!(chat(&h, PASSWORD, "lost", false, &[]).status, 200);
+    h.sim.clear_faults();
+    chat(&h, PASSWORD, "fresh", false, &[]);
+    assert_eq!(last_contents(&h), json!([user("fresh")]));
+}
+
+#[test]
+fn conversations_survive_a_restart_with_a_file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    {
+        let h = Harness::start(SimConfig::default(), &["key-a"], |c| {
+            c.store.path = Some(db.clone())
+        });
+        chat(&h, PASSWORD, "persist me", false, &[]);
+    }
+    let h = Harness::start(SimConfig::default(), &["key-a"], |c| {
+        c.store.path = Some(db.clone())
+    });
+    chat(&h, PASSWORD, "after restart", false, &[]);
+    assert_eq!(
+        last_contents(&h),
+        json!([
+            user("persist me"),
+            model("Echo: persist me"),
+            user("after restart")
+        ])
+    );
+}
