@@ -421,3 +421,239 @@ fn conversations_survive_a_restart_with_a_file_store() {
         ])
     );
 }
+
+fn api(h: &Harness, cred: &str, method: &str, path: &str, body: &str) -> Resp {
+    http(
+        h.admin,
+        method,
+        path,
+        &[
+            ("authorization", &format!("Bearer {cred}")),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn the_api_shows_each_user_only_their_own_conversations() {
+    let h = Harness::basic();
+    let bob = api(
+        &h,
+        ADMIN_KEY,
+        "POST",
+        "/api/proxy-keys",
+        r#"{"name": "bob"}"#,
+    )
+    .json();
+    let (bob_id, bob_key) = (
+        bob["id"].as_str().unwrap().to_string(),
+        bob["key"].as_str().unwrap().to_string(),
+    );
+    chat(&h, PASSWORD, "alice's secret", false, &[]);
+    chat(&h, &bob_key, "bob's note", false, &[]);
+    chat(
+        &h,
+        &bob_key,
+        "bob's work",
+        false,
+        &[("x-gateway-conversation", "work")],
+    );
+
+    let mine = api(&h, &bob_key, "GET", "/api/contexts", "").json();
+    assert_eq!(mine["total"], 2, "{mine}");
+    assert!(mine["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["owner"] == bob_id.as_str()));
+    let alice = api(&h, PASSWORD, "GET", "/api/contexts", "").json();
+    assert_eq!(alice["total"], 1);
+    let alice_ctx = alice["data"][0]["id"].as_str().unwrap().to_string();
+    // Another user's id: 404, and it stays as it was.
+    assert_eq!(
+        api(
+            &h,
+            &bob_key,
+            "GET",
+            &format!("/api/contexts/{alice_ctx}"),
+            ""
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        api(
+            &h,
+            &bob_key,
+            "DELETE",
+            &format!("/api/contexts/{alice_ctx}"),
+            ""
+        )
+        .status,
+        404
+    );
+    let full = api(
+        &h,
+        PASSWORD,
+        "GET",
+        &format!("/api/contexts/{alice_ctx}"),
+        "",
+    )
+    .json();
+    assert_eq!(full["turns"], 2);
+    assert_eq!(full["contents"][0]["content"], user("alice's secret"));
+    assert!(full["tokens"].as_u64().unwrap() > 0 && full["last_used"].is_string());
+    // The admin sees everyone's, or one owner's.
+    assert_eq!(
+        api(&h, ADMIN_KEY, "GET", "/api/contexts", "").json()["total"],
+        3
+    );
+    let only_bob = api(
+        &h,
+        ADMIN_KEY,
+        "GET",
+        &format!("/api/contexts?owner={bob_id}"),
+        "",
+    )
+    .json();
+    assert_eq!(only_bob["total"], 2);
+    // Deleting: one by id, then all of one's own.
+    let work = mine["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conversation"] == "work")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        api(&h, &bob_key, "DELETE", &format!("/api/contexts/{work}"), "").status,
+        200
+    );
+    assert_eq!(
+        api(&h, &bob_key, "GET", "/api/contexts", "").json()["total"],
+        1
+    );
+    assert_eq!(
+        api(&h, &bob_key, "DELETE", "/api/contexts", "").json()["deleted"],
+        1
+    );
+    chat(&h, &bob_key, "fresh start", false, &[]);
+    assert_eq!(last_contents(&h), json!([user("fresh start")]));
+    assert_eq!(
+        api(&h, PASSWORD, "GET", "/api/contexts", "").json()["total"],
+        1,
+        "alice's is untouched"
+    );
+}
+
+#[test]
+fn settings_change_the_mode_and_the_ttl_without_a_restart() {
+    let h = Harness::basic();
+    assert_eq!(
+        api(
+            &h,
+            PASSWORD,
+            "PUT",
+            "/api/settings",
+            r#"{"context_mode": "off"}"#
+        )
+        .status,
+        403
+    );
+    let s = api(&h, ADMIN_KEY, "GET", "/api/settings", "").json();
+    assert_eq!(
+        (
+            s["context_mode"].as_str(),
+            s["context_ttl_seconds"].as_u64()
+        ),
+        (Some("auto"), Some(7 * 86400))
+    );
+    chat(&h, PASSWORD, "first", false, &[]);
+    assert_eq!(
+        api(
+            &h,
+            ADMIN_KEY,
+            "PUT",
+            "/api/settings",
+            r#"{"context_mode": "off"}"#
+        )
+        .status,
+        200
+    );
+    chat(&h, PASSWORD, "second", false, &[]);
+    assert_eq!(last_contents(&h), json!([user("second")]));
+    assert_eq!(
+        api(
+            &h,
+            ADMIN_KEY,
+            "PUT",
+            "/api/settings",
+            r#"{"context_mode": "auto", "context_ttl": "1h"}"#
+        )
+        .status,
+        200
+    );
+    chat(&h, PASSWORD, "third", false, &[]);
+    assert_eq!(
+        last_contents(&h),
+        json!([user("first"), model("Echo: first"), user("third")])
+    );
+    // An hour and a second after its last use, the conversation is gone.
+    h.state.clock.advance(std::time::Duration::from_secs(3601));
+    chat(&h, PASSWORD, "fourth", false, &[]);
+    assert_eq!(last_contents(&h), json!([user("fourth")]));
+    for bad in [
+        r#"{"context_mode": "sometimes"}"#,
+        r#"{"context_ttl": "5s"}"#,
+        r#"{"colour": 1}"#,
+    ] {
+        assert_eq!(
+            api(&h, ADMIN_KEY, "PUT", "/api/settings", bad).status,
+            400,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn memory_mode_keeps_at_most_max_records_conversations() {
+    let h = Harness::start(SimConfig::default(), &["key-a"], |c| {
+        c.context.max_records = 2
+    });
+    for name in ["a", "b", "c"] {
+        chat(
+            &h,
+            PASSWORD,
+            &format!("in {name}"),
+            false,
+            &[("x-gateway-conversation", name)],
+        );
+    }
+    assert_eq!(
+        api(&h, ADMIN_KEY, "GET", "/api/contexts", "").json()["total"],
+        2
+    );
+    chat(
+        &h,
+        PASSWORD,
+        "back to a",
+        false,
+        &[("x-gateway-conversation", "a")],
+    );
+    assert_eq!(
+        last_contents(&h),
+        json!([user("back to a")]),
+        "the least recently used went first"
+    );
+    chat(
+        &h,
+        PASSWORD,
+        "back to c",
+        false,
+        &[("x-gateway-conversation", "c")],
+    );
+    assert_eq!(last_contents(&h).as_array().unwrap().len(), 3);
+}

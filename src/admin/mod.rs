@@ -1,8 +1,10 @@
 //! The admin side port (loopback by default): health, readiness, Prometheus metrics, and the admin
 //! JSON API under `Authorization: Bearer <credential>` — `/api/keys`, `/api/report` and
-//! `/api/proxy-keys*` for admins (`ADMIN_API_KEY` or an admin proxy key), `/api/me` for any valid
-//! credential. Paths are routed with `matchit`.
+//! `/api/proxy-keys*` and `PUT /api/settings` for admins (`ADMIN_API_KEY` or an admin proxy key);
+//! `/api/me`, `/api/contexts*` (one's own conversations; an admin's: all) and `GET /api/settings`
+//! for any valid credential. Paths are routed with `matchit`.
 
+mod contexts;
 mod proxy_keys;
 mod status;
 
@@ -32,6 +34,9 @@ enum Endpoint {
     ProxyKeys,
     ProxyKey,
     Me,
+    Contexts,
+    Context,
+    Settings,
 }
 
 /// The admin HTTP app.
@@ -81,6 +86,9 @@ impl AdminApp {
             ("/api/proxy-keys", Endpoint::ProxyKeys),
             ("/api/proxy-keys/{id}", Endpoint::ProxyKey),
             ("/api/me", Endpoint::Me),
+            ("/api/contexts", Endpoint::Contexts),
+            ("/api/contexts/{id}", Endpoint::Context),
+            ("/api/settings", Endpoint::Settings),
         ] {
             router.insert(path, e)?;
         }
@@ -192,6 +200,29 @@ impl AdminApp {
                 }
             }
             (Endpoint::Me, &Method::GET) => proxy_keys::me(st, &*self.caller(session)?),
+            (Endpoint::Contexts, &Method::GET) => {
+                contexts::list(st, &*self.caller(session)?, query.as_deref()).await
+            }
+            (Endpoint::Contexts, &Method::DELETE) => {
+                contexts::delete_all(st, &*self.caller(session)?, query.as_deref()).await
+            }
+            (Endpoint::Context, &Method::GET) => {
+                contexts::get(st, &*self.caller(session)?, &id.unwrap_or_default()).await
+            }
+            (Endpoint::Context, &Method::DELETE) => {
+                contexts::delete(st, &*self.caller(session)?, &id.unwrap_or_default()).await
+            }
+            (Endpoint::Settings, &Method::GET) => {
+                self.caller(session)?;
+                contexts::settings(st)
+            }
+            (Endpoint::Settings, &Method::PUT) => {
+                self.admin(session)?;
+                let body = Self::body(session).await?;
+                contexts::put_settings(st, &body).await
+            }
+            (Endpoint::Contexts | Endpoint::Context, _) => method_not_allowed("GET, DELETE"),
+            (Endpoint::Settings, _) => method_not_allowed("GET, PUT"),
             (Endpoint::ProxyKeys, _) => method_not_allowed("GET, POST"),
             (Endpoint::ProxyKey, _) => method_not_allowed("GET, PATCH, DELETE"),
             _ => method_not_allowed("GET"),
