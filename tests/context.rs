@@ -657,3 +657,76 @@ fn memory_mode_keeps_at_most_max_records_conversations() {
     );
     assert_eq!(last_contents(&h).as_array().unwrap().len(), 3);
 }
+
+/// Start the real binary on `db` in front of `sim`; its process and its address.
+fn gateway_process(
+    sim: std::net::SocketAddr,
+    db: &std::path::Path,
+) -> (std::process::Child, std::net::SocketAddr) {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .env_clear()
+        .env("GEMINI_API_KEYS", "key-a")
+        .env("PASSWORD", PASSWORD)
+        .env("GEMINI_BASE_URL", format!("http://{sim}"))
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("ADMIN_PORT", free_port().to_string())
+        .env("CONTEXT_DB_PATH", db)
+        .env("ENFORCE_MODEL_LIMITS", "false")
+        .env("LOG_LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_port(addr);
+    (child, addr)
+}
+
+#[test]
+fn every_saved_turn_survives_kill_9_one_second_later() {
+    let sim = SimServer::start(gemini_sim::Sim::new(SimConfig::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let say = |addr, text: &str| {
+        let body = json!({"model": FLASH, "messages": [{"role": "user", "content": text}]});
+        let r = http(
+            addr,
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("authorization", &format!("Bearer {PASSWORD}")),
+                ("content-type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (mut child, addr) = gateway_process(sim.addr, &db);
+    for i in 0..5 {
+        say(addr, &format!("turn {i}"));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    child.wait().unwrap();
+    let ok: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let (mut child, addr) = gateway_process(sim.addr, &db);
+    assert_eq!(say(addr, "What did I say first?"), "You first said: turn 0");
+    let sent = sim.sim.requests().last().unwrap().body.clone().unwrap();
+    assert_eq!(
+        sent["contents"].as_array().unwrap().len(),
+        11,
+        "all five exchanges and the new turn"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
