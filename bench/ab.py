@@ -65,11 +65,17 @@ def cpu_ticks(pid: int) -> int:
 
 
 def wrk(port: int, path: str, body: str, seconds: int,
-        header: tuple[str, str] = ("x-goog-api-key", "pw")) -> dict:
-    """wrk -c8 POSTing `body` to `path`, the client credential in `header` (name, value)."""
+        header: tuple[str, str] = ("x-goog-api-key", "pw"), connections: int = 8) -> dict:
+    """wrk -c8 (or `connections`) POSTing `body` to `path`, the client credential in `header`."""
     env = dict(os.environ, BENCH_PATH=path, BENCH_HEADER=header[0], BENCH_KEY=header[1], BENCH_BODY=body)
+    if len(body) > 64 * 1024:  # over what an environment variable may hold: pass a file
+        import tempfile
+        f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        f.write(body)
+        f.close()
+        env.update(BENCH_BODY="", BENCH_BODY_FILE=f.name)
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "5s",
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
          "-s", str(POST_LUA), f"http://127.0.0.1:{port}"],
         env=env, capture_output=True, text=True, timeout=seconds + 30, check=True,
     ).stdout

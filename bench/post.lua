@@ -3,10 +3,17 @@
 --   BENCH_PATH  request path, e.g. /v2/models/gemini-2.5-flash:generateContent
 --   BENCH_HEADER  name of the credential header (default x-goog-api-key)
 --   BENCH_KEY   its value (e.g. "pw", or "Bearer pw" with BENCH_HEADER=authorization)
---   BENCH_BODY  request body (JSON)
+--   BENCH_BODY  request body (JSON); BENCH_BODY_FILE: read it from this file instead
 wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH") or "/"
 wrk.body = os.getenv("BENCH_BODY") or "{}"
+-- A body too large for an environment variable (> 128 KiB) comes from a file.
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.body = f:read("*a")
+  f:close()
+end
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers[os.getenv("BENCH_HEADER") or "x-goog-api-key"] = os.getenv("BENCH_KEY") or ""
 

@@ -7,6 +7,7 @@ use crate::config::ContextMode;
 use crate::context::Conversation;
 use crate::credentials::{Identity, Role};
 use crate::state::AppState;
+use crate::store::ContextSummary;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -17,15 +18,16 @@ fn time(secs: i64) -> Value {
     })
 }
 
-fn summary(c: &Conversation, ttl: u64) -> Value {
+fn summary(c: &ContextSummary, ttl: u64) -> Value {
+    let r = &c.row;
     json!({
-        "id": c.id,
-        "owner": c.owner,
-        "conversation": c.name,
-        "turns": c.turns.len(),
-        "tokens": c.tokens(),
-        "last_used": time(c.last_used),
-        "expires_at": time(c.last_used.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2))),
+        "id": r.id,
+        "owner": r.owner,
+        "conversation": r.conversation,
+        "turns": c.turns,
+        "tokens": c.tokens,
+        "last_used": time(r.last_used),
+        "expires_at": time(r.last_used.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2))),
     })
 }
 
@@ -48,7 +50,7 @@ fn scope(caller: &Identity, query: Option<&str>) -> Option<String> {
 async fn conversations(
     state: &Arc<AppState>,
     owner: Option<String>,
-) -> Result<Vec<Arc<Conversation>>, Reply> {
+) -> Result<Vec<ContextSummary>, Reply> {
     let (c, now) = (state.contexts.clone(), state.clock.now_utc().timestamp());
     match tokio::task::spawn_blocking(move || c.list(owner.as_deref(), now)).await {
         Ok(Ok(list)) => Ok(list),
@@ -101,12 +103,12 @@ pub(super) async fn list(state: &Arc<AppState>, caller: &Identity, query: Option
 pub(super) async fn get(state: &Arc<AppState>, caller: &Identity, id: &str) -> Reply {
     match visible(state, caller, id).await {
         Ok(c) => {
-            let mut v = summary(&c, state.contexts.ttl_secs());
+            let mut v = summary(&c.summary(), state.contexts.ttl_secs());
             if let Some(o) = v.as_object_mut() {
                 let turns: Vec<Value> = c
                     .turns
                     .iter()
-                    .map(|t| json!({"content": t.content, "tokens": t.tokens}))
+                    .map(|t| json!({"content": t.content(), "tokens": t.tokens}))
                     .collect();
                 o.insert("contents".into(), Value::Array(turns));
             }
@@ -140,7 +142,7 @@ pub(super) async fn delete_all(
     match conversations(state, Some(owner.clone())).await {
         Ok(list) => {
             for c in &list {
-                state.contexts.delete(&c.id);
+                state.contexts.delete(&c.row.id);
             }
             json_response(200, json!({"owner": owner, "deleted": list.len()}))
         }

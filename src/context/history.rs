@@ -3,35 +3,69 @@
 //! the Gemini bytes that passed (one JSON answer, an SSE stream, or a JSON-array stream).
 
 use crate::pipeline::route::Framing;
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-/// One stored turn: a Gemini `content` and its estimated tokens.
+/// One stored turn: a Gemini `content` as JSON text (spliced into request bodies as it is, never
+/// re-serialised), its estimated tokens, and whether an exchange starts at it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
-    pub content: Value,
+    raw: Bytes,
     pub tokens: u64,
+    /// The turn's number within its conversation (0 until it is committed).
+    pub seq: u64,
+    /// A user turn that is a person speaking (not only function results): where history may be cut.
+    opens: bool,
+}
+
+/// What [`Turn`] needs to know of a content's JSON.
+#[derive(serde::Deserialize)]
+struct Probe {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    parts: Vec<PartProbe>,
+}
+
+#[derive(serde::Deserialize)]
+struct PartProbe {
+    #[serde(default, rename = "functionResponse")]
+    function_response: Option<serde::de::IgnoredAny>,
 }
 
 impl Turn {
     pub fn new(content: Value) -> Turn {
-        let tokens = estimate(&content);
-        Turn { content, tokens }
+        let raw = Bytes::from(serde_json::to_vec(&content).unwrap_or_else(|_| b"{}".to_vec()));
+        Turn::from_raw(raw, None)
     }
 
-    fn role(&self) -> &str {
-        self.content
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("user")
+    /// A turn from its JSON text (as stored), with its stored estimate if there is one.
+    pub fn from_raw(raw: Bytes, tokens: Option<u64>) -> Turn {
+        let opens = serde_json::from_slice::<Probe>(&raw).is_ok_and(|p| {
+            p.role.as_deref().unwrap_or("user") == "user"
+                && !p.parts.iter().all(|x| x.function_response.is_some())
+        });
+        let tokens = tokens.unwrap_or_else(|| estimate(&raw));
+        Turn {
+            raw,
+            tokens,
+            seq: 0,
+            opens,
+        }
     }
 
-    /// A user turn that is a person speaking (not only the results of function calls): where an
-    /// exchange starts, and so where history may be cut.
+    /// The content's JSON text.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The content, parsed.
+    pub fn content(&self) -> Value {
+        serde_json::from_slice(&self.raw).unwrap_or(Value::Null)
+    }
+
     fn opens_exchange(&self) -> bool {
-        self.role() == "user"
-            && !parts(&self.content)
-                .iter()
-                .all(|p| p.get("functionResponse").is_some())
+        self.opens
     }
 }
 
@@ -42,10 +76,47 @@ fn parts(content: &Value) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// The estimated tokens of one content (text by length, media by Gemini's per-item cost).
-pub fn estimate(content: &Value) -> u64 {
-    let body = json!({ "contents": [content] });
-    crate::upstream::estimate::validate_and_estimate(body.to_string().as_bytes()).unwrap_or(0)
+/// The estimated tokens of one content's JSON text (text by length, media by Gemini's per-item
+/// cost).
+pub fn estimate(raw: &[u8]) -> u64 {
+    let mut body = Vec::with_capacity(raw.len() + 16);
+    body.extend_from_slice(b"{\"contents\":[");
+    body.extend_from_slice(raw);
+    body.extend_from_slice(b"]}");
+    crate::upstream::estimate::validate_and_estimate(&body).unwrap_or(0)
+}
+
+/// A Gemini request body with `contents` = `history` then `own`, the rest of `body` (whose
+/// `contents` was taken out) as it was: the history's JSON text is copied, not re-serialised.
+pub fn splice(body: &Value, history: &[Turn], own: &[Value]) -> Result<Vec<u8>, serde_json::Error> {
+    let rest = serde_json::to_vec(body)?;
+    let size: usize = history.iter().map(|t| t.raw.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + rest.len() + 64);
+    out.extend_from_slice(b"{\"contents\":[");
+    let mut first = true;
+    for t in history {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(&t.raw);
+    }
+    for c in own {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, c)?;
+    }
+    out.push(b']');
+    // `rest` is `{}` or `{"k":…}`: append its members.
+    if rest.len() > 2 {
+        out.push(b',');
+        out.extend_from_slice(&rest[1..]);
+    } else {
+        out.push(b'}');
+    }
+    Ok(out)
 }
 
 /// Whether a request's contents carry history of their own (a model turn).
@@ -229,6 +300,28 @@ mod tests {
         let cut = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}]}\r\n\r\n";
         assert!(reply_turn(cut.as_bytes(), Framing::Sse).is_none());
         assert!(reply_turn(b"{not json", Framing::Json).is_none());
+    }
+
+    #[test]
+    fn splice_puts_history_first_and_keeps_the_rest() {
+        let h = vec![user("a"), model("b")];
+        let body = json!({"generationConfig": {"temperature": 0.5}});
+        let out = splice(
+            &body,
+            &h,
+            &[json!({"role": "user", "parts": [{"text": "c"}]})],
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["contents"].as_array().unwrap().len(), 3);
+        assert_eq!(v["contents"][1]["parts"][0]["text"], "b");
+        assert_eq!(v["generationConfig"]["temperature"], 0.5);
+        let v: Value = serde_json::from_slice(&splice(&json!({}), &[], &[]).unwrap()).unwrap();
+        assert_eq!(v, json!({"contents": []}));
+        assert_eq!(
+            user("x").content(),
+            json!({"role": "user", "parts": [{"text": "x"}]})
+        );
     }
 
     #[test]

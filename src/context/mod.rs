@@ -6,9 +6,10 @@
 pub mod history;
 
 use crate::config::{ContextConfig, ContextMode};
-use crate::store::{ContextRow, ContextStore, Store, StoreError};
+use crate::store::{
+    ContextRow, ContextStore, ContextSummary, ContextWrite, Store, StoreError, TurnRow,
+};
 use history::Turn;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc;
@@ -32,36 +33,60 @@ impl Conversation {
         self.turns.iter().map(|t| t.tokens).sum()
     }
 
-    fn row(&self) -> ContextRow {
-        let contents: Vec<&Value> = self.turns.iter().map(|t| &t.content).collect();
-        let tokens: Vec<u64> = self.turns.iter().map(|t| t.tokens).collect();
-        ContextRow {
-            id: self.id.clone(),
-            owner: self.owner.clone(),
-            conversation: self.name.clone(),
-            contents: serde_json::to_string(&contents).unwrap_or_else(|_| "[]".into()),
-            tokens: serde_json::to_string(&tokens).unwrap_or_else(|_| "[]".into()),
-            last_used: self.last_used,
+    /// The store's change for this conversation, given the turns it already holds up to `written`.
+    fn write(&self, written: Option<u64>) -> ContextWrite {
+        let first = self.turns.first().map_or(1, |t| t.seq);
+        let last = self.turns.last().map_or(0, |t| t.seq);
+        let append = self
+            .turns
+            .iter()
+            .filter(|t| written.is_none_or(|w| t.seq > w))
+            .map(|t| TurnRow {
+                seq: t.seq,
+                content: String::from_utf8_lossy(t.raw()).into_owned(),
+                tokens: t.tokens,
+            })
+            .collect();
+        ContextWrite {
+            row: ContextRow {
+                id: self.id.clone(),
+                owner: self.owner.clone(),
+                conversation: self.name.clone(),
+                last_used: self.last_used,
+            },
+            first,
+            last,
+            append,
         }
     }
 
-    fn from_row(r: ContextRow) -> Conversation {
-        let contents: Vec<Value> = serde_json::from_str(&r.contents).unwrap_or_default();
-        let tokens: Vec<u64> = serde_json::from_str(&r.tokens).unwrap_or_default();
-        let turns = contents
-            .into_iter()
-            .enumerate()
-            .map(|(i, content)| match tokens.get(i) {
-                Some(&t) => Turn { content, tokens: t },
-                None => Turn::new(content),
-            })
-            .collect();
+    fn from_rows(r: ContextRow, turns: Vec<TurnRow>) -> Conversation {
         Conversation {
             id: r.id,
             owner: r.owner,
             name: r.conversation,
-            turns,
+            turns: turns
+                .into_iter()
+                .map(|t| {
+                    let mut turn = Turn::from_raw(bytes::Bytes::from(t.content), Some(t.tokens));
+                    turn.seq = t.seq;
+                    turn
+                })
+                .collect(),
             last_used: r.last_used,
+        }
+    }
+
+    pub fn summary(&self) -> ContextSummary {
+        ContextSummary {
+            row: ContextRow {
+                id: self.id.clone(),
+                owner: self.owner.clone(),
+                conversation: self.name.clone(),
+                last_used: self.last_used,
+            },
+            turns: self.turns.len() as u64,
+            tokens: self.tokens(),
         }
     }
 }
@@ -74,7 +99,8 @@ pub fn conversation_id(owner: &str, name: &str) -> String {
 }
 
 enum Job {
-    Save(ContextRow),
+    /// Written as a row on the writer thread (the request path does no serialising).
+    Save(Arc<Conversation>),
     Delete(String),
     Flush(mpsc::Sender<()>),
 }
@@ -91,15 +117,17 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("gg-context".into())
             .spawn(move || {
+                // The last turn each conversation has in the store, so a save writes only new turns.
+                let mut written: HashMap<String, u64> = HashMap::new();
                 while let Ok(first) = rx.recv() {
-                    let mut save: Vec<ContextRow> = Vec::new();
+                    let mut save: Vec<Arc<Conversation>> = Vec::new();
                     let mut delete: Vec<String> = Vec::new();
                     let mut flushed: Vec<mpsc::Sender<()>> = Vec::new();
                     let mut take = |job: Job| match job {
-                        Job::Save(r) => {
-                            delete.retain(|d| *d != r.id);
-                            save.retain(|s| s.id != r.id);
-                            save.push(r);
+                        Job::Save(c) => {
+                            delete.retain(|d| *d != c.id);
+                            save.retain(|s| s.id != c.id);
+                            save.push(c);
                         }
                         Job::Delete(id) => {
                             save.retain(|s| s.id != id);
@@ -111,8 +139,25 @@ impl Writer {
                     while let Ok(more) = rx.try_recv() {
                         take(more);
                     }
-                    if let Err(e) = store.write_contexts(&save, &delete) {
-                        tracing::error!(error = %e, conversations = save.len(), "could not save conversations");
+                    let writes: Vec<ContextWrite> =
+                        save.iter().map(|c| c.write(written.get(&c.id).copied())).collect();
+                    match store.write_contexts(&writes, &delete) {
+                        Ok(()) => {
+                            for c in &save {
+                                if let Some(t) = c.turns.last() {
+                                    written.insert(c.id.clone(), t.seq);
+                                }
+                            }
+                            for d in &delete {
+                                written.remove(d);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, conversations = save.len(), "could not save conversations");
+                            for c in &save {
+                                written.remove(&c.id); // the next save writes them whole
+                            }
+                        }
                     }
                     for f in flushed {
                         let _ = f.send(());
@@ -247,10 +292,10 @@ impl Contexts {
         if self.writer.is_none() {
             return Ok(None);
         }
-        let Some(row) = self.store.context(id)? else {
+        let Some((row, turns)) = self.store.context(id)? else {
             return Ok(None);
         };
-        let c = Arc::new(Conversation::from_row(row));
+        let c = Arc::new(Conversation::from_rows(row, turns));
         if self.expired(&c, now) {
             return Ok(None);
         }
@@ -298,7 +343,12 @@ impl Contexts {
             .get(id)
             .map(|(c, _)| c.clone())
             .filter(|c| !self.expired(c, now));
-        let turns = change(current.as_ref().map_or(&[][..], |c| &c.turns));
+        let previous = current.as_ref().map_or(&[][..], |c| &c.turns);
+        let next = previous.last().map_or(0, |t| t.seq) + 1;
+        let mut turns = change(previous);
+        for (seq, t) in (next..).zip(turns.iter_mut().filter(|t| t.seq == 0)) {
+            t.seq = seq;
+        }
         let c = Arc::new(Conversation {
             id: id.to_owned(),
             owner: owner.to_owned(),
@@ -307,36 +357,34 @@ impl Contexts {
             last_used: now,
         });
         if let Some(w) = &self.writer {
-            w.send(Job::Save(c.row()));
+            w.send(Job::Save(c.clone()));
         }
         drop(cache);
         self.insert(c);
     }
 
     /// Every conversation (of one owner), most recently used first. Blocking with a file store.
-    pub fn list(
-        &self,
-        owner: Option<&str>,
-        now: i64,
-    ) -> Result<Vec<Arc<Conversation>>, StoreError> {
-        let mut out: Vec<Arc<Conversation>> = match &self.writer {
+    pub fn list(&self, owner: Option<&str>, now: i64) -> Result<Vec<ContextSummary>, StoreError> {
+        let ttl = i64::try_from(self.ttl_secs()).unwrap_or(i64::MAX);
+        let mut out: Vec<ContextSummary> = match &self.writer {
             Some(w) => {
                 w.flush();
-                self.store
-                    .contexts(owner)?
-                    .into_iter()
-                    .map(|r| Arc::new(Conversation::from_row(r)))
-                    .collect()
+                self.store.contexts(owner)?
             }
             None => crate::sync::lock(&self.cache)
                 .map
                 .values()
-                .map(|(c, _)| c.clone())
-                .filter(|c| owner.is_none_or(|o| c.owner == o))
+                .filter(|(c, _)| owner.is_none_or(|o| c.owner == o))
+                .map(|(c, _)| c.summary())
                 .collect(),
         };
-        out.retain(|c| !self.expired(c, now));
-        out.sort_by(|a, b| b.last_used.cmp(&a.last_used).then(a.id.cmp(&b.id)));
+        out.retain(|c| c.row.last_used.saturating_add(ttl) >= now);
+        out.sort_by(|a, b| {
+            b.row
+                .last_used
+                .cmp(&a.row.last_used)
+                .then(a.row.id.cmp(&b.row.id))
+        });
         Ok(out)
     }
 
@@ -443,10 +491,38 @@ mod tests {
         let c = contexts(10, Some(&path));
         assert_eq!((c.mode(), c.ttl_secs()), (ContextMode::Always, 120));
         let got = c.get(&id, 1100).unwrap().unwrap();
-        assert_eq!(got.turns[0].content["parts"][0]["text"], "remember me");
+        assert_eq!(got.turns[0].content()["parts"][0]["text"], "remember me");
         assert!(c.get(&id, 1121).unwrap().is_none(), "past the TTL");
         assert_eq!(c.cleanup(1121).unwrap(), 1);
         assert!(c.list(None, 1121).unwrap().is_empty());
+        // Saving writes only the new turns; reloading gives them all, in order.
+        c.commit(&id, "alice", "default", 2000, |_| vec![turn("user", "a")]);
+        for t in ["b", "c"] {
+            c.commit(&id, "alice", "default", 2000, |cur| {
+                let mut v = cur.to_vec();
+                v.push(turn("user", t));
+                v
+            });
+        }
+        c.flush();
+        drop(c);
+        let c = contexts(10, Some(&path));
+        let got = c.get(&id, 2000).unwrap().unwrap();
+        let texts: Vec<String> = got
+            .turns
+            .iter()
+            .map(|t| {
+                t.content()["parts"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(texts, vec!["a", "b", "c"]);
+        assert_eq!(
+            got.turns.iter().map(|t| t.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
     }
 
     #[test]

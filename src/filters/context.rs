@@ -189,7 +189,7 @@ impl Stage for Context {
         let id = conversation_id(&owner, &name);
         let window = self.window(&model);
         let replace = mode == ContextMode::Auto && history::has_model_turn(&own);
-        let mut contents = Vec::new();
+        let mut history: Vec<history::Turn> = Vec::new();
         if !replace {
             let now = self.state.clock.now_utc().timestamp();
             let stored = if contexts.persistent() {
@@ -207,21 +207,29 @@ impl Stage for Context {
             if let Some(conv) = stored {
                 let kept = history::fit(&conv.turns, window.saturating_sub(route.quota.est_tokens));
                 route.quota.est_tokens += kept.iter().map(|t| t.tokens).sum::<u64>();
-                contents.extend(kept.iter().map(|t| t.content.clone()));
+                history = kept.to_vec();
             }
         }
-        let injected = !contents.is_empty();
         let turns: Vec<Turn> = own
             .iter()
             .cloned()
             .map(|c| Turn::new(history::without_thoughts(c)))
             .collect();
-        contents.extend(own);
-        if let Some(slot) = contents_mut(&mut body) {
-            *slot = contents;
-        }
-        if injected {
-            route.upstream.body = Some(Bytes::from(serde_json::to_vec(&body).map_err(|e| {
+        if !history.is_empty() {
+            let written = if body.get("contents").is_some() {
+                // The usual case: copy the history's JSON text in front of the request's turns.
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("contents");
+                }
+                history::splice(&body, &history, &own)
+            } else {
+                // countTokens' `generateContentRequest`: rare, through values.
+                if let Some(slot) = contents_mut(&mut body) {
+                    *slot = history.iter().map(Turn::content).chain(own).collect();
+                }
+                serde_json::to_vec(&body)
+            };
+            route.upstream.body = Some(Bytes::from(written.map_err(|e| {
                 GatewayError::internal(format!("could not write the request with its history: {e}"))
             })?));
         }

@@ -4,7 +4,7 @@
 use super::{Store, StoreError};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-/// One stored conversation.
+/// One stored conversation, without its turns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextRow {
     /// `ctx_` + 16 hex digits of SHA-256(owner, conversation): stable, not guessable from outside.
@@ -13,53 +13,100 @@ pub struct ContextRow {
     pub owner: String,
     /// The conversation's name (`default`, or the client's `x-gateway-conversation`).
     pub conversation: String,
-    /// JSON array of Gemini contents.
-    pub contents: String,
-    /// JSON array of per-turn token estimates.
-    pub tokens: String,
     /// Unix seconds.
     pub last_used: i64,
 }
 
+/// One stored turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnRow {
+    pub seq: u64,
+    /// A Gemini `content` as JSON text.
+    pub content: String,
+    pub tokens: u64,
+}
+
+/// A conversation as listed: its row, how many turns, their tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextSummary {
+    pub row: ContextRow,
+    pub turns: u64,
+    pub tokens: u64,
+}
+
+/// One conversation's change: its row, the turns kept (`seq` from `first` to `last`; every other
+/// stored turn is removed), and the turns to add.
+#[derive(Debug, Clone)]
+pub struct ContextWrite {
+    pub row: ContextRow,
+    pub first: u64,
+    pub last: u64,
+    pub append: Vec<TurnRow>,
+}
+
 /// Where conversations persist. Every call blocks: run it off the async worker threads.
 pub trait ContextStore: Send + Sync {
-    fn context(&self, id: &str) -> Result<Option<ContextRow>, StoreError>;
-    /// Insert or replace these conversations and delete these ids, in one transaction.
-    fn write_contexts(&self, save: &[ContextRow], delete: &[String]) -> Result<(), StoreError>;
-    /// Every conversation (of one owner), without its contents' text parsed.
-    fn contexts(&self, owner: Option<&str>) -> Result<Vec<ContextRow>, StoreError>;
+    /// A conversation and its turns in order.
+    fn context(&self, id: &str) -> Result<Option<(ContextRow, Vec<TurnRow>)>, StoreError>;
+    /// Apply these changes and delete these ids, in one transaction.
+    fn write_contexts(&self, save: &[ContextWrite], delete: &[String]) -> Result<(), StoreError>;
+    /// Every conversation (of one owner), most recently used first.
+    fn contexts(&self, owner: Option<&str>) -> Result<Vec<ContextSummary>, StoreError>;
     /// Delete conversations last used before `before` (Unix seconds); how many.
     fn expire_contexts(&self, before: i64) -> Result<usize, StoreError>;
     fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContextRow> {
-    Ok(ContextRow {
-        id: r.get(0)?,
-        owner: r.get(1)?,
-        conversation: r.get(2)?,
-        contents: r.get(3)?,
-        tokens: r.get(4)?,
-        last_used: r.get(5)?,
-    })
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-const COLUMNS: &str = "id, owner, conversation, contents, tokens, last_used";
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
 
 impl ContextStore for Store {
-    fn context(&self, id: &str) -> Result<Option<ContextRow>, StoreError> {
-        self.conn()
+    fn context(&self, id: &str) -> Result<Option<(ContextRow, Vec<TurnRow>)>, StoreError> {
+        let conn = self.conn();
+        let row = conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM contexts WHERE id = ?1"),
+                "SELECT id, owner, conversation, last_used FROM contexts WHERE id = ?1",
                 params![id],
-                row,
+                |r| {
+                    Ok(ContextRow {
+                        id: r.get(0)?,
+                        owner: r.get(1)?,
+                        conversation: r.get(2)?,
+                        last_used: r.get(3)?,
+                    })
+                },
             )
             .optional()
-            .map_err(|e| self.err("read a conversation", e))
+            .map_err(|e| self.err("read a conversation", e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, content, tokens FROM context_turns WHERE context_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err("read a conversation", e))?;
+        let turns = stmt
+            .query_map(params![id], |r| {
+                Ok(TurnRow {
+                    seq: to_u64(r.get(0)?),
+                    content: r.get(1)?,
+                    tokens: to_u64(r.get(2)?),
+                })
+            })
+            .map_err(|e| self.err("read a conversation", e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err("read a conversation", e))?;
+        Ok(Some((row, turns)))
     }
 
-    fn write_contexts(&self, save: &[ContextRow], delete: &[String]) -> Result<(), StoreError> {
+    fn write_contexts(&self, save: &[ContextWrite], delete: &[String]) -> Result<(), StoreError> {
         if save.is_empty() && delete.is_empty() {
             return Ok(());
         }
@@ -68,43 +115,68 @@ impl ContextStore for Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err("begin a conversation write", e))?;
         {
+            let err = |e| self.err("write a conversation", e);
             let mut put = tx
-                .prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO contexts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                ))
-                .map_err(|e| self.err("prepare a conversation write", e))?;
-            for c in save {
-                put.execute(params![
-                    c.id,
-                    c.owner,
-                    c.conversation,
-                    c.contents,
-                    c.tokens,
-                    c.last_used
-                ])
-                .map_err(|e| self.err("write a conversation", e))?;
+                .prepare_cached(
+                    "INSERT INTO contexts (id, owner, conversation, last_used) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET last_used = excluded.last_used",
+                )
+                .map_err(err)?;
+            let mut trim = tx
+                .prepare_cached(
+                    "DELETE FROM context_turns WHERE context_id = ?1 AND (seq < ?2 OR seq > ?3)",
+                )
+                .map_err(err)?;
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO context_turns (context_id, seq, content, tokens) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err)?;
+            for w in save {
+                let r = &w.row;
+                put.execute(params![r.id, r.owner, r.conversation, r.last_used])
+                    .map_err(err)?;
+                trim.execute(params![r.id, to_i64(w.first), to_i64(w.last)])
+                    .map_err(err)?;
+                for t in &w.append {
+                    add.execute(params![r.id, to_i64(t.seq), t.content, to_i64(t.tokens)])
+                        .map_err(err)?;
+                }
             }
             let mut del = tx
                 .prepare_cached("DELETE FROM contexts WHERE id = ?1")
-                .map_err(|e| self.err("prepare a conversation delete", e))?;
+                .map_err(err)?;
             for id in delete {
-                del.execute(params![id])
-                    .map_err(|e| self.err("delete a conversation", e))?;
+                del.execute(params![id]).map_err(err)?;
             }
         }
         tx.commit()
             .map_err(|e| self.err("commit a conversation write", e))
     }
 
-    fn contexts(&self, owner: Option<&str>) -> Result<Vec<ContextRow>, StoreError> {
+    fn contexts(&self, owner: Option<&str>) -> Result<Vec<ContextSummary>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM contexts WHERE ?1 IS NULL OR owner = ?1 ORDER BY last_used DESC, id"
-            ))
+            .prepare(
+                "SELECT c.id, c.owner, c.conversation, c.last_used, count(t.seq), coalesce(sum(t.tokens), 0)
+                 FROM contexts c LEFT JOIN context_turns t ON t.context_id = c.id
+                 WHERE ?1 IS NULL OR c.owner = ?1
+                 GROUP BY c.id ORDER BY c.last_used DESC, c.id",
+            )
             .map_err(|e| self.err("list conversations", e))?;
         let rows = stmt
-            .query_map(params![owner], row)
+            .query_map(params![owner], |r| {
+                Ok(ContextSummary {
+                    row: ContextRow {
+                        id: r.get(0)?,
+                        owner: r.get(1)?,
+                        conversation: r.get(2)?,
+                        last_used: r.get(3)?,
+                    },
+                    turns: to_u64(r.get(4)?),
+                    tokens: to_u64(r.get(5)?),
+                })
+            })
             .map_err(|e| self.err("list conversations", e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err("list conversations", e))
@@ -142,37 +214,67 @@ impl ContextStore for Store {
 mod tests {
     use super::*;
 
-    fn c(id: &str, owner: &str, used: i64) -> ContextRow {
-        ContextRow {
-            id: id.into(),
-            owner: owner.into(),
-            conversation: "default".into(),
-            contents: r#"[{"role":"user","parts":[{"text":"hi"}]}]"#.into(),
-            tokens: "[1]".into(),
-            last_used: used,
+    fn w(id: &str, owner: &str, used: i64, first: u64, last: u64, add: &[u64]) -> ContextWrite {
+        ContextWrite {
+            row: ContextRow {
+                id: id.into(),
+                owner: owner.into(),
+                conversation: "default".into(),
+                last_used: used,
+            },
+            first,
+            last,
+            append: add
+                .iter()
+                .map(|&seq| TurnRow {
+                    seq,
+                    content: format!(r#"{{"role":"user","parts":[{{"text":"{seq}"}}]}}"#),
+                    tokens: 1,
+                })
+                .collect(),
         }
     }
 
     #[test]
-    fn write_read_list_expire_and_settings_survive_a_reopen() {
+    fn turns_append_trim_expire_and_settings_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gw.db");
         let s = Store::open(Some(&path)).unwrap();
-        s.write_contexts(&[c("ctx_a", "alice", 100), c("ctx_b", "bob", 200)], &[])
+        s.write_contexts(
+            &[
+                w("ctx_a", "alice", 100, 1, 2, &[1, 2]),
+                w("ctx_b", "bob", 200, 1, 1, &[1]),
+            ],
+            &[],
+        )
+        .unwrap();
+        // Append 3 and 4, drop 1.
+        s.write_contexts(&[w("ctx_a", "alice", 300, 2, 4, &[3, 4])], &[])
             .unwrap();
-        let mut b = c("ctx_b", "bob", 300);
-        b.contents = "[]".into();
-        s.write_contexts(&[b.clone()], &[]).unwrap();
         s.set_setting("context_mode", "always").unwrap();
         drop(s);
         let s = Store::open(Some(&path)).unwrap();
-        assert_eq!(s.context("ctx_b").unwrap(), Some(b));
-        assert_eq!(s.contexts(Some("alice")).unwrap().len(), 1);
-        assert_eq!(s.contexts(None).unwrap().len(), 2);
-        assert_eq!(s.expire_contexts(150).unwrap(), 1);
-        assert!(s.context("ctx_a").unwrap().is_none());
-        s.write_contexts(&[], &["ctx_b".into()]).unwrap();
+        let (row, turns) = s.context("ctx_a").unwrap().unwrap();
+        assert_eq!(row.last_used, 300);
+        assert_eq!(
+            turns.iter().map(|t| t.seq).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        let all = s.contexts(None).unwrap();
+        assert_eq!(
+            (all[0].row.id.as_str(), all[0].turns, all[0].tokens),
+            ("ctx_a", 3, 3)
+        );
+        assert_eq!(s.contexts(Some("bob")).unwrap().len(), 1);
+        assert_eq!(s.expire_contexts(250).unwrap(), 1);
+        assert!(s.context("ctx_b").unwrap().is_none());
+        s.write_contexts(&[], &["ctx_a".into()]).unwrap();
         assert!(s.contexts(None).unwrap().is_empty());
+        let n: i64 = s
+            .conn()
+            .query_row("SELECT count(*) FROM context_turns", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "turns go with their conversation");
         assert_eq!(
             s.setting("context_mode").unwrap().as_deref(),
             Some("always")

@@ -9,7 +9,7 @@ mod contexts;
 mod keys;
 mod writer;
 
-pub use contexts::{ContextRow, ContextStore};
+pub use contexts::{ContextRow, ContextStore, ContextSummary, ContextWrite, TurnRow};
 pub use keys::{CredentialStore, KeyUsageRow, ProxyKeyRow};
 pub use writer::UsageWriter;
 
