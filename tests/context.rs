@@ -730,3 +730,66 @@ fn every_saved_turn_survives_kill_9_one_second_later() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn always_mode_prepends_even_to_a_clients_own_history() {
+    let h = Harness::start(SimConfig::default(), &["key-a"], |c| {
+        c.context.mode = gemini_gateway::config::ContextMode::Always;
+    });
+    let path = format!("/v1beta/models/{FLASH}:generateContent");
+    native(&h, &path, &gen(json!([user("stored")])));
+    native(&h, &path, &gen(json!([user("A"), model("B"), user("C")])));
+    assert_eq!(
+        last_contents(&h),
+        json!([
+            user("stored"),
+            model("Echo: stored"),
+            user("A"),
+            model("B"),
+            user("C")
+        ]),
+        "the old system's behaviour, on request"
+    );
+}
+
+#[test]
+fn stream_save_reply_false_saves_no_streamed_exchange() {
+    let h = Harness::start(SimConfig::default(), &["key-a"], |c| {
+        c.context.stream_save_reply = false
+    });
+    chat(&h, PASSWORD, "streamed", true, &[]);
+    chat(&h, PASSWORD, "plain", false, &[]);
+    assert_eq!(
+        last_contents(&h),
+        json!([user("plain")]),
+        "the streamed exchange was not saved"
+    );
+    chat(&h, PASSWORD, "next", false, &[]);
+    assert_eq!(
+        last_contents(&h),
+        json!([user("plain"), model("Echo: plain"), user("next")])
+    );
+}
+
+#[test]
+fn concurrent_answers_are_appended_whole() {
+    let h = Harness::basic();
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let h = &h;
+            s.spawn(move || chat(h, PASSWORD, &format!("parallel {i}"), i % 2 == 0, &[]));
+        }
+    });
+    chat(&h, PASSWORD, "after", false, &[]);
+    let sent = last_contents(&h);
+    let turns = sent.as_array().unwrap();
+    assert_eq!(turns.len(), 17, "eight exchanges and the new turn");
+    for pair in turns[..16].chunks(2) {
+        let asked = pair[0]["parts"][0]["text"].as_str().unwrap();
+        assert_eq!(
+            pair[1],
+            model(&format!("Echo: {asked}")),
+            "each reply right after its own question"
+        );
+    }
+}
