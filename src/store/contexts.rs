@@ -122,10 +122,13 @@ impl ContextStore for Store {
                      ON CONFLICT (id) DO UPDATE SET last_used = excluded.last_used",
                 )
                 .map_err(err)?;
-            let mut trim = tx
-                .prepare_cached(
-                    "DELETE FROM context_turns WHERE context_id = ?1 AND (seq < ?2 OR seq > ?3)",
-                )
+            // Two range deletes on the primary key: `seq < ? OR seq > ?` would visit (and read the
+            // overflow pages of) every turn of the conversation.
+            let mut trim_old = tx
+                .prepare_cached("DELETE FROM context_turns WHERE context_id = ?1 AND seq < ?2")
+                .map_err(err)?;
+            let mut trim_new = tx
+                .prepare_cached("DELETE FROM context_turns WHERE context_id = ?1 AND seq > ?2")
                 .map_err(err)?;
             let mut add = tx
                 .prepare_cached(
@@ -136,7 +139,11 @@ impl ContextStore for Store {
                 let r = &w.row;
                 put.execute(params![r.id, r.owner, r.conversation, r.last_used])
                     .map_err(err)?;
-                trim.execute(params![r.id, to_i64(w.first), to_i64(w.last)])
+                trim_old
+                    .execute(params![r.id, to_i64(w.first)])
+                    .map_err(err)?;
+                trim_new
+                    .execute(params![r.id, to_i64(w.last)])
                     .map_err(err)?;
                 for t in &w.append {
                     add.execute(params![r.id, to_i64(t.seq), t.content, to_i64(t.tokens)])
