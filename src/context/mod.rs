@@ -33,20 +33,8 @@ impl Conversation {
         self.turns.iter().map(|t| t.tokens).sum()
     }
 
-    /// The store's change for this conversation, given the turns it already holds up to `written`.
-    fn write(&self, written: Option<u64>) -> ContextWrite {
-        let first = self.turns.first().map_or(1, |t| t.seq);
-        let last = self.turns.last().map_or(0, |t| t.seq);
-        let append = self
-            .turns
-            .iter()
-            .filter(|t| written.is_none_or(|w| t.seq > w))
-            .map(|t| TurnRow {
-                seq: t.seq,
-                content: String::from_utf8_lossy(t.raw()).into_owned(),
-                tokens: t.tokens,
-            })
-            .collect();
+    /// The store's change for this conversation: its row, the turns it keeps, and `added`.
+    fn write(&self, added: &[Turn]) -> ContextWrite {
         ContextWrite {
             row: ContextRow {
                 id: self.id.clone(),
@@ -54,9 +42,16 @@ impl Conversation {
                 conversation: self.name.clone(),
                 last_used: self.last_used,
             },
-            first,
-            last,
-            append,
+            first: self.turns.first().map_or(1, |t| t.seq),
+            last: self.turns.last().map_or(0, |t| t.seq),
+            append: added
+                .iter()
+                .map(|t| TurnRow {
+                    seq: t.seq,
+                    content: String::from_utf8_lossy(t.raw()).into_owned(),
+                    tokens: t.tokens,
+                })
+                .collect(),
         }
     }
 
@@ -99,8 +94,8 @@ pub fn conversation_id(owner: &str, name: &str) -> String {
 }
 
 enum Job {
-    /// Written as a row on the writer thread (the request path does no serialising).
-    Save(Arc<Conversation>),
+    /// One commit's change: the conversation's row, the turns it keeps, the turns it added.
+    Save(ContextWrite),
     Delete(String),
     Flush(mpsc::Sender<()>),
 }
@@ -117,20 +112,17 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("gg-context".into())
             .spawn(move || {
-                // The last turn each conversation has in the store, so a save writes only new turns.
-                let mut written: HashMap<String, u64> = HashMap::new();
                 while let Ok(first) = rx.recv() {
-                    let mut save: Vec<Arc<Conversation>> = Vec::new();
+                    let mut save: Vec<ContextWrite> = Vec::new();
                     let mut delete: Vec<String> = Vec::new();
                     let mut flushed: Vec<mpsc::Sender<()>> = Vec::new();
                     let mut take = |job: Job| match job {
-                        Job::Save(c) => {
-                            delete.retain(|d| *d != c.id);
-                            save.retain(|s| s.id != c.id);
-                            save.push(c);
+                        Job::Save(w) => {
+                            delete.retain(|d| *d != w.row.id);
+                            save.push(w);
                         }
                         Job::Delete(id) => {
-                            save.retain(|s| s.id != id);
+                            save.retain(|s| s.row.id != id);
                             delete.push(id);
                         }
                         Job::Flush(done) => flushed.push(done),
@@ -139,25 +131,8 @@ impl Writer {
                     while let Ok(more) = rx.try_recv() {
                         take(more);
                     }
-                    let writes: Vec<ContextWrite> =
-                        save.iter().map(|c| c.write(written.get(&c.id).copied())).collect();
-                    match store.write_contexts(&writes, &delete) {
-                        Ok(()) => {
-                            for c in &save {
-                                if let Some(t) = c.turns.last() {
-                                    written.insert(c.id.clone(), t.seq);
-                                }
-                            }
-                            for d in &delete {
-                                written.remove(d);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, conversations = save.len(), "could not save conversations");
-                            for c in &save {
-                                written.remove(&c.id); // the next save writes them whole
-                            }
-                        }
+                    if let Err(e) = store.write_contexts(&save, &delete) {
+                        tracing::error!(error = %e, conversations = save.len(), "could not save conversations");
                     }
                     for f in flushed {
                         let _ = f.send(());
@@ -309,10 +284,18 @@ impl Contexts {
     }
 
     fn insert(&self, c: Arc<Conversation>) {
+        {
+            let mut cache = crate::sync::lock(&self.cache);
+            cache.tick += 1;
+            let tick = cache.tick;
+            cache.map.insert(c.id.clone(), (c, tick));
+        }
+        self.evict();
+    }
+
+    /// Drop the least recently used conversations beyond `max_records` from memory.
+    fn evict(&self) {
         let mut cache = crate::sync::lock(&self.cache);
-        cache.tick += 1;
-        let tick = cache.tick;
-        cache.map.insert(c.id.clone(), (c, tick));
         while cache.map.len() > self.config.max_records {
             let Some(oldest) = cache
                 .map
@@ -326,41 +309,56 @@ impl Contexts {
         }
     }
 
-    /// Replace a conversation's turns with `change(current turns)`, atomically with respect to
-    /// other commits of it (so concurrent answers are appended whole, in the order they finish).
-    /// The cache is updated at once; the store shortly after, on the writer thread.
+    /// Change a conversation's turns in place (`change` appends, or clears and refills, or drops
+    /// from the front), atomically with respect to other commits of it, so concurrent answers are
+    /// appended whole in the order they finish. New turns (`seq` 0) are numbered here. The cache
+    /// changes at once; the store shortly after, on the writer thread, with only the new turns.
     pub fn commit(
         &self,
         id: &str,
         owner: &str,
         name: &str,
         now: i64,
-        change: impl FnOnce(&[Turn]) -> Vec<Turn>,
+        change: impl FnOnce(&mut Vec<Turn>),
     ) {
-        let cache = crate::sync::lock(&self.cache);
-        let current = cache
+        let mut cache = crate::sync::lock(&self.cache);
+        cache.tick += 1;
+        let tick = cache.tick;
+        let fresh = || {
+            Arc::new(Conversation {
+                id: id.to_owned(),
+                owner: owner.to_owned(),
+                name: name.to_owned(),
+                turns: Vec::new(),
+                last_used: now,
+            })
+        };
+        let entry = cache
             .map
-            .get(id)
-            .map(|(c, _)| c.clone())
-            .filter(|c| !self.expired(c, now));
-        let previous = current.as_ref().map_or(&[][..], |c| &c.turns);
-        let next = previous.last().map_or(0, |t| t.seq) + 1;
-        let mut turns = change(previous);
-        for (seq, t) in (next..).zip(turns.iter_mut().filter(|t| t.seq == 0)) {
+            .entry(id.to_owned())
+            .or_insert_with(|| (fresh(), tick));
+        if self.expired(&entry.0, now) {
+            entry.0 = fresh();
+        }
+        entry.1 = tick;
+        // The cache is usually the only holder (requests let go of it after routing): no copy.
+        let conv = Arc::make_mut(&mut entry.0);
+        let next = conv.turns.last().map_or(0, |t| t.seq) + 1;
+        change(&mut conv.turns);
+        let mut added = Vec::new();
+        for (seq, t) in (next..).zip(conv.turns.iter_mut().filter(|t| t.seq == 0)) {
             t.seq = seq;
+            added.push(t.clone());
         }
-        let c = Arc::new(Conversation {
-            id: id.to_owned(),
-            owner: owner.to_owned(),
-            name: name.to_owned(),
-            turns,
-            last_used: now,
-        });
+        conv.last_used = now;
         if let Some(w) = &self.writer {
-            w.send(Job::Save(c.clone()));
+            w.send(Job::Save(conv.write(&added)));
         }
+        let over = cache.map.len() > self.config.max_records;
         drop(cache);
-        self.insert(c);
+        if over {
+            self.evict();
+        }
     }
 
     /// Every conversation (of one owner), most recently used first. Blocking with a file store.
@@ -450,10 +448,8 @@ mod tests {
         let c = contexts(2, None);
         for (i, owner) in ["a", "b", "c"].iter().enumerate() {
             let id = conversation_id(owner, "default");
-            c.commit(&id, owner, "default", 100 + i as i64, |cur| {
-                let mut t = cur.to_vec();
-                t.push(turn("user", "hi"));
-                t
+            c.commit(&id, owner, "default", 100 + i as i64, |t| {
+                t.push(turn("user", "hi"))
             });
         }
         assert!(
@@ -467,11 +463,7 @@ mod tests {
             .unwrap()
             .is_some());
         let id = conversation_id("c", "default");
-        c.commit(&id, "c", "default", 200, |cur| {
-            let mut t = cur.to_vec();
-            t.push(turn("model", "yo"));
-            t
-        });
+        c.commit(&id, "c", "default", 200, |t| t.push(turn("model", "yo")));
         assert_eq!(c.get(&id, 200).unwrap().unwrap().turns.len(), 2);
     }
 
@@ -482,8 +474,8 @@ mod tests {
         let id = conversation_id("alice", "default");
         {
             let c = contexts(10, Some(&path));
-            c.commit(&id, "alice", "default", 1000, |_| {
-                vec![turn("user", "remember me")]
+            c.commit(&id, "alice", "default", 1000, |t| {
+                t.push(turn("user", "remember me"))
             });
             c.set(Some(ContextMode::Always), Some(120)).unwrap();
             c.flush();
@@ -496,13 +488,8 @@ mod tests {
         assert_eq!(c.cleanup(1121).unwrap(), 1);
         assert!(c.list(None, 1121).unwrap().is_empty());
         // Saving writes only the new turns; reloading gives them all, in order.
-        c.commit(&id, "alice", "default", 2000, |_| vec![turn("user", "a")]);
-        for t in ["b", "c"] {
-            c.commit(&id, "alice", "default", 2000, |cur| {
-                let mut v = cur.to_vec();
-                v.push(turn("user", t));
-                v
-            });
+        for t in ["a", "b", "c"] {
+            c.commit(&id, "alice", "default", 2000, |v| v.push(turn("user", t)));
         }
         c.flush();
         drop(c);

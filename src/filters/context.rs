@@ -189,7 +189,8 @@ impl Stage for Context {
         let id = conversation_id(&owner, &name);
         let window = self.window(&model);
         let replace = mode == ContextMode::Auto && history::has_model_turn(&own);
-        let mut history: Vec<history::Turn> = Vec::new();
+        // The stored conversation and where the part that fits starts (held only while routing).
+        let mut history: Option<(Arc<crate::context::Conversation>, usize)> = None;
         if !replace {
             let now = self.state.clock.now_utc().timestamp();
             let stored = if contexts.persistent() {
@@ -207,7 +208,8 @@ impl Stage for Context {
             if let Some(conv) = stored {
                 let kept = history::fit(&conv.turns, window.saturating_sub(route.quota.est_tokens));
                 route.quota.est_tokens += kept.iter().map(|t| t.tokens).sum::<u64>();
-                history = kept.to_vec();
+                let start = conv.turns.len() - kept.len();
+                history = Some((conv, start)).filter(|(c, st)| *st < c.turns.len());
             }
         }
         let turns: Vec<Turn> = own
@@ -215,17 +217,18 @@ impl Stage for Context {
             .cloned()
             .map(|c| Turn::new(history::without_thoughts(c)))
             .collect();
-        if !history.is_empty() {
+        if let Some((conv, start)) = history {
+            let kept = &conv.turns[start..];
             let written = if body.get("contents").is_some() {
                 // The usual case: copy the history's JSON text in front of the request's turns.
                 if let Some(o) = body.as_object_mut() {
                     o.remove("contents");
                 }
-                history::splice(&body, &history, &own)
+                history::splice(&body, kept, &own)
             } else {
                 // countTokens' `generateContentRequest`: rare, through values.
                 if let Some(slot) = contents_mut(&mut body) {
-                    *slot = history.iter().map(Turn::content).chain(own).collect();
+                    *slot = kept.iter().map(Turn::content).chain(own).collect();
                 }
                 serde_json::to_vec(&body)
             };
@@ -294,16 +297,15 @@ impl Stage for Context {
             window,
             ..
         } = save;
-        self.contexts()
-            .commit(&id, &owner, &name, now, move |current| {
-                let mut all = if replace {
-                    Vec::new()
-                } else {
-                    current.to_vec()
-                };
-                all.extend(turns);
-                all.push(Turn::new(reply));
-                history::fit(&all, window).to_vec()
-            });
+        self.contexts().commit(&id, &owner, &name, now, move |all| {
+            if replace {
+                all.clear();
+            }
+            all.extend(turns);
+            all.push(Turn::new(reply));
+            let keep = history::fit(all, window).len();
+            let drop = all.len() - keep;
+            all.drain(..drop);
+        });
     }
 }
