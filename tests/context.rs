@@ -21,7 +21,14 @@ fn model(t: &str) -> Value {
 
 /// The `contents` of the last request Google received.
 fn last_contents(h: &Harness) -> Value {
-    h.sim.requests().last().unwrap().body.as_ref().unwrap()["contents"].clone()
+    // The last request with a body (the gateway's background model-list call has none).
+    h.sim
+        .requests()
+        .into_iter()
+        .rev()
+        .find_map(|r| r.body.filter(|b| b.get("contents").is_some()))
+        .unwrap()["contents"]
+        .clone()
 }
 
 fn chat(h: &Harness, cred: &str, text: &str, stream: bool, extra: &[(&str, &str)]) -> Resp {
