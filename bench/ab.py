@@ -94,7 +94,10 @@ def measure(gw_bin: str, sim_port: int, seconds: int, scenarios=None,
     env.update(GEMINI_API_KEYS="k1,k2", PASSWORD="pw", GEMINI_BASE_URL=f"http://127.0.0.1:{sim_port}",
                HOST="127.0.0.1", PORT=str(port), ADMIN_PORT=str(admin), LOG_LEVEL="warn",
                ENFORCE_MODEL_LIMITS="false",
-               MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0")
+               MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0",
+               # One password, thousands of requests: context would grow one conversation and
+               # inject it into every request. The context bench (context.py) measures context.
+               ENABLE_CONTEXT_COMPLETION="false")
     env.update(extra_env or {})
     gw = subprocess.Popen(["taskset", "-c", "0", gw_bin, "--threads", "1"], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -88,7 +88,8 @@ def total(label: str, gw_bin: str, sim_port: int, scenario: str, n: int, out_dir
     env.update(GEMINI_API_KEYS="k1,k2", PASSWORD="pw", GEMINI_BASE_URL=f"http://127.0.0.1:{sim_port}",
                HOST="127.0.0.1", PORT=str(port), ADMIN_PORT=str(admin), LOG_LEVEL="warn",
                ENFORCE_MODEL_LIMITS="false",
-               MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0")
+               MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0",
+               ENABLE_CONTEXT_COMPLETION="false")
     gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                            gw_bin, "--threads", "1"],
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

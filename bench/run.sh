@@ -363,7 +363,7 @@ if [ "$ACCESS_LOG" = 1 ]; then LOG_LEVEL=info; else LOG_LEVEL=warn; fi
 # no quota here); the scheduler still runs and scores keys. No store path: usage counts in memory.
 env -u RUST_LOG -u GEMINI_GATEWAY_CONFIG -u CONTEXT_DB_PATH -u MODEL_LIMITS_PATH \
   GEMINI_API_KEYS=k1,k2 PASSWORD=pw GEMINI_BASE_URL="http://127.0.0.1:$SIM_PORT" \
-  HOST=127.0.0.1 PORT="$GW_PORT" ADMIN_PORT="$ADMIN_PORT" LOG_LEVEL=$LOG_LEVEL ENFORCE_MODEL_LIMITS=false MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 \
+  HOST=127.0.0.1 PORT="$GW_PORT" ADMIN_PORT="$ADMIN_PORT" LOG_LEVEL=$LOG_LEVEL ENFORCE_MODEL_LIMITS=false MAX_REQUESTS_PER_MINUTE=0 MAX_REQUESTS_PER_DAY_PER_IP=0 ENABLE_CONTEXT_COMPLETION=false \
   taskset -c "$GW_CORE" "$GW_BIN" --threads 1 >"$OUT/gateway.log" 2>&1 &
 GW_PID=$!
 wait_port "$GW_PORT" "$GW_PID" gemini-gateway
