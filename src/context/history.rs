@@ -4,6 +4,7 @@
 
 use crate::pipeline::route::Framing;
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// One stored turn: a Gemini `content` as JSON text (spliced into request bodies as it is, never
@@ -16,6 +17,8 @@ pub struct Turn {
     pub seq: u64,
     /// A user turn that is a person speaking (not only function results): where history may be cut.
     opens: bool,
+    /// A model turn.
+    model: bool,
 }
 
 /// What [`Turn`] needs to know of a content's JSON.
@@ -31,6 +34,8 @@ struct Probe {
 struct PartProbe {
     #[serde(default, rename = "functionResponse")]
     function_response: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    thought: Option<bool>,
 }
 
 impl Turn {
@@ -41,16 +46,33 @@ impl Turn {
 
     /// A turn from its JSON text (as stored), with its stored estimate if there is one.
     pub fn from_raw(raw: Bytes, tokens: Option<u64>) -> Turn {
-        let opens = serde_json::from_slice::<Probe>(&raw).is_ok_and(|p| {
-            p.role.as_deref().unwrap_or("user") == "user"
-                && !p.parts.iter().all(|x| x.function_response.is_some())
+        let probe = serde_json::from_slice::<Probe>(&raw).ok();
+        let role = probe
+            .as_ref()
+            .and_then(|p| p.role.as_deref())
+            .unwrap_or("user");
+        let opens = probe.as_ref().is_some_and(|p| {
+            role == "user" && !p.parts.iter().all(|x| x.function_response.is_some())
         });
+        let model = role == "model";
         let tokens = tokens.unwrap_or_else(|| estimate(&raw));
         Turn {
             raw,
             tokens,
             seq: 0,
             opens,
+            model,
+        }
+    }
+
+    /// A request's own turn, as it will be stored: its JSON text as sent, unless it carries thought
+    /// parts (never stored), which are dropped.
+    pub fn own(raw: &str) -> Turn {
+        let thinks = serde_json::from_str::<Probe>(raw)
+            .is_ok_and(|p| p.parts.iter().any(|x| x.thought == Some(true)));
+        match serde_json::from_str::<Value>(raw) {
+            Ok(v) if thinks => Turn::new(without_thoughts(v)),
+            _ => Turn::from_raw(Bytes::copy_from_slice(raw.as_bytes()), None),
         }
     }
 
@@ -86,44 +108,45 @@ pub fn estimate(raw: &[u8]) -> u64 {
     crate::upstream::estimate::validate_and_estimate(&body).unwrap_or(0)
 }
 
-/// A Gemini request body with `contents` = `history` then `own`, the rest of `body` (whose
-/// `contents` was taken out) as it was: the history's JSON text is copied, not re-serialised.
-pub fn splice(body: &Value, history: &[Turn], own: &[Value]) -> Result<Vec<u8>, serde_json::Error> {
-    let rest = serde_json::to_vec(body)?;
-    let size: usize = history.iter().map(|t| t.raw.len() + 1).sum();
-    let mut out = Vec::with_capacity(size + rest.len() + 64);
+/// The top-level members of a JSON object, their values left as JSON text.
+pub type Members = std::collections::BTreeMap<String, Box<RawValue>>;
+
+/// A Gemini request object: `contents` = `history` then `own` (both copied as JSON text, never
+/// re-serialised), then the other `members` as they were.
+pub fn splice(members: &Members, history: &[Turn], own: &[&RawValue]) -> Vec<u8> {
+    let size: usize = history.iter().map(|t| t.raw.len() + 1).sum::<usize>()
+        + own.iter().map(|r| r.get().len() + 1).sum::<usize>()
+        + members
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(size + 16);
     out.extend_from_slice(b"{\"contents\":[");
-    let mut first = true;
-    for t in history {
-        if !first {
+    let pieces = history
+        .iter()
+        .map(|t| &t.raw[..])
+        .chain(own.iter().map(|r| r.get().as_bytes()));
+    for (i, p) in pieces.enumerate() {
+        if i > 0 {
             out.push(b',');
         }
-        first = false;
-        out.extend_from_slice(&t.raw);
-    }
-    for c in own {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        serde_json::to_writer(&mut out, c)?;
+        out.extend_from_slice(p);
     }
     out.push(b']');
-    // `rest` is `{}` or `{"k":…}`: append its members.
-    if rest.len() > 2 {
+    for (k, v) in members {
         out.push(b',');
-        out.extend_from_slice(&rest[1..]);
-    } else {
-        out.push(b'}');
+        // A key is a JSON string: written escaped (writing to a Vec cannot fail).
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        out.extend_from_slice(v.get().as_bytes());
     }
-    Ok(out)
+    out.push(b'}');
+    out
 }
 
 /// Whether a request's contents carry history of their own (a model turn).
-pub fn has_model_turn(contents: &[Value]) -> bool {
-    contents
-        .iter()
-        .any(|c| c.get("role").and_then(Value::as_str) == Some("model"))
+pub fn has_model_turn(turns: &[Turn]) -> bool {
+    turns.iter().any(|t| t.model)
 }
 
 /// Drop thought parts (the model's thinking is never stored; signatures on other parts are).
@@ -305,18 +328,16 @@ mod tests {
     #[test]
     fn splice_puts_history_first_and_keeps_the_rest() {
         let h = vec![user("a"), model("b")];
-        let body = json!({"generationConfig": {"temperature": 0.5}});
-        let out = splice(
-            &body,
-            &h,
-            &[json!({"role": "user", "parts": [{"text": "c"}]})],
-        )
-        .unwrap();
+        let body: Members =
+            serde_json::from_str(r#"{"generationConfig": {"temperature": 0.5}}"#).unwrap();
+        let c =
+            RawValue::from_string(r#"{"role": "user", "parts": [{"text": "c"}]}"#.into()).unwrap();
+        let out = splice(&body, &h, &[&c]);
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["contents"].as_array().unwrap().len(), 3);
         assert_eq!(v["contents"][1]["parts"][0]["text"], "b");
         assert_eq!(v["generationConfig"]["temperature"], 0.5);
-        let v: Value = serde_json::from_slice(&splice(&json!({}), &[], &[]).unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(&splice(&Members::new(), &[], &[])).unwrap();
         assert_eq!(v, json!({"contents": []}));
         assert_eq!(
             user("x").content(),
@@ -326,11 +347,21 @@ mod tests {
 
     #[test]
     fn own_history_and_thoughts() {
-        assert!(!has_model_turn(&[json!({"role":"user","parts":[]})]));
+        assert!(!has_model_turn(&[Turn::new(
+            json!({"role":"user","parts":[]})
+        )]));
         assert!(has_model_turn(&[
-            json!({"role":"user","parts":[]}),
-            json!({"role":"model","parts":[]})
+            Turn::new(json!({"role":"user","parts":[]})),
+            Turn::new(json!({"role":"model","parts":[]}))
         ]));
+        // A request's own turn keeps its text as sent, unless it carries thoughts.
+        let plain = r#"{"role":"model","parts":[{"text":"a"}]}"#;
+        assert_eq!(Turn::own(plain).raw(), plain.as_bytes());
+        assert_eq!(
+            Turn::own(r#"{"role":"model","parts":[{"text":"t","thought":true},{"text":"a"}]}"#)
+                .content(),
+            json!({"role":"model","parts":[{"text":"a"}]})
+        );
         assert_eq!(
             without_thoughts(
                 json!({"role":"model","parts":[{"text":"t","thought":true},{"text":"a"}]})

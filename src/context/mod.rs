@@ -247,8 +247,8 @@ impl Contexts {
         c.last_used + i64::try_from(self.ttl_secs()).unwrap_or(i64::MAX) < now
     }
 
-    /// The conversation from the cache only (no store read).
-    fn cached(&self, id: &str, now: i64) -> Option<Arc<Conversation>> {
+    /// The conversation from the cache only (no store read; never blocks on the database).
+    pub fn cached(&self, id: &str, now: i64) -> Option<Arc<Conversation>> {
         let mut cache = crate::sync::lock(&self.cache);
         cache.tick += 1;
         let tick = cache.tick;

@@ -7,6 +7,7 @@
 //! request without a model turn of its own; a request with its own history replaces the stored one.
 
 use crate::config::ContextMode;
+use crate::context::history::Members;
 use crate::context::history::{self, Turn};
 use crate::context::{conversation_id, Contexts};
 use crate::credentials::Kind;
@@ -18,7 +19,7 @@ use crate::state::AppState;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
 /// The header naming one of a credential's conversations.
@@ -94,16 +95,6 @@ impl BufferedReply for Unchanged {
     }
 }
 
-/// The Gemini body's `contents`, at the top or (countTokens) inside `generateContentRequest`.
-fn contents_mut(body: &mut Value) -> Option<&mut Vec<Value>> {
-    let target = if body.get("contents").is_some() {
-        body
-    } else {
-        body.get_mut("generateContentRequest")?
-    };
-    target.get_mut("contents")?.as_array_mut()
-}
-
 #[async_trait]
 impl Stage for Context {
     fn name(&self) -> &'static str {
@@ -173,33 +164,52 @@ impl Stage for Context {
         {
             return Ok(Flow::Continue);
         }
-        let Some(mut body) = route
-            .upstream
-            .body
-            .as_ref()
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        else {
+        let Some(body) = route.upstream.body.as_ref() else {
             return Ok(Flow::Continue);
         };
-        let Some(own) = contents_mut(&mut body).map(std::mem::take) else {
+        // The body's members as JSON text: nothing of it is parsed into values (inline media
+        // stay one string each). countTokens may wrap the request in `generateContentRequest`.
+        let Ok(mut top) = serde_json::from_slice::<Members>(body) else {
             return Ok(Flow::Continue);
         };
+        let nested = !top.contains_key("contents");
+        let mut target: Members = match nested {
+            false => std::mem::take(&mut top),
+            true => match top
+                .get("generateContentRequest")
+                .and_then(|r| serde_json::from_str(r.get()).ok())
+            {
+                Some(inner) => inner,
+                None => return Ok(Flow::Continue),
+            },
+        };
+        let Some(own_text) = target.remove("contents") else {
+            return Ok(Flow::Continue);
+        };
+        let Ok(own) = serde_json::from_str::<Vec<&RawValue>>(own_text.get()) else {
+            return Ok(Flow::Continue);
+        };
+        let saving = !counting
+            && (route.upstream.framing == Framing::Json || contexts.config().stream_save_reply);
+        // The request's turns as they will be stored (and what tells whether it brings history).
+        let turns: Vec<Turn> = own.iter().map(|r| Turn::own(r.get())).collect();
         let name = plan.name.clone().unwrap_or_else(|| "default".into());
         let owner = identity.id.to_string();
         let id = conversation_id(&owner, &name);
         let window = self.window(&model);
-        let replace = mode == ContextMode::Auto && history::has_model_turn(&own);
-        // The stored conversation and where the part that fits starts (held only while routing).
-        let mut history: Option<(Arc<crate::context::Conversation>, usize)> = None;
+        let replace = mode == ContextMode::Auto && history::has_model_turn(&turns);
         if !replace {
             let now = self.state.clock.now_utc().timestamp();
-            let stored = if contexts.persistent() {
-                let (c, key) = (contexts.clone(), id.clone());
-                tokio::task::spawn_blocking(move || c.get(&key, now))
-                    .await
-                    .unwrap_or(Ok(None))
-            } else {
-                contexts.get(&id, now)
+            // The cache first; the database (off the async threads) only on a miss.
+            let stored = match contexts.cached(&id, now) {
+                Some(c) => Ok(Some(c)),
+                None if contexts.persistent() => {
+                    let (c, key) = (contexts.clone(), id.clone());
+                    tokio::task::spawn_blocking(move || c.get(&key, now))
+                        .await
+                        .unwrap_or(Ok(None))
+                }
+                None => Ok(None),
             };
             let stored = stored.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not read a conversation; sending the request without it");
@@ -207,40 +217,32 @@ impl Stage for Context {
             });
             if let Some(conv) = stored {
                 let kept = history::fit(&conv.turns, window.saturating_sub(route.quota.est_tokens));
-                route.quota.est_tokens += kept.iter().map(|t| t.tokens).sum::<u64>();
-                let start = conv.turns.len() - kept.len();
-                history = Some((conv, start)).filter(|(c, st)| *st < c.turns.len());
+                if !kept.is_empty() {
+                    route.quota.est_tokens += kept.iter().map(|t| t.tokens).sum::<u64>();
+                    let mut written = history::splice(&target, kept, &own);
+                    if nested {
+                        let inner =
+                            RawValue::from_string(String::from_utf8_lossy(&written).into_owned())
+                                .map_err(|e| {
+                                GatewayError::internal(format!(
+                                    "could not write the request with its history: {e}"
+                                ))
+                            })?;
+                        top.insert("generateContentRequest".into(), inner);
+                        written = serde_json::to_vec(&top).map_err(|e| {
+                            GatewayError::internal(format!(
+                                "could not write the request with its history: {e}"
+                            ))
+                        })?;
+                    }
+                    route.upstream.body = Some(Bytes::from(written));
+                }
             }
         }
-        let turns: Vec<Turn> = own
-            .iter()
-            .cloned()
-            .map(|c| Turn::new(history::without_thoughts(c)))
-            .collect();
-        if let Some((conv, start)) = history {
-            let kept = &conv.turns[start..];
-            let written = if body.get("contents").is_some() {
-                // The usual case: copy the history's JSON text in front of the request's turns.
-                if let Some(o) = body.as_object_mut() {
-                    o.remove("contents");
-                }
-                history::splice(&body, kept, &own)
-            } else {
-                // countTokens' `generateContentRequest`: rare, through values.
-                if let Some(slot) = contents_mut(&mut body) {
-                    *slot = kept.iter().map(Turn::content).chain(own).collect();
-                }
-                serde_json::to_vec(&body)
-            };
-            route.upstream.body = Some(Bytes::from(written.map_err(|e| {
-                GatewayError::internal(format!("could not write the request with its history: {e}"))
-            })?));
-        }
-        let streamed = route.upstream.framing != Framing::Json;
-        if counting || (streamed && !contexts.config().stream_save_reply) {
+        if !saving {
             return Ok(Flow::Continue);
         }
-        if matches!(route.reply, Reply::Passthrough) && !streamed {
+        if matches!(route.reply, Reply::Passthrough) && route.upstream.framing == Framing::Json {
             route.reply = Reply::Buffered(Box::new(Unchanged));
         }
         plan.save = Some(Save {
