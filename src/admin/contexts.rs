@@ -2,7 +2,7 @@
 //! sees every owner's, filtered by `?owner=`; a user only their own — another's id is a 404), and
 //! the context settings (`GET`/`PUT /api/settings`: TTL and mode, applied without a restart).
 
-use super::{error, json_response, Reply};
+use super::{blocking, error, json_response, Reply};
 use crate::config::ContextMode;
 use crate::context::Conversation;
 use crate::credentials::{Identity, Role};
@@ -52,17 +52,10 @@ async fn conversations(
     owner: Option<String>,
 ) -> Result<Vec<ContextSummary>, Reply> {
     let (c, now) = (state.contexts.clone(), state.clock.now_utc().timestamp());
-    match tokio::task::spawn_blocking(move || c.list(owner.as_deref(), now)).await {
-        Ok(Ok(list)) => Ok(list),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not list conversations");
-            Err(error(
-                500,
-                "The conversations could not be read (see the gateway log).",
-            ))
-        }
-        Err(_) => Err(error(500, "The conversations could not be read.")),
-    }
+    blocking("read the conversations", move || {
+        c.list(owner.as_deref(), now)
+    })
+    .await
 }
 
 /// One conversation the caller may see, or `Err` 404.
@@ -76,12 +69,7 @@ async fn visible(
         id.to_owned(),
         state.clock.now_utc().timestamp(),
     );
-    let found = tokio::task::spawn_blocking(move || c.get(&key, now))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten();
-    match found {
+    match blocking("read the conversation", move || c.get(&key, now)).await? {
         Some(c) if caller.role() == Role::Admin || c.owner == *caller.id => Ok(c),
         _ => Err(error(404, "No such conversation.")),
     }
@@ -194,18 +182,11 @@ pub(super) async fn put_settings(state: &Arc<AppState>, body: &[u8]) -> Reply {
         }
     }
     let c = state.contexts.clone();
-    match tokio::task::spawn_blocking(move || c.set(mode, ttl)).await {
-        Ok(Ok(())) => {
+    match blocking("save the settings", move || c.set(mode, ttl)).await {
+        Ok(()) => {
             tracing::info!(mode = ?mode.map(ContextMode::as_str), ttl_seconds = ?ttl, "context settings changed");
             json_response(200, settings_view(state))
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not save the settings");
-            error(
-                500,
-                "The settings could not be saved (see the gateway log).",
-            )
-        }
-        Err(_) => error(500, "The settings could not be saved."),
+        Err(r) => r,
     }
 }

@@ -66,6 +66,29 @@ pub(crate) fn error(status: u16, message: &str) -> Reply {
     )
 }
 
+/// Run a store operation off the async threads; a failure is a 500 saying what could not be done
+/// (the cause goes to the log, never to the client).
+pub(crate) async fn blocking<T, E>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Reply>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not {what}");
+            Err(error(
+                500,
+                &format!("Could not {what} (see the gateway log)."),
+            ))
+        }
+        Err(_) => Err(error(500, &format!("Could not {what}."))),
+    }
+}
+
 fn method_not_allowed(allowed: &str) -> Reply {
     let mut r = error(405, &format!("Allowed methods: {allowed}."));
     if let Ok(v) = http::HeaderValue::from_str(allowed) {

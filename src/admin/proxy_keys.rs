@@ -2,7 +2,7 @@
 //! delete, and `/api/me` — a credential's own standing. Bodies are checked field by field; an
 //! error names the field. No answer carries a key, a hash or a password after creation.
 
-use super::{error, json_response, Reply};
+use super::{blocking, error, json_response, Reply};
 use crate::credentials::token::{self, ModelRules};
 use crate::credentials::{Identity, Kind, Role, Settings};
 use crate::state::AppState;
@@ -187,22 +187,13 @@ pub(super) async fn create(state: &Arc<AppState>, body: &[u8]) -> Reply {
         Ok(f) => f,
         Err(m) => return error(400, &m),
     };
-    let mut settings = Settings {
-        name: String::new(),
-        role: Role::User,
-        expires_at: None,
-        enabled: true,
-        enable_context_completion: true,
-        models: None,
-        rpm: None,
-        rpd: None,
-    };
+    let mut settings = Settings::new("", Role::User);
     if let Err(m) = apply(&fields, &mut settings, true, now) {
         return error(400, &m);
     }
     let creds = state.credentials.clone();
-    match tokio::task::spawn_blocking(move || creds.create(settings, now)).await {
-        Ok(Ok((identity, key))) => {
+    match blocking("create the proxy key", move || creds.create(settings, now)).await {
+        Ok((identity, key)) => {
             tracing::info!(id = %identity.id, role = role_name(identity.role()), "proxy key created");
             let mut v = view(&identity, now);
             if let Some(o) = v.as_object_mut() {
@@ -211,11 +202,7 @@ pub(super) async fn create(state: &Arc<AppState>, body: &[u8]) -> Reply {
             }
             json_response(201, v)
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not create a proxy key");
-            error(500, "The key could not be created (see the gateway log).")
-        }
-        Err(_) => error(500, "The key could not be created."),
+        Err(r) => r,
     }
 }
 
@@ -298,36 +285,30 @@ pub(super) async fn change(state: &Arc<AppState>, id: &str, body: &[u8]) -> Repl
         return error(400, &m);
     }
     let (creds, key_id) = (state.credentials.clone(), id.to_owned());
-    match tokio::task::spawn_blocking(move || creds.update(&key_id, move |s| *s = settings, now))
-        .await
+    match blocking("change the proxy key", move || {
+        creds.update(&key_id, move |s| *s = settings, now)
+    })
+    .await
     {
-        Ok(Ok(Some(k))) => {
+        Ok(Some(k)) => {
             tracing::info!(id = %k.id, "proxy key changed");
             json_response(200, view(&k, now))
         }
-        Ok(Ok(None)) => not_found(id),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not change a proxy key");
-            error(500, "The key could not be changed (see the gateway log).")
-        }
-        Err(_) => error(500, "The key could not be changed."),
+        Ok(None) => not_found(id),
+        Err(r) => r,
     }
 }
 
 /// `DELETE /api/proxy-keys/{id}`.
 pub(super) async fn delete(state: &Arc<AppState>, id: &str) -> Reply {
     let (creds, key_id) = (state.credentials.clone(), id.to_owned());
-    match tokio::task::spawn_blocking(move || creds.delete(&key_id)).await {
-        Ok(Ok(true)) => {
+    match blocking("delete the proxy key", move || creds.delete(&key_id)).await {
+        Ok(true) => {
             tracing::info!(id = %id, "proxy key deleted");
             json_response(200, json!({"id": id, "deleted": true}))
         }
-        Ok(Ok(false)) => not_found(id),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not delete a proxy key");
-            error(500, "The key could not be deleted (see the gateway log).")
-        }
-        Err(_) => error(500, "The key could not be deleted."),
+        Ok(false) => not_found(id),
+        Err(r) => r,
     }
 }
 

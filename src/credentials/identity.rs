@@ -45,6 +45,22 @@ pub struct Settings {
     pub rpd: Option<u32>,
 }
 
+impl Settings {
+    /// An enabled credential with no expiry, no model restriction and no limits of its own.
+    pub fn new(name: impl Into<String>, role: Role) -> Settings {
+        Settings {
+            name: name.into(),
+            role,
+            expires_at: None,
+            enabled: true,
+            enable_context_completion: true,
+            models: None,
+            rpm: None,
+            rpd: None,
+        }
+    }
+}
+
 /// One credential. Settings never change in place: a change builds a new `Identity` sharing the
 /// same [`Usage`], so a request in flight keeps the settings it started with.
 #[derive(Debug)]
@@ -236,14 +252,10 @@ mod tests {
             prefix: Some("gk-Test".into()),
             created_at: None,
             settings: Settings {
-                name: "t".into(),
-                role: Role::User,
-                expires_at: None,
-                enabled: true,
-                enable_context_completion: true,
                 models: Some(ModelRules::new(vec!["gemini-2.5-*".into()]).unwrap()),
                 rpm,
                 rpd,
+                ..Settings::new("t", Role::User)
             },
             usage: Arc::default(),
         }

@@ -124,16 +124,7 @@ fn configured(value: &str, kind: Kind, role: Role, name: &str) -> Identity {
         kind,
         prefix: None,
         created_at: None,
-        settings: Settings {
-            name: name.into(),
-            role,
-            expires_at: None,
-            enabled: true,
-            enable_context_completion: true,
-            models: None,
-            rpm: None,
-            rpd: None,
-        },
+        settings: Settings::new(name, role),
         usage: Arc::default(),
     }
 }
@@ -373,16 +364,7 @@ mod tests {
     }
 
     fn settings(name: &str) -> Settings {
-        Settings {
-            name: name.into(),
-            role: Role::User,
-            expires_at: None,
-            enabled: true,
-            enable_context_completion: true,
-            models: None,
-            rpm: None,
-            rpd: None,
-        }
+        Settings::new(name, Role::User)
     }
 
     #[test]
