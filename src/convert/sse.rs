@@ -15,22 +15,31 @@ pub(crate) struct SseReader {
     has_data: bool,
 }
 
-/// Run `input` (or, with `None`, the end of the body) through the reader `owner` keeps at
-/// `reader`, handing each event's data to `event` together with the owner; `event` returns
-/// whether to go on. For translators that hold their reader beside the state events change.
-pub(crate) fn drive<T>(
-    owner: &mut T,
-    reader: fn(&mut T) -> &mut SseReader,
-    input: Option<&[u8]>,
-    mut event: impl FnMut(&mut T, &[u8]) -> bool,
-) -> bool {
-    let mut sse = std::mem::take(reader(owner));
-    let more = match input {
-        Some(bytes) => sse.feed(bytes, &mut |data| event(owner, data)),
-        None => sse.finish(&mut |data| event(owner, data)),
+/// A stream translator that owns its SSE reader and stops at its first terminal event.
+pub(crate) trait Events {
+    fn reader(&mut self) -> &mut SseReader;
+    /// Whether events are still wanted.
+    fn open(&self) -> bool;
+    /// One complete upstream event's data.
+    fn on_event(&mut self, data: &[u8], out: &mut Vec<u8>);
+}
+
+/// Run `input` (or, with `None`, the end of the body) through the translator's reader, handing
+/// each event to it while it stays open.
+pub(crate) fn pump<T: Events>(t: &mut T, input: Option<&[u8]>, out: &mut Vec<u8>) {
+    if !t.open() {
+        return;
+    }
+    let mut sse = std::mem::take(t.reader());
+    let mut event = |data: &[u8]| {
+        t.on_event(data, out);
+        t.open()
     };
-    *reader(owner) = sse;
-    more
+    match input {
+        Some(bytes) => sse.feed(bytes, &mut event),
+        None => sse.finish(&mut event),
+    };
+    *t.reader() = sse;
 }
 
 impl SseReader {

@@ -29,7 +29,7 @@ use super::gemini::{
     error_parts, finish_reason, openai_error_type, pieces, CallIds, GenerateResponse, OpenAiUsage,
     Piece, UsageMetadata,
 };
-use super::sse::{drive, SseReader};
+use super::sse::{pump, Events, SseReader};
 use super::ChatMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -155,18 +155,7 @@ impl ChatStream {
     /// Append translated events for every complete upstream event in `input` to `out`.
     /// Multi-byte UTF-8 split across calls survives (bytes are buffered, not strings).
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        if self.state != State::Open {
-            return;
-        }
-        drive(
-            self,
-            |s| &mut s.sse,
-            Some(input),
-            |s, data| {
-                s.event(data, out);
-                s.state == State::Open
-            },
-        );
+        pump(self, Some(input), out);
     }
 
     /// One complete upstream event.
@@ -368,15 +357,7 @@ impl ChatStream {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.at_eof = true;
-            drive(
-                self,
-                |s| &mut s.sse,
-                None,
-                |s, data| {
-                    s.event(data, out);
-                    s.state == State::Open
-                },
-            );
+            pump(self, None, out);
         }
         if self.state != State::Open {
             self.state = State::Done;
@@ -420,6 +401,20 @@ impl ChatStream {
     /// Token usage seen so far (last cumulative usageMetadata): (prompt, completion incl. thoughts).
     pub fn usage(&self) -> Option<(u64, u64)> {
         self.usage.map(|u| (u.prompt(), u.completion()))
+    }
+}
+
+impl Events for ChatStream {
+    fn reader(&mut self) -> &mut SseReader {
+        &mut self.sse
+    }
+
+    fn open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    fn on_event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        self.event(data, out);
     }
 }
 

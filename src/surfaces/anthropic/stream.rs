@@ -16,7 +16,7 @@ use super::blocks::{Blocks, Ev, Start};
 use super::response::{stop_reason, usage, MessageMeta};
 use crate::convert::gemini::blocked_error;
 use crate::convert::gemini::{upstream_error, GenerateResponse, UsageMetadata};
-use crate::convert::sse::{drive, SseReader};
+use crate::convert::sse::{pump, Events, SseReader};
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::pipeline::route::{Framing, StreamReply};
 use serde_json::{json, Value};
@@ -189,32 +189,13 @@ fn delta(index: usize, d: Value) -> (&'static str, Value) {
 
 impl StreamReply for MessageStream {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        if self.state != State::Open {
-            return;
-        }
-        drive(
-            self,
-            |s| &mut s.sse,
-            Some(chunk),
-            |s, data| {
-                s.event(data, out);
-                s.state == State::Open
-            },
-        );
+        pump(self, Some(chunk), out);
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.at_eof = true;
-            drive(
-                self,
-                |s| &mut s.sse,
-                None,
-                |s, data| {
-                    s.event(data, out);
-                    s.state == State::Open
-                },
-            );
+            pump(self, None, out);
         }
         if self.state != State::Open {
             self.state = State::Done;
@@ -242,5 +223,19 @@ impl StreamReply for MessageStream {
                     "usage": u}),
         );
         write(out, "message_stop", &json!({"type": "message_stop"}));
+    }
+}
+
+impl Events for MessageStream {
+    fn reader(&mut self) -> &mut SseReader {
+        &mut self.sse
+    }
+
+    fn open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    fn on_event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        self.event(data, out);
     }
 }

@@ -21,7 +21,7 @@
 use super::output::{Output, Sink};
 use super::response::{status, Ending, Meta};
 use crate::convert::gemini::{blocked_error, upstream_error, GenerateResponse, UsageMetadata};
-use crate::convert::sse::{drive, SseReader};
+use crate::convert::sse::{pump, Events, SseReader};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::route::StreamReply;
 use serde_json::{json, Value};
@@ -187,32 +187,13 @@ impl ResponseStream {
 
 impl StreamReply for ResponseStream {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        if self.state != State::Open {
-            return;
-        }
-        drive(
-            self,
-            |s| &mut s.sse,
-            Some(chunk),
-            |s, data| {
-                s.event(data, out);
-                s.state == State::Open
-            },
-        );
+        pump(self, Some(chunk), out);
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.at_eof = true;
-            drive(
-                self,
-                |s| &mut s.sse,
-                None,
-                |s, data| {
-                    s.event(data, out);
-                    s.state == State::Open
-                },
-            );
+            pump(self, None, out);
         }
         if self.state != State::Open {
             self.state = State::Done;
@@ -252,5 +233,19 @@ impl StreamReply for ResponseStream {
         }
         self.state = State::Done;
         true
+    }
+}
+
+impl Events for ResponseStream {
+    fn reader(&mut self) -> &mut SseReader {
+        &mut self.sse
+    }
+
+    fn open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    fn on_event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        self.event(data, out);
     }
 }
