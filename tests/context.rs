@@ -430,16 +430,7 @@ fn conversations_survive_a_restart_with_a_file_store() {
 }
 
 fn api(h: &Harness, cred: &str, method: &str, path: &str, body: &str) -> Resp {
-    http(
-        h.admin,
-        method,
-        path,
-        &[
-            ("authorization", &format!("Bearer {cred}")),
-            ("content-type", "application/json"),
-        ],
-        body.as_bytes(),
-    )
+    admin_call(h, cred, method, path, body)
 }
 
 #[test]

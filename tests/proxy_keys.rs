@@ -23,16 +23,7 @@ fn as_cred(h: &Harness, cred: &str, method: &str, path: &str, body: Value) -> Re
     } else {
         body.to_string()
     };
-    http(
-        h.admin,
-        method,
-        path,
-        &[
-            ("authorization", &format!("Bearer {cred}")),
-            ("content-type", "application/json"),
-        ],
-        body.as_bytes(),
-    )
+    admin_call(h, cred, method, path, &body)
 }
 
 /// Create a key; its id and the key itself.

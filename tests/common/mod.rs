@@ -390,6 +390,20 @@ pub fn http(
     }
 }
 
+/// A JSON call to the admin port of `h` with `cred` as the bearer credential.
+pub fn admin_call(h: &Harness, cred: &str, method: &str, path: &str, body: &str) -> Resp {
+    http(
+        h.admin,
+        method,
+        path,
+        &[
+            ("authorization", &format!("Bearer {cred}")),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
 /// Split an SSE body into its `data:` payloads (`\r\n\r\n` or `\n\n` separated).
 pub fn sse_events(body: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
