@@ -53,6 +53,7 @@ pub fn run(cli: Overrides) -> Result<(), StartupError> {
         "\ngemini-gateway demo: gateway on http://{listen} (admin http://{admin}), Gemini simulator on http://{sim_addr}\n\
          Upstream keys: demo-key-1, demo-key-2, demo-key-3. Client password: {DEMO_PASSWORD}. Admin key: {DEMO_ADMIN_KEY}\n\
          Free-tier limits (data/model_limits.yaml) are enforced per key, as with real keys: see /api/keys.\n\n\
+         Admin web UI: http://{admin}/ — log in with {DEMO_ADMIN_KEY} (administrator) or {DEMO_PASSWORD} (a user).\n\n\
          Try:\n  curl -s http://{listen}/v2/models/gemini-2.5-flash:generateContent \\\n    \
          -H 'x-goog-api-key: {DEMO_PASSWORD}' -H 'content-type: application/json' \\\n    \
          -d '{{\"contents\":[{{\"role\":\"user\",\"parts\":[{{\"text\":\"Hello, gateway\"}}]}}]}}'\n\n  \

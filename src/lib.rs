@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod recent;
 pub mod report;
 pub mod secret;
 pub mod server;

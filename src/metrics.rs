@@ -25,6 +25,8 @@ pub struct Metrics {
     pub upstream_ttfb: Histogram,
     /// `gemini_gateway_request_duration_seconds{surface}`: whole request.
     pub duration: HistogramVec,
+    /// The last hour minute by minute, for the admin dashboard.
+    pub recent: crate::recent::Recent,
 }
 
 impl Metrics {
@@ -113,6 +115,7 @@ impl Metrics {
             overhead,
             upstream_ttfb,
             duration,
+            recent: Default::default(),
         })
     }
 

@@ -38,6 +38,8 @@ pub struct AppState {
     pub contexts: Arc<crate::context::Contexts>,
     /// Requests in flight and the shutdown grace period.
     pub drain: Arc<crate::drain::Drain>,
+    /// When the gateway started (uptime on the admin UI).
+    pub started: std::time::Instant,
 }
 
 impl AppState {
@@ -112,7 +114,15 @@ impl AppState {
         if !rows.is_empty() {
             tracing::info!(rows = rows.len(), day = %today, "today's usage loaded from the store");
         }
+        let held = crate::upstream::holds::load(&pool, &*store, clock.now())?;
+        if held > 0 {
+            tracing::warn!(
+                keys = held,
+                "upstream keys disabled by an administrator (kept in the store)"
+            );
+        }
         Ok(Arc::new(AppState {
+            started: std::time::Instant::now(),
             pool,
             upstream,
             usage: UsageCounters::default(),

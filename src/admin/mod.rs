@@ -2,11 +2,13 @@
 //! JSON API under `Authorization: Bearer <credential>` — `/api/keys`, `/api/report` and
 //! `/api/proxy-keys*` and `PUT /api/settings` for admins (`ADMIN_API_KEY` or an admin proxy key);
 //! `/api/me`, `/api/contexts*` (one's own conversations; an admin's: all) and `GET /api/settings`
-//! for any valid credential. Paths are routed with `matchit`.
+//! for any valid credential; and the web UI (`ui`: pages under a session cookie). Paths are routed
+//! with `matchit`.
 
 mod contexts;
 mod proxy_keys;
 mod status;
+pub mod ui;
 
 use crate::credentials::{Identity, Role};
 use crate::state::AppState;
@@ -37,12 +39,43 @@ enum Endpoint {
     Contexts,
     Context,
     Settings,
+    Page(ui::Page),
 }
 
 /// The admin HTTP app.
 pub struct AdminApp {
     state: Arc<AppState>,
     router: matchit::Router<Endpoint>,
+    ui: ui::Ui,
+}
+
+/// Why the admin app could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("admin route: {0}")]
+    Route(#[from] matchit::InsertError),
+    #[error(transparent)]
+    Ui(#[from] ui::UiError),
+}
+
+/// Read a request body of at most [`MAX_BODY`] bytes.
+pub(crate) async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, Box<Reply>> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(Box::new(error(
+                        413,
+                        &format!("The body is over {MAX_BODY} bytes."),
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(_) => return Err(Box::new(error(400, "The request body could not be read."))),
+        }
+    }
 }
 
 fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
@@ -98,7 +131,7 @@ fn method_not_allowed(allowed: &str) -> Reply {
 }
 
 impl AdminApp {
-    pub fn new(state: Arc<AppState>) -> Result<AdminApp, matchit::InsertError> {
+    pub fn new(state: Arc<AppState>) -> Result<AdminApp, AdminError> {
         let mut router = matchit::Router::new();
         for (path, e) in [
             ("/healthz", Endpoint::Health),
@@ -115,7 +148,11 @@ impl AdminApp {
         ] {
             router.insert(path, e)?;
         }
-        Ok(AdminApp { state, router })
+        for (path, p) in ui::ROUTES {
+            router.insert(*path, Endpoint::Page(*p))?;
+        }
+        let ui = ui::Ui::new(state.clone())?;
+        Ok(AdminApp { state, router, ui })
     }
 
     /// The caller's credential: 401 when missing, unknown, expired or disabled.
@@ -148,22 +185,7 @@ impl AdminApp {
     }
 
     async fn body(session: &mut ServerSession) -> Result<Vec<u8>, Box<Reply>> {
-        let mut body = Vec::new();
-        loop {
-            match session.read_request_body().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_BODY {
-                        return Err(Box::new(error(
-                            413,
-                            &format!("The body is over {MAX_BODY} bytes."),
-                        )));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok(body),
-                Err(_) => return Err(Box::new(error(400, "The request body could not be read."))),
-            }
-        }
+        read_body(session).await
     }
 
     async fn serve(&self, session: &mut ServerSession) -> Result<Reply, Box<Reply>> {
@@ -175,6 +197,14 @@ impl AdminApp {
         };
         let endpoint = *found.value;
         let id = found.params.get("id").map(str::to_owned);
+        if let Endpoint::Page(page) = endpoint {
+            let params = ui::Params {
+                id: id.clone(),
+                key: found.params.get("key").map(str::to_owned),
+                action: found.params.get("action").map(str::to_owned),
+            };
+            return Ok(self.ui.serve(page, params, session).await);
+        }
         let st = &self.state;
         Ok(match (endpoint, &method) {
             (Endpoint::Health, &Method::GET) => json_response(200, json!({"status": "ok"})),

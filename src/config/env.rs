@@ -231,6 +231,30 @@ pub const ENV: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "JWT_ALGORITHM",
+        key: "admin.jwt_algorithm",
+        set: |r, _, v| {
+            r.admin.jwt_algorithm = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "ACCESS_TOKEN_EXPIRE_MINUTES",
+        key: "admin.access_token_expire_minutes",
+        set: |r, n, v| {
+            r.admin.access_token_expire_minutes = Some(number(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "PROTECT_STATUS_PAGE",
+        key: "admin.protect_status_page",
+        set: |r, n, v| {
+            r.admin.protect_status_page = Some(boolean(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "ENFORCE_MODEL_LIMITS",
         key: "model_limits.enforce",
         set: |r, n, v| {

@@ -2,6 +2,7 @@
 //! validated into the typed [`Config`] the gateway runs with. One file per section, each with its
 //! raw type, its validated type and its defaults (`Default`).
 
+pub mod admin;
 pub mod anthropic;
 pub mod auth;
 pub mod context;
@@ -81,6 +82,7 @@ pub struct Config {
     pub report: ReportConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
+    pub admin: admin::AdminConfig,
 }
 
 /// Command-line overrides (highest precedence).
@@ -136,6 +138,7 @@ impl Config {
             report: ReportConfig::default(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
+            admin: admin::AdminConfig::default(),
         })
     }
 
@@ -239,6 +242,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         report: ReportConfig::from_raw(raw.report)?,
         shutdown: ShutdownConfig::from_raw(raw.shutdown)?,
         log: LogConfig::from_raw(raw.log)?,
+        admin: admin::AdminConfig::from_raw(raw.admin)?,
     })
 }
 

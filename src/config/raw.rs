@@ -1,6 +1,7 @@
 //! The configuration file as written: serde types that reject unknown keys. Each section's own
 //! raw type lives in its section's file.
 
+use super::admin::RawAdmin;
 use super::anthropic::RawAnthropic;
 use super::context::RawContext;
 use super::failover::RawFailover;
@@ -41,4 +42,5 @@ pub struct RawConfig {
     pub report: RawReport,
     pub shutdown: RawShutdown,
     pub log: RawLog,
+    pub admin: RawAdmin,
 }

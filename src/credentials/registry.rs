@@ -40,6 +40,8 @@ struct Table {
     by_hash: HashMap<Digest, Arc<Identity>>,
     /// Proxy key id → its hash.
     by_id: HashMap<Arc<str>, Digest>,
+    /// A configured credential's id (its fingerprint) → its hash.
+    configured: HashMap<Arc<str>, Digest>,
 }
 
 /// Why a proxy key could not be created.
@@ -139,6 +141,7 @@ impl Credentials {
         let mut t = Table::default();
         for p in &auth.passwords {
             let id = configured(p.expose(), Kind::Password, Role::User, "password");
+            t.configured.insert(id.id.clone(), Digest(p.digest()));
             t.by_hash
                 .entry(Digest(p.digest()))
                 .or_insert_with(|| Arc::new(id));
@@ -146,6 +149,7 @@ impl Credentials {
         if let Some(k) = &auth.admin_api_key {
             // Admin wins when the same value is also a password.
             let id = configured(k.expose(), Kind::AdminKey, Role::Admin, "admin");
+            t.configured.insert(id.id.clone(), Digest(k.digest()));
             t.by_hash.insert(Digest(k.digest()), Arc::new(id));
         }
         for row in store.proxy_keys()? {
@@ -192,6 +196,17 @@ impl Credentials {
     pub fn get(&self, id: &str) -> Option<Arc<Identity>> {
         let t = self.read();
         t.by_id.get(id).and_then(|h| t.by_hash.get(h)).cloned()
+    }
+
+    /// Any credential by id: a proxy key's `pk_…`, a configured credential's fingerprint. What an
+    /// admin UI session names (the session never holds the credential itself).
+    pub fn by_id(&self, id: &str) -> Option<Arc<Identity>> {
+        let t = self.read();
+        t.by_id
+            .get(id)
+            .or_else(|| t.configured.get(id))
+            .and_then(|h| t.by_hash.get(h))
+            .cloned()
     }
 
     /// Every proxy key, oldest first.

@@ -14,7 +14,7 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 
 /// `n` uniformly random base-62 characters from the OS generator (bytes ≥ 248 are redrawn, so
 /// no digit is more likely than another).
-fn base62(n: usize) -> Result<String, getrandom::Error> {
+pub(crate) fn base62(n: usize) -> Result<String, getrandom::Error> {
     let mut out = String::with_capacity(n);
     let mut buf = [0u8; 64];
     while out.len() < n {

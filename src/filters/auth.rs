@@ -16,12 +16,15 @@ use std::sync::Arc;
 pub struct Auth {
     state: Arc<AppState>,
     required: bool,
+    /// `GET /` (the status page) needs a credential only with `PROTECT_STATUS_PAGE`.
+    open_status_page: bool,
 }
 
 impl Auth {
     pub fn new(state: &Arc<AppState>) -> Self {
         Auth {
             required: state.config.auth.required,
+            open_status_page: !state.config.admin.protect_status_page,
             state: state.clone(),
         }
     }
@@ -36,9 +39,12 @@ impl Stage for Auth {
     fn on_request(
         &self,
         _state: &mut StageState,
-        _req: &RequestHeader,
+        req: &RequestHeader,
         client: &Client,
     ) -> Result<Flow, GatewayError> {
+        if self.open_status_page && crate::pipeline::surface::is_status_page(req) {
+            return Ok(Flow::Continue);
+        }
         match &client.credential {
             Credential::Valid(identity) => {
                 let clock = &self.state.clock;

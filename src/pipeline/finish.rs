@@ -61,6 +61,11 @@ impl Pipeline {
                 .with_label_values(&[surface, e.kind().label()])
                 .inc();
         }
+        m.recent.record(
+            self.state.clock.now_utc().into(),
+            ctx.log.error().is_some(),
+            ctx.log.attempts().len() as u64,
+        );
         m.duration
             .with_label_values(&[surface])
             .observe(ctx.log.started().elapsed().as_secs_f64());

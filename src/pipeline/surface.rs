@@ -71,3 +71,9 @@ pub fn is_shared_model_lookup(path: &str) -> bool {
         || p.strip_prefix("/v1/models/")
             .is_some_and(|id| !id.contains(':'))
 }
+
+/// Whether a request is for the gateway port's status page (`GET /`), which the auth stage lets
+/// through without a credential unless `PROTECT_STATUS_PAGE` is set.
+pub fn is_status_page(req: &RequestHeader) -> bool {
+    req.uri.path() == "/" && (req.method == http::Method::GET || req.method == http::Method::HEAD)
+}

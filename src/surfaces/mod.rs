@@ -6,6 +6,7 @@ pub mod gemini;
 mod models;
 pub mod openai;
 pub mod responses;
+pub mod status;
 
 use crate::pipeline::surface::Surface;
 use crate::state::AppState;
@@ -17,6 +18,7 @@ pub fn build(state: &Arc<AppState>) -> Vec<Arc<dyn Surface>> {
     // Anthropic first: it claims `/v1/messages` and the model lookups of Anthropic clients; then
     // Gemini's colon-method paths; OpenAI takes the rest of `/v1`.
     let mut v: Vec<Arc<dyn Surface>> = vec![
+        Arc::new(status::Status::new(state)),
         Arc::new(anthropic::Anthropic::new(state)),
         Arc::new(gemini::Native::new(state)),
     ];

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod client;
 pub mod estimate;
 pub mod health;
+pub mod holds;
 pub mod limits;
 pub mod models;
 pub mod pacific;
@@ -13,4 +14,4 @@ pub mod scheduler;
 
 pub use classify::{classify, classify_transport, Fault};
 pub use client::UpstreamClient;
-pub use scheduler::{Health, KeyId, Pick, PoolKey, Scheduler, Shortage};
+pub use scheduler::{Health, KeyId, Pick, PoolKey, Scheduler, Shortage, HELD_REASON};

@@ -5,7 +5,7 @@ use crate::secret::Secret;
 use crate::sync::lock;
 use chrono::{DateTime, Utc};
 use http::HeaderValue;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
@@ -53,6 +53,11 @@ pub struct PoolKey {
     /// Index into the scheduler's groups.
     pub group: usize,
     pub(super) invalid: Mutex<Option<(SystemTime, String)>>,
+    /// Disabled by an administrator: out of every queue until enabled again; a key check does
+    /// not bring it back.
+    pub(super) held: AtomicBool,
+    /// The last upstream fault on this key (when, what), for the admin UI.
+    pub(super) last_error: Mutex<Option<(SystemTime, String)>>,
     pub successes: AtomicU64,
     pub failures: AtomicU64,
 }
@@ -75,5 +80,13 @@ impl PoolKey {
     /// `Some((since, reason))` when the key is disabled.
     pub fn invalid(&self) -> Option<(SystemTime, String)> {
         lock(&self.invalid).clone()
+    }
+    /// Whether an administrator disabled the key.
+    pub fn held(&self) -> bool {
+        self.held.load(Ordering::Relaxed)
+    }
+    /// The last upstream fault on this key: when, and what.
+    pub fn last_error(&self) -> Option<(SystemTime, String)> {
+        lock(&self.last_error).clone()
     }
 }

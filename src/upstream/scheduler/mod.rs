@@ -16,6 +16,7 @@ mod queue;
 mod window;
 
 pub use key::{Health, KeyId, PoolKey};
+pub use policy::HELD_REASON;
 pub use window::{score, Windows};
 
 use super::catalog::OTHER;
@@ -116,6 +117,8 @@ impl Scheduler {
                 header,
                 group: g,
                 invalid: Mutex::new(None),
+                held: std::sync::atomic::AtomicBool::new(false),
+                last_error: Mutex::new(None),
                 successes: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
             });

@@ -11,6 +11,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+/// The reason an administrator-disabled key shows.
+pub const HELD_REASON: &str = "disabled by an administrator";
+
 impl Scheduler {
     /// Record a successful attempt.
     pub fn report_success(&self, id: KeyId) {
@@ -37,6 +40,19 @@ impl Scheduler {
             return;
         }
         key.failures.fetch_add(1, Ordering::Relaxed);
+        {
+            let what = match fault {
+                Fault::KeyInvalid { status, reason } => format!("{status} {reason}"),
+                Fault::ServerError { status } => format!("{status} from Google"),
+                f => f.kind().to_string(),
+            };
+            let what = if model.is_empty() {
+                what
+            } else {
+                format!("{what} ({model})")
+            };
+            *lock(&key.last_error) = Some((SystemTime::now(), what));
+        }
         if let Fault::KeyInvalid { reason, .. } = fault {
             tracing::warn!(key = %key.fingerprint(), reason = %reason, "upstream key disabled: rejected by Gemini");
             {
@@ -122,6 +138,32 @@ impl Scheduler {
         }
     }
 
+    /// Disable a key by an administrator's decision (`true`) or enable it again (`false`): held keys
+    /// are out of every queue, reported invalid with that reason, and not brought back by a check.
+    pub fn set_held(&self, id: KeyId, held: bool, now: Instant) {
+        let idx = id.index();
+        let Some(key) = self.keys.get(idx) else {
+            return;
+        };
+        if key.held.swap(held, Ordering::Relaxed) == held {
+            return;
+        }
+        if held {
+            tracing::warn!(key = %key.fingerprint(), "upstream key disabled by an administrator");
+            *lock(&key.invalid) = Some((SystemTime::now(), HELD_REASON.to_string()));
+            let models: Vec<Arc<Mutex<ModelState>>> =
+                read(&self.models).values().cloned().collect();
+            for m in models {
+                let mut st = lock(&m);
+                st.keys[idx].gen = st.keys[idx].gen.wrapping_add(1);
+                st.keys[idx].slot = Slot::Out;
+            }
+        } else {
+            tracing::info!(key = %key.fingerprint(), "upstream key enabled by an administrator");
+            self.restore(id, now);
+        }
+    }
+
     /// Mark a disabled key usable again (re-validation).
     pub fn restore(&self, id: KeyId, now: Instant) {
         let idx = id.index();
@@ -130,7 +172,7 @@ impl Scheduler {
         };
         {
             let mut g = lock(&key.invalid);
-            if g.take().is_none() {
+            if key.held.load(Ordering::Relaxed) || g.take().is_none() {
                 return;
             }
         }
