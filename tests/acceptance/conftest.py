@@ -242,7 +242,7 @@ class Gateway:
 
 def _start_gateway(
     bin_path: Path, sim: Sim, keys: tuple[str, ...], log_dir: Path, name: str, config: Optional[str] = None,
-    context: str = "false",
+    context: str = "false", extra_env: Optional[dict[str, str]] = None,
 ) -> Gateway:
     last_err: Optional[Exception] = None
     for _ in range(3):  # a freed port can be taken by someone else before the child binds it
@@ -274,6 +274,7 @@ def _start_gateway(
                 "ENABLE_CONTEXT_COMPLETION": context,
             }
         )
+        env.update(extra_env or {})
         if config is not None:
             conf = log_dir / f"{name}.yaml"
             conf.write_text(config)
@@ -359,16 +360,18 @@ def gateway_factory(sim_server: Sim, log_dir: Path):
     started: list[Gateway] = []
     counter = [0]
 
-    def start(keys: Optional[Iterable[str]] = None, startup_check: bool = True, context: bool = False) -> Gateway:
+    def start(keys: Optional[Iterable[str]] = None, startup_check: bool = True, context: bool = False,
+              env: Optional[dict[str, str]] = None) -> Gateway:
         """`startup_check=False`: no startup key check, so no model list either (a cold
         `/v1/models` cache, as after a start while Google was unreachable). `context=True`: with
-        server-side conversation context (the gateway's default; off for the shared gateway)."""
+        server-side conversation context (the gateway's default; off for the shared gateway).
+        `env`: more environment for the gateway (it wins over the defaults above)."""
         counter[0] += 1
         n = counter[0]
         ks = tuple(keys) if keys is not None else (f"iso{n}-key-a", f"iso{n}-key-b")
         config = None if startup_check else "key_health:\n  startup_check: false\n"
         gw = _start_gateway(bin_path, sim_server, ks, log_dir, f"gemini-gateway-{n}", config,
-                            "true" if context else "false")
+                            "true" if context else "false", env)
         started.append(gw)
         if startup_check:
             _settle_startup_probes(sim_server, gw)

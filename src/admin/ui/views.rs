@@ -142,6 +142,13 @@ pub fn keys(st: &AppState) -> Value {
                     o.insert("state".into(), json!("disabled"));
                 }
                 o.insert("held".into(), json!(held));
+                if let Some(models) = o.get_mut("models").and_then(Value::as_object_mut) {
+                    for m in models.values_mut() {
+                        if let Some(score) = m.get("score").and_then(Value::as_f64) {
+                            m["score"] = json!(format!("{score:.2}"));
+                        }
+                    }
+                }
                 o.insert("last_error".into(), json!(last));
             }
         }
