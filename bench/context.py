@@ -71,7 +71,7 @@ def thread_ticks(pid: int) -> dict[str, int]:
 
 
 def run_gateway(gw_bin: str, sim_port: int, seconds: int, context: bool, history: list[dict],
-                tmp: Path) -> dict:
+                tmp: Path, core: str = "0") -> dict:
     port, admin = free_port(), free_port()
     db = tmp / f"gw-{time.monotonic_ns()}.db"
     limits = tmp / "limits.yaml"
@@ -84,7 +84,7 @@ def run_gateway(gw_bin: str, sim_port: int, seconds: int, context: bool, history
                ENFORCE_MODEL_LIMITS="false", MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0",
                CONTEXT_DB_PATH=str(db), MODEL_LIMITS_PATH=str(limits),
                ENABLE_CONTEXT_COMPLETION="true" if context else "false")
-    gw = subprocess.Popen(["taskset", "-c", "0", gw_bin, "--threads", "1"], env=env,
+    gw = subprocess.Popen(["taskset", "-c", core, gw_bin, "--threads", "1"], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, gw, "gateway")
@@ -121,6 +121,9 @@ def main() -> None:
     ap.add_argument("--sim", default=str(ROOT / "target/release/gemini-sim"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--gateway-core", default="0",
+                    help="core the gateway is pinned to (the simulator and wrk are on core 1); 1 puts all three on one "
+                         "core, which takes the cost of waking the other vCPU out of the latency")
     args = ap.parse_args()
 
     history = history_turns(1 << 20)
@@ -133,8 +136,8 @@ def main() -> None:
         wait_port(sim_port, sim, "gemini-sim")
         print(f"stored history: {len(history)} turns, {size / 1048576:.2f} MiB of JSON", flush=True)
         for i in range(args.rounds):
-            res["off"].append(run_gateway(args.gateway, sim_port, args.duration, False, history, Path(tmp.name)))
-            res["on-1MiB"].append(run_gateway(args.gateway, sim_port, args.duration, True, history, Path(tmp.name)))
+            res["off"].append(run_gateway(args.gateway, sim_port, args.duration, False, history, Path(tmp.name), args.gateway_core))
+            res["on-1MiB"].append(run_gateway(args.gateway, sim_port, args.duration, True, history, Path(tmp.name), args.gateway_core))
             res["sim-small"].append(run_sim(sim_port, args.duration, [new_turn]))
             res["sim-1MiB"].append(run_sim(sim_port, args.duration, history + [new_turn]))
             print(f"round {i + 1}: " + "; ".join(
@@ -145,7 +148,7 @@ def main() -> None:
         tmp.cleanup()
 
     med = lambda k, f: statistics.median(r[f] for r in res[k])  # noqa: E731
-    print(f"\nmedian of {args.rounds} rounds, wrk -c1, {args.duration} s each")
+    print(f"\nmedian of {args.rounds} rounds, wrk -c1, {args.duration} s each, gateway on core {args.gateway_core}")
     print("| set-up | p50 | p99 | gateway CPU / request | of which the writer thread |")
     print("|---|---:|---:|---:|---:|")
     for k in res:

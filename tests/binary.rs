@@ -187,3 +187,58 @@ fn sighup_reloads_the_model_limits_file() {
     let r = generate(addr, "pw");
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn demo_prints_the_admin_ui_and_its_logins_and_serves_it() {
+    use std::io::BufRead;
+    let (gw, adm) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .args([
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{gw}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{adm}"),
+        ])
+        .env_remove("GEMINI_API_KEYS")
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let _kill = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut line = String::new();
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(l) if l.contains("Admin web UI") => {
+                line = l;
+                break;
+            }
+            Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        line.contains(&format!("http://127.0.0.1:{adm}/")),
+        "{line:?}"
+    );
+    assert!(
+        line.contains("demo-admin-key") && line.contains("demo-password"),
+        "{line:?}"
+    );
+    let admin: SocketAddr = format!("127.0.0.1:{adm}").parse().unwrap();
+    wait_port(admin);
+    let r = http(admin, "GET", "/login", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Log in"));
+}
