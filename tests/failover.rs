@@ -479,3 +479,75 @@ fn google_down_is_503_unavailable_not_a_quota_429() {
     assert!(r.header("retry-after").is_some());
     assert!(r.header("x-gateway-attempts").is_some());
 }
+
+/// `/readyz` on the admin port: its status and JSON body.
+fn ready(h: &Harness) -> (u16, serde_json::Value, Option<String>) {
+    let r = http(h.admin, "GET", "/readyz", &[], b"");
+    (
+        r.status,
+        r.json(),
+        r.header("retry-after").map(str::to_owned),
+    )
+}
+
+#[test]
+fn readiness_tells_whether_any_key_can_serve_now() {
+    // Active: ready.
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |_| {});
+    let (s, v, _) = ready(&h);
+    assert_eq!((s, v["status"].as_str()), (200, Some("ready")), "{v}");
+    // Every key cooling (429 with a retry delay): 503, why, and when the first comes back.
+    h.sim.add_fault(fault(
+        FaultAction::RateLimit {
+            retry_delay_secs: 40,
+        },
+        None,
+    ));
+    assert_eq!(h.post(PATH, GEN).status, 429);
+    let (s, v, retry) = ready(&h);
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["states"]["cooling"], 2, "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("2 cooling down"),
+        "{v}"
+    );
+    let secs = v["retry_after_seconds"].as_u64().unwrap();
+    assert!((30..=40).contains(&secs), "{v}");
+    assert!(v["next_key_at"].is_string() && retry.is_some());
+
+    // Every key parked for the day.
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |_| {});
+    h.sim.add_fault(fault(FaultAction::QuotaDay, None));
+    assert_eq!(h.post(PATH, GEN).status, 429);
+    let (s, v, _) = ready(&h);
+    assert_eq!((s, v["states"]["parked"].as_u64()), (503, Some(2)), "{v}");
+    assert!(
+        v["retry_after_seconds"].as_u64().unwrap() > 60,
+        "until Pacific midnight: {v}"
+    );
+
+    // Every key invalid: 503 with no time to come back.
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |_| {});
+    h.sim.add_fault(fault(FaultAction::InvalidKey, None));
+    let _ = h.post(PATH, GEN);
+    let (s, v, retry) = ready(&h);
+    assert_eq!((s, v["states"]["invalid"].as_u64()), (503, Some(2)), "{v}");
+    assert!(v.get("next_key_at").is_none() && retry.is_none(), "{v}");
+
+    // One key cooling, one active: ready, with one usable key.
+    let h = Harness::start(SimConfig::default(), &["k1", "k2"], |_| {});
+    h.sim.add_fault(keyed(
+        "k1",
+        FaultAction::RateLimit {
+            retry_delay_secs: 40,
+        },
+        Some(1),
+    ));
+    for _ in 0..2 {
+        // two requests: least recently used first, so k1 is asked by one of them
+        assert_eq!(h.post(PATH, GEN).status, 200);
+    }
+    assert_eq!(h.sim.calls_for_key("k1"), 1);
+    let (s, v, _) = ready(&h);
+    assert_eq!((s, v["usable_keys"].as_u64()), (200, Some(1)), "{v}");
+}

@@ -209,12 +209,13 @@ impl AdminApp {
         Ok(match (endpoint, &method) {
             (Endpoint::Health, &Method::GET) => json_response(200, json!({"status": "ok"})),
             (Endpoint::Ready, &Method::GET) => {
-                let valid = st.pool.valid_count();
-                let status = if valid > 0 { 200 } else { 503 };
-                json_response(
-                    status,
-                    json!({"status": if valid > 0 {"ready"} else {"no usable key"}, "usable_keys": valid, "keys": st.pool.len()}),
-                )
+                let (status, body) = status::readiness(st);
+                let mut r = json_response(status, body.clone());
+                if let Some(secs) = body.get("retry_after_seconds").and_then(Value::as_u64) {
+                    r.headers_mut()
+                        .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+                }
+                r
             }
             (Endpoint::Metrics, &Method::GET) => respond(
                 200,

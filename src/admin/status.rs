@@ -97,3 +97,62 @@ pub(super) fn metrics(st: &AppState) -> Vec<u8> {
     }
     st.metrics.render()
 }
+
+/// `/readyz`: 200 while some key can serve some model right now; 503 when none can (every key
+/// invalid, disabled, cooling or parked), saying why and when the first key comes back.
+pub(super) fn readiness(st: &AppState) -> (u16, Value) {
+    let (now, wall) = (st.clock.now(), st.clock.now_utc());
+    let models = st.pool.quota_models();
+    let mut usable = 0usize;
+    let mut counts = [0usize; 4];
+    let mut back: Option<Instant> = None;
+    for i in st.pool.ids() {
+        let healths: Vec<Health> = if models.is_empty() {
+            vec![st.pool.overall(i, now)]
+        } else {
+            models.iter().map(|m| st.pool.health(i, m, now)).collect()
+        };
+        if healths.iter().any(|h| matches!(h, Health::Active)) {
+            usable += 1;
+        }
+        for h in &healths {
+            if let Health::Cooling { until, .. } | Health::Parked { until, .. } = h {
+                back = Some(back.map_or(*until, |b| b.min(*until)));
+            }
+        }
+        let idx = match st.pool.overall(i, now) {
+            Health::Active => 0,
+            Health::Cooling { .. } => 1,
+            Health::Parked { .. } => 2,
+            Health::Invalid { .. } => 3,
+        };
+        counts[idx] += 1;
+    }
+    let states = json!({"active": counts[0], "cooling": counts[1], "parked": counts[2], "invalid": counts[3]});
+    if usable > 0 {
+        return (
+            200,
+            json!({"status": "ready", "usable_keys": usable, "keys": st.pool.len(), "states": states}),
+        );
+    }
+    let mut v = json!({
+        "status": "no usable key",
+        "usable_keys": 0,
+        "keys": st.pool.len(),
+        "states": states,
+        "reason": format!(
+            "No upstream key can serve any model now: {} invalid or disabled, {} cooling down, {} parked until Pacific midnight.",
+            counts[3], counts[1], counts[2]
+        ),
+    });
+    if let (Some(b), Some(o)) = (back, v.as_object_mut()) {
+        let wait = b.saturating_duration_since(now);
+        let at = wall + chrono::Duration::from_std(wait).unwrap_or_default();
+        o.insert(
+            "next_key_at".into(),
+            json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        o.insert("retry_after_seconds".into(), json!(wait.as_secs().max(1)));
+    }
+    (503, v)
+}
