@@ -16,14 +16,29 @@ pub const DEMO_ADMIN_KEY: &str = "demo-admin-key";
 pub fn run(cli: Overrides) -> Result<(), StartupError> {
     let sim_port = free_port()?;
     let sim_addr = format!("127.0.0.1:{sim_port}");
-    let listen = cli
-        .listen
-        .clone()
-        .unwrap_or_else(|| "127.0.0.1:7860".into());
-    let admin = cli
-        .admin_listen
-        .clone()
-        .unwrap_or_else(|| "127.0.0.1:7861".into());
+    // --listen, else HOST/PORT as for the gateway (so `--demo` in a container can listen on
+    // 0.0.0.0), else loopback. The admin side stays on loopback unless --admin-listen says else.
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let listen = cli.listen.clone().unwrap_or_else(|| {
+        let mut addr = None;
+        crate::config::env::set_addr(
+            &mut addr,
+            "127.0.0.1:7860",
+            env("HOST").as_deref(),
+            env("PORT").as_deref(),
+        );
+        addr.unwrap_or_else(|| "127.0.0.1:7860".into())
+    });
+    let admin = cli.admin_listen.clone().unwrap_or_else(|| {
+        let mut addr = None;
+        crate::config::env::set_addr(
+            &mut addr,
+            "127.0.0.1:7861",
+            None,
+            env("ADMIN_PORT").as_deref(),
+        );
+        addr.unwrap_or_else(|| "127.0.0.1:7861".into())
+    });
     let keys = ["demo-key-1", "demo-key-2", "demo-key-3"]
         .into_iter()
         .map(KeyConfig::new)

@@ -242,3 +242,35 @@ fn demo_prints_the_admin_ui_and_its_logins_and_serves_it() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("Log in"));
 }
+
+#[test]
+fn demo_listens_where_host_and_port_say() {
+    let (gw, adm) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .arg("--demo")
+        .env_remove("GEMINI_API_KEYS")
+        .env("HOST", "0.0.0.0")
+        .env("PORT", gw.to_string())
+        .env("ADMIN_PORT", adm.to_string())
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _kill = Kill(child);
+    let addr: SocketAddr = format!("127.0.0.1:{gw}").parse().unwrap();
+    wait_port(addr);
+    let admin: SocketAddr = format!("127.0.0.1:{adm}").parse().unwrap();
+    wait_port(admin);
+    // bound to every address (0.0.0.0), the admin side to loopback only
+    let listening = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    assert!(
+        listening.contains(&format!("00000000:{gw:04X}")),
+        "not bound to 0.0.0.0:{gw}"
+    );
+    assert!(
+        listening.contains(&format!("0100007F:{adm:04X}")),
+        "admin not on 127.0.0.1:{adm}"
+    );
+    assert_eq!(generate(addr, "demo-password").status, 200);
+}

@@ -48,7 +48,12 @@ fn join_host_port(host: &str, port: &str) -> String {
 }
 
 /// Replace the host or the port of an address, keeping the other part.
-fn set_addr(addr: &mut Option<String>, default: &str, host: Option<&str>, port: Option<&str>) {
+pub(crate) fn set_addr(
+    addr: &mut Option<String>,
+    default: &str,
+    host: Option<&str>,
+    port: Option<&str>,
+) {
     let current = addr.clone().unwrap_or_else(|| default.to_string());
     let (cur_host, cur_port) = current.rsplit_once(':').unwrap_or(("0.0.0.0", "7860"));
     let cur_host = cur_host.trim_start_matches('[').trim_end_matches(']');
