@@ -274,3 +274,66 @@ fn demo_listens_where_host_and_port_say() {
     );
     assert_eq!(generate(addr, "demo-password").status, 200);
 }
+
+/// Every environment variable of Hagemi's README, as listed there (its configuration table).
+const HAGEMI_VARIABLES: &[&str] = &[
+    "ACCESS_TOKEN_EXPIRE_MINUTES",
+    "ADMIN_API_KEY",
+    "CACHE_REFRESH_INTERVAL_SECONDS",
+    "CONTEXT_DB_PATH",
+    "CONTEXT_TOKEN_SAFETY_MARGIN",
+    "DEBUG",
+    "DEFAULT_MAX_CONTEXT_TOKENS",
+    "DISABLE_SAFETY_FILTERING",
+    "GEMINI_API_KEYS",
+    "JWT_ALGORITHM",
+    "LOG_ROTATION_INTERVAL",
+    "MAX_CONTEXT_RECORDS_MEMORY",
+    "MAX_LOG_BACKUPS",
+    "MAX_LOG_SIZE",
+    "MAX_REQUESTS_PER_DAY_PER_IP",
+    "MAX_REQUESTS_PER_MINUTE",
+    "MEMORY_CONTEXT_CLEANUP_INTERVAL_SECONDS",
+    "PASSWORD",
+    "PROTECT_STATUS_PAGE",
+    "REPORT_LOG_LEVEL",
+    "SECRET_KEY",
+    "STREAM_SAVE_REPLY",
+    "USAGE_REPORT_INTERVAL_MINUTES",
+];
+
+#[test]
+fn every_hagemi_variable_is_in_the_migration_table() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+    let rows: Vec<&str> = guide.lines().filter(|l| l.starts_with("| `")).collect();
+    let mut names: Vec<String> = HAGEMI_VARIABLES.iter().map(|s| s.to_string()).collect();
+    // Where the seed documents sit beside the project (as in CI), take the names from its table too.
+    if let Ok(seed) = std::fs::read_to_string(root.join("../shared/seeds/hagemi_readme.md")) {
+        for line in seed.lines().map(str::trim).filter(|l| l.starts_with("| `")) {
+            let name: String = line[3..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    for name in &names {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&format!("| `{name}` |"))),
+            "{name} (a Hagemi variable) is missing from docs/deploy.md's migration table"
+        );
+    }
+    // Those the table calls "same" are read by the gateway under that name.
+    for r in rows.iter().filter(|r| r.contains("| same")) {
+        let name = r[3..].split('`').next().unwrap();
+        assert!(
+            gemini_gateway::config::env::ENV
+                .iter()
+                .any(|v| v.name == name),
+            "{name} is said to be supported but the gateway does not read it"
+        );
+    }
+}
