@@ -299,6 +299,17 @@ pub const ENV: &[EnvVar] = &[
             Ok(())
         },
     },
+    // After LOG_LEVEL: the old system's switch wins when it is on.
+    EnvVar {
+        name: "DEBUG",
+        key: "log.level",
+        set: |r, n, v| {
+            if boolean(n, v)? {
+                r.log.level = Some("debug".to_string());
+            }
+            Ok(())
+        },
+    },
 ];
 
 /// Apply the variables present in `env`, in table order. An empty value counts as unset, except

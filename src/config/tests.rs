@@ -105,6 +105,24 @@ fn env_overrides_file_and_cli_overrides_env() {
 }
 
 #[test]
+fn debug_true_means_the_debug_level() {
+    let level = |pairs: &[(&str, &str)]| {
+        Config::from_parts(MIN, &env(pairs), &Overrides::default())
+            .unwrap()
+            .log
+            .level
+    };
+    let default = level(&[]);
+    assert_eq!(level(&[("DEBUG", "true")]), "debug");
+    assert_eq!(level(&[("DEBUG", "true"), ("LOG_LEVEL", "warn")]), "debug");
+    assert_eq!(level(&[("DEBUG", "false")]), default);
+    assert_eq!(level(&[("DEBUG", "false"), ("LOG_LEVEL", "warn")]), "warn");
+    let e =
+        Config::from_parts(MIN, &env(&[("DEBUG", "maybe")]), &Overrides::default()).unwrap_err();
+    assert_eq!(e.field, "DEBUG");
+}
+
+#[test]
 fn bad_env_number_is_named() {
     let e = Config::from_parts(
         MIN,
