@@ -262,3 +262,73 @@ fn sigterm_when_idle_exits_at_once() {
         t.elapsed()
     );
 }
+
+#[test]
+fn sigterm_lets_twenty_open_streams_finish_and_counts_them() {
+    let sim = Sim::new(SimConfig::default());
+    // Each stream takes ~1.5 s (15 events, 100 ms apart): well inside the grace period.
+    sim.add_fault(FaultRule {
+        key: None,
+        model: None,
+        times: None,
+        action: FaultAction::Stream {
+            events: 15,
+            interval_ms: 100,
+        },
+    });
+    let sim = SimServer::start(sim);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("usage.db");
+    let mut gw = Gateway::start(
+        &dir,
+        sim.addr,
+        &format!(
+            "shutdown:\n  grace_period: 10s\nstore:\n  path: {}\n",
+            db.display()
+        ),
+    );
+    let addr = gw.addr;
+    let opened = std::sync::Arc::new(std::sync::Barrier::new(21));
+    let streams: Vec<_> = (0..20)
+        .map(|_| {
+            let opened = opened.clone();
+            std::thread::spawn(move || {
+                let mut r = open_native_stream(addr);
+                opened.wait();
+                rest_of(&mut r)
+            })
+        })
+        .collect();
+    opened.wait(); // every stream has sent its first event
+    let term = Instant::now();
+    gw.sigterm();
+    for s in streams {
+        let (events, complete) = s.join().unwrap();
+        assert!(complete, "the stream's body is terminated");
+        assert!(events.len() >= 14, "{} events", events.len());
+        let last: serde_json::Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert!(last.get("error").is_none(), "a stream was cut: {last}");
+        assert!(
+            last["candidates"][0]["finishReason"].is_string(),
+            "each stream ends with its finish reason: {last}"
+        );
+    }
+    let (status, _) = gw.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+    assert!(
+        term.elapsed() < Duration::from_secs(6),
+        "exited {:?} after SIGTERM: as soon as drained, not at the end of the grace period",
+        term.elapsed()
+    );
+    let log = std::fs::read_to_string(&gw.log).unwrap();
+    assert!(!log.contains("midstream_error=\"shutting_down\""), "{log}");
+    let store = gemini_gateway::store::Store::open(Some(&db)).unwrap();
+    let today = gemini_gateway::upstream::pacific::day_of(chrono::Utc::now());
+    let requests: u64 = store
+        .day(today)
+        .unwrap()
+        .iter()
+        .map(|(_, _, c)| c.requests)
+        .sum();
+    assert_eq!(requests, 20, "usage was flushed before exit");
+}
