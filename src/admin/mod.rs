@@ -287,6 +287,17 @@ impl AdminApp {
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        if !peer.is_some_and(|ip| self.state.config.admin.allows(ip)) {
+            tracing::warn!(peer = ?peer, "admin side refused a connection from outside admin.allow_cidrs");
+            return error(
+                403,
+                "This address may not use the admin side (see admin.allow_cidrs).",
+            );
+        }
         match self.serve(session).await {
             Ok(r) => r,
             Err(r) => *r,

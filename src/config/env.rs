@@ -252,6 +252,14 @@ pub const ENV: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "ADMIN_ALLOW_CIDRS",
+        key: "admin.allow_cidrs",
+        set: |r, _, v| {
+            r.admin.allow_cidrs = Some(list(v));
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "PROTECT_STATUS_PAGE",
         key: "admin.protect_status_page",
         set: |r, n, v| {
