@@ -411,3 +411,40 @@ pub fn sse_events(body: &[u8]) -> Vec<String> {
         .filter_map(|e| e.strip_prefix("data: ").map(str::to_string))
         .collect()
 }
+
+/// Run `promtool` (Debian's prometheus package; CI installs it) with `args`, feeding it `stdin`,
+/// and assert it finds nothing to complain about. Without promtool outside CI: skipped, said so.
+pub fn promtool(args: &[&str], stdin: Option<&[u8]>) {
+    let have = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(
+        have || std::env::var_os("CI").is_none(),
+        "CI must have promtool"
+    );
+    if !have {
+        eprintln!(
+            "promtool not installed: `promtool {}` skipped",
+            args.join(" ")
+        );
+        return;
+    }
+    let mut child = std::process::Command::new("promtool")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
