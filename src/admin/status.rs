@@ -77,17 +77,21 @@ pub(super) fn keys(st: &AppState) -> Value {
     json!({"pacific_day": crate::upstream::pacific::day_of(wall).to_string(), "keys": keys, "learned_limits": learned})
 }
 
+/// A state's position in the per-state counts: active, cooling, parked, invalid.
+fn state_index(h: &Health) -> usize {
+    match h {
+        Health::Active => 0,
+        Health::Cooling { .. } => 1,
+        Health::Parked { .. } => 2,
+        Health::Invalid { .. } => 3,
+    }
+}
+
 pub(super) fn metrics(st: &AppState) -> Vec<u8> {
     let now = st.clock.now();
     let mut counts = [0i64; 4];
     for i in st.pool.ids() {
-        let idx = match st.pool.overall(i, now) {
-            Health::Active => 0,
-            Health::Cooling { .. } => 1,
-            Health::Parked { .. } => 2,
-            Health::Invalid { .. } => 3,
-        };
-        counts[idx] += 1;
+        counts[state_index(&st.pool.overall(i, now))] += 1;
     }
     for (state, n) in ["active", "cooling", "parked", "invalid"]
         .iter()
@@ -120,13 +124,7 @@ pub(super) fn readiness(st: &AppState) -> (u16, Value) {
                 back = Some(back.map_or(*until, |b| b.min(*until)));
             }
         }
-        let idx = match st.pool.overall(i, now) {
-            Health::Active => 0,
-            Health::Cooling { .. } => 1,
-            Health::Parked { .. } => 2,
-            Health::Invalid { .. } => 3,
-        };
-        counts[idx] += 1;
+        counts[state_index(&st.pool.overall(i, now))] += 1;
     }
     let states = json!({"active": counts[0], "cooling": counts[1], "parked": counts[2], "invalid": counts[3]});
     if usable > 0 {

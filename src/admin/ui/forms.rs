@@ -324,7 +324,7 @@ pub async fn usage_page(ui: &Ui, s: &Session) -> Reply {
     let st = ui.state();
     let today = pacific::day_of(st.clock.now_utc());
     let store = st.store.clone();
-    let rows = match blocking("read the usage history", move || {
+    let mut rows = match blocking("read the usage history", move || {
         store.range(
             today - ChronoDuration::days(6),
             today - ChronoDuration::days(1),
@@ -337,7 +337,6 @@ pub async fn usage_page(ui: &Ui, s: &Session) -> Reply {
     };
     let report = crate::report::build(st);
     // Today from the scheduler's windows (what the store has not been sent yet included).
-    let mut rows: Vec<_> = rows.into_iter().filter(|r| r.0 < today).collect();
     rows.extend(report.groups.iter().map(|g| {
         let c = crate::store::DayCounts {
             requests: g.today.requests,

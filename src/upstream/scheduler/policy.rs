@@ -55,19 +55,7 @@ impl Scheduler {
         }
         if let Fault::KeyInvalid { reason, .. } = fault {
             tracing::warn!(key = %key.fingerprint(), reason = %reason, "upstream key disabled: rejected by Gemini");
-            {
-                let mut g = lock(&key.invalid);
-                *g = Some((SystemTime::now(), reason.clone()));
-            }
-            let models: Vec<Arc<Mutex<ModelState>>> =
-                read(&self.models).values().cloned().collect();
-            for m in models {
-                {
-                    let mut st = lock(&m);
-                    st.keys[idx].gen = st.keys[idx].gen.wrapping_add(1);
-                    st.keys[idx].slot = Slot::Out;
-                }
-            }
+            self.take_out(idx, reason.clone());
             return;
         }
         if let Fault::RateLimited {
@@ -138,6 +126,19 @@ impl Scheduler {
         }
     }
 
+    /// Mark key `idx` invalid for `reason` and take it out of every model's queues.
+    fn take_out(&self, idx: usize, reason: String) {
+        if let Some(key) = self.keys.get(idx) {
+            *lock(&key.invalid) = Some((SystemTime::now(), reason));
+        }
+        let models: Vec<Arc<Mutex<ModelState>>> = read(&self.models).values().cloned().collect();
+        for m in models {
+            let mut st = lock(&m);
+            st.keys[idx].gen = st.keys[idx].gen.wrapping_add(1);
+            st.keys[idx].slot = Slot::Out;
+        }
+    }
+
     /// Disable a key by an administrator's decision (`true`) or enable it again (`false`): held keys
     /// are out of every queue, reported invalid with that reason, and not brought back by a check.
     pub fn set_held(&self, id: KeyId, held: bool, now: Instant) {
@@ -150,14 +151,7 @@ impl Scheduler {
         }
         if held {
             tracing::warn!(key = %key.fingerprint(), "upstream key disabled by an administrator");
-            *lock(&key.invalid) = Some((SystemTime::now(), HELD_REASON.to_string()));
-            let models: Vec<Arc<Mutex<ModelState>>> =
-                read(&self.models).values().cloned().collect();
-            for m in models {
-                let mut st = lock(&m);
-                st.keys[idx].gen = st.keys[idx].gen.wrapping_add(1);
-                st.keys[idx].slot = Slot::Out;
-            }
+            self.take_out(idx, HELD_REASON.to_string());
         } else {
             tracing::info!(key = %key.fingerprint(), "upstream key enabled by an administrator");
             self.restore(id, now);
