@@ -31,26 +31,30 @@ struct Demo {
     admin: SocketAddr,
 }
 
+/// `gemini-gateway --demo` on these loopback ports, quiet (no Google key in the environment).
+fn demo_command(gw: u16, adm: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"));
+    c.args([
+        "--demo",
+        "--listen",
+        &format!("127.0.0.1:{gw}"),
+        "--admin-listen",
+        &format!("127.0.0.1:{adm}"),
+    ])
+    .env_remove("GEMINI_API_KEYS")
+    .env("LOG_LEVEL", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    c
+}
+
 /// Start `gemini-gateway --demo` on fresh ports and wait until its simulator answers through it.
 /// The demo picks its simulator's port itself; should that take a port just picked here, the
 /// process exits at once and is started again on other ports.
 fn start_demo() -> Demo {
     for _ in 0..5 {
         let (gw, adm) = (free_port(), free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
-            .args([
-                "--demo",
-                "--listen",
-                &format!("127.0.0.1:{gw}"),
-                "--admin-listen",
-                &format!("127.0.0.1:{adm}"),
-            ])
-            .env_remove("GEMINI_API_KEYS")
-            .env("LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = demo_command(gw, adm).spawn().unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{gw}").parse().unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         while std::time::Instant::now() < deadline {
@@ -192,18 +196,8 @@ fn sighup_reloads_the_model_limits_file() {
 fn demo_prints_the_admin_ui_and_its_logins_and_serves_it() {
     use std::io::BufRead;
     let (gw, adm) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
-        .args([
-            "--demo",
-            "--listen",
-            &format!("127.0.0.1:{gw}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{adm}"),
-        ])
-        .env_remove("GEMINI_API_KEYS")
-        .env("LOG_LEVEL", "warn")
+    let mut child = demo_command(gw, adm)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
