@@ -74,6 +74,18 @@ impl Gateway {
     }
 }
 
+/// Today's request count in the store at `db` (all groups and models).
+fn requests_stored_today(db: &std::path::Path) -> u64 {
+    let store = gemini_gateway::store::Store::open(Some(db)).unwrap();
+    let today = gemini_gateway::upstream::pacific::day_of(chrono::Utc::now());
+    store
+        .day(today)
+        .unwrap()
+        .iter()
+        .map(|(_, _, c)| c.requests)
+        .sum()
+}
+
 const BODY: &str = r#"{"contents":[{"role":"user","parts":[{"text":"tell me a long story"}]}]}"#;
 
 fn open_native_stream(addr: SocketAddr) -> std::io::BufReader<TcpStream> {
@@ -225,14 +237,7 @@ fn open_streams_get_the_grace_period_then_a_terminal_error_event() {
         !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
         "WAL checkpointed"
     );
-    let store = gemini_gateway::store::Store::open(Some(&db)).unwrap();
-    let today = gemini_gateway::upstream::pacific::day_of(chrono::Utc::now());
-    let requests: u64 = store
-        .day(today)
-        .unwrap()
-        .iter()
-        .map(|(_, _, c)| c.requests)
-        .sum();
+    let requests = requests_stored_today(&db);
     assert_eq!(requests, 3, "the three requests were counted");
 }
 
@@ -322,13 +327,6 @@ fn sigterm_lets_twenty_open_streams_finish_and_counts_them() {
     );
     let log = std::fs::read_to_string(&gw.log).unwrap();
     assert!(!log.contains("midstream_error=\"shutting_down\""), "{log}");
-    let store = gemini_gateway::store::Store::open(Some(&db)).unwrap();
-    let today = gemini_gateway::upstream::pacific::day_of(chrono::Utc::now());
-    let requests: u64 = store
-        .day(today)
-        .unwrap()
-        .iter()
-        .map(|(_, _, c)| c.requests)
-        .sum();
+    let requests = requests_stored_today(&db);
     assert_eq!(requests, 20, "usage was flushed before exit");
 }
