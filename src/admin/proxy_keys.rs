@@ -22,13 +22,6 @@ fn time(t: Option<DateTime<Utc>>) -> Value {
     })
 }
 
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Admin => "admin",
-        Role::User => "user",
-    }
-}
-
 /// What the API shows of a credential (never its value or hash).
 pub(super) fn view(i: &Identity, now: DateTime<Utc>) -> Value {
     let s = &i.settings;
@@ -37,7 +30,7 @@ pub(super) fn view(i: &Identity, now: DateTime<Utc>) -> Value {
         "id": &*i.id,
         "kind": i.kind.as_str(),
         "name": s.name,
-        "role": role_name(s.role),
+        "role": s.role.as_str(),
         "prefix": i.prefix,
         "created_at": time(i.created_at),
         "expires_at": time(s.expires_at),
@@ -194,7 +187,7 @@ pub(super) async fn create(state: &Arc<AppState>, body: &[u8]) -> Reply {
     let creds = state.credentials.clone();
     match blocking("create the proxy key", move || creds.create(settings, now)).await {
         Ok((identity, key)) => {
-            tracing::info!(id = %identity.id, role = role_name(identity.role()), "proxy key created");
+            tracing::info!(id = %identity.id, role = identity.role().as_str(), "proxy key created");
             let mut v = view(&identity, now);
             if let Some(o) = v.as_object_mut() {
                 o.insert("key".into(), json!(key));

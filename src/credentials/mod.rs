@@ -21,6 +21,16 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    /// The role's name in the API, the UI and sessions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
 /// The credential part of an `Authorization` value: `Bearer <token>` (scheme case-insensitive).
 pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;

@@ -8,7 +8,6 @@ pub mod session;
 mod views;
 
 use super::Reply;
-use crate::credentials::Role;
 use crate::state::AppState;
 use handlebars::Handlebars;
 use http::{Method, Response};
@@ -185,11 +184,7 @@ impl Ui {
         if who.refusal(self.state.clock.now_utc()).is_some() {
             return None;
         }
-        let role = match who.role() {
-            Role::Admin => "admin",
-            Role::User => "user",
-        };
-        (role == claims.role).then_some(Session { claims, who })
+        (who.role().as_str() == claims.role).then_some(Session { claims, who })
     }
 
     /// The red banners an administrator sees.

@@ -43,13 +43,6 @@ impl Session {
     }
 }
 
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Admin => "admin",
-        Role::User => "user",
-    }
-}
-
 /// Why the UI's signing secret is not a configured, strong one (for the dashboard's banner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretState {
@@ -121,7 +114,7 @@ impl Sessions {
     pub fn issue(&self, who: &Identity, now: u64) -> Option<(String, Claims)> {
         let claims = Claims {
             sub: who.id.to_string(),
-            role: role_name(who.role()).into(),
+            role: who.role().as_str().into(),
             iat: now,
             exp: now + self.lifetime_secs,
             csrf: crate::credentials::token::base62(32).ok()?,
