@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gemini_gateway::config::{FailoverConfig, KeyConfig};
-use gemini_gateway::secret::Secret;
 use gemini_gateway::upstream::limits::Limits;
 use gemini_gateway::upstream::{Pick, Scheduler};
 use std::sync::Arc;
@@ -20,10 +19,7 @@ fn cpu_ticks() -> u64 {
 
 fn run(n: usize, picks: usize, limits: &Arc<Limits>) -> (f64, f64) {
     let keys: Vec<KeyConfig> = (0..n)
-        .map(|i| KeyConfig {
-            key: Secret::new(format!("bench-key-{i}")),
-            project: format!("p{i}"),
-        })
+        .map(|i| KeyConfig::in_project(&format!("bench-key-{i}"), &format!("p{i}")))
         .collect();
     let cfg = FailoverConfig {
         backoff_min: Duration::ZERO,

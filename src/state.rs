@@ -45,7 +45,9 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Result<Arc<AppState>, StartupError> {
         let limits = Arc::new(
-            Limits::new(config.model_limits.path.clone()).map_err(StartupError::ModelLimits)?,
+            Limits::new(config.model_limits.path.clone())
+                .map_err(StartupError::ModelLimits)?
+                .with_tiers(config.keys.iter().map(|k| (k.project.clone(), k.tier))),
         );
         let pool = Scheduler::new(&config.keys, config.failover.clone(), limits)?
             .with_enforcement(config.model_limits.enforce);

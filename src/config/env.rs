@@ -75,6 +75,14 @@ pub const ENV: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "GEMINI_KEY_TIER",
+        key: "key_tier",
+        set: |r, _, v| {
+            r.key_tier = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "PASSWORD",
         key: "passwords",
         set: |r, _, v| {

@@ -27,7 +27,7 @@ pub use auth::AuthConfig;
 pub use context::{ContextConfig, ContextMode};
 pub use failover::FailoverConfig;
 pub use key_health::KeyHealthConfig;
-pub use keys::KeyConfig;
+pub use keys::{KeyConfig, Tier};
 pub use limits::LimitsConfig;
 pub use log::LogConfig;
 pub use model_limits::ModelLimitsConfig;
@@ -218,7 +218,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         raw.threads,
     )?;
     let auth = AuthConfig::from_raw(raw.auth.as_deref(), &raw.passwords, raw.admin_api_key)?;
-    let keys = keys::from_raw(raw.keys)?;
+    let keys = keys::from_raw(raw.keys, raw.key_tier.as_deref())?;
     let names: Vec<String> = raw
         .pipeline
         .unwrap_or_else(|| DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect());

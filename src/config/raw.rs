@@ -29,6 +29,7 @@ pub struct RawConfig {
     pub admin_api_key: Option<String>,
     pub secret_key: Option<String>,
     pub keys: Vec<RawKey>,
+    pub key_tier: Option<String>,
     pub upstream: RawUpstream,
     pub failover: RawFailover,
     pub limits: RawLimits,

@@ -74,6 +74,50 @@ fn keys_with_projects_and_duplicates() {
 }
 
 #[test]
+fn key_tiers_per_key_for_all_keys_and_per_project() {
+    use super::Tier;
+    let c = Config::from_yaml(
+        "passwords: [pw]\nkey_tier: tier2\nkeys:\n  - a\n  - {key: b, project: p1, tier: TIER1}\n  - {key: c, project: p1, tier: tier1}\n  - {key: d, tier: unlimited}\n",
+    )
+    .unwrap();
+    let tiers: Vec<Tier> = c.keys.iter().map(|k| k.tier).collect();
+    assert_eq!(
+        tiers,
+        [Tier::Tier2, Tier::Tier1, Tier::Tier1, Tier::Unlimited]
+    );
+    assert_eq!(
+        Config::from_yaml("passwords: [pw]\nkeys: [a]\n")
+            .unwrap()
+            .keys[0]
+            .tier,
+        Tier::Free
+    );
+    let e = Config::from_parts(
+        "passwords: [pw]\nkeys: [a, b]\n",
+        &env(&[("GEMINI_KEY_TIER", "tier3")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert!(e.keys.iter().all(|k| k.tier == Tier::Tier3));
+    let bad = Config::from_yaml("passwords: [pw]\nkeys: [{key: a, tier: gold}]\n").unwrap_err();
+    assert_eq!(bad.field, "keys[0].tier");
+    assert!(bad.message.contains("tier1"), "{}", bad.message);
+    let bad = Config::from_parts(
+        "passwords: [pw]\nkeys: [a]\n",
+        &env(&[("GEMINI_KEY_TIER", "pro")]),
+        &Overrides::default(),
+    )
+    .unwrap_err();
+    assert_eq!(bad.field, "key_tier");
+    let split = Config::from_yaml(
+        "passwords: [pw]\nkeys:\n  - {key: a, project: p, tier: tier1}\n  - {key: b, project: p}\n",
+    )
+    .unwrap_err();
+    assert_eq!(split.field, "keys[1].tier");
+    assert!(split.message.contains("must agree"), "{}", split.message);
+}
+
+#[test]
 fn env_overrides_file_and_cli_overrides_env() {
     let e = env(&[
         ("GEMINI_API_KEYS", "e1, e2,,"),

@@ -11,7 +11,7 @@ use super::route::Route;
 use super::stage::StageState;
 use super::{reply, Outcome, Pipeline};
 use crate::error::{ErrorKind, GatewayError};
-use crate::upstream::retry::Next;
+use crate::upstream::retry::{Exhausted, Next};
 use crate::upstream::{classify_transport, Fault, KeyId, Pick};
 use std::time::{Duration, Instant};
 
@@ -65,10 +65,15 @@ pub(super) async fn run(p: &Pipeline, ex: &mut Exchange<'_>, ctx: &mut ReqCtx) -
         {
             Pick::Key(k) => k,
             Pick::Exhausted { retry_after, why } => {
-                return Outcome::Failed(
-                    st.retry
-                        .out_of_keys(last_fault.as_ref(), Some((retry_after, why))),
-                )
+                return Outcome::Failed(st.retry.out_of_keys(
+                    last_fault.as_ref(),
+                    Some(Exhausted {
+                        model: quota_model,
+                        retry_after,
+                        why,
+                        wall,
+                    }),
+                ))
             }
         };
         let Some(req) = st.pool.get(key).and_then(|k| {

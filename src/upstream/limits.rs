@@ -6,6 +6,8 @@
 //! over the file from then on. See `docs/model-limits.md`.
 
 use super::classify::QuotaHit;
+use super::tiers::{self, LimitHit, LimitSource, TierTable};
+use crate::config::Tier;
 use crate::sync::{lock, read, write};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
@@ -157,7 +159,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Er
     deny_unknown_fields,
     expecting = "a map of limits such as {rpm: 10, rpd: 250}"
 )]
-struct RawEntry {
+pub(super) struct RawEntry {
     #[serde(default, deserialize_with = "present")]
     rpm: Option<Option<u64>>,
     #[serde(default, deserialize_with = "present")]
@@ -173,7 +175,12 @@ struct RawEntry {
 }
 
 impl RawEntry {
-    fn resolve(self, base: &ModelLimits) -> ModelLimits {
+    /// True when the entry sets a context-window field (not allowed in a tier's table).
+    pub(super) fn sets_window(&self) -> bool {
+        self.input_token_limit.is_some() || self.output_token_limit.is_some()
+    }
+
+    pub(super) fn resolve(self, base: &ModelLimits) -> ModelLimits {
         ModelLimits {
             rpm: self.rpm.unwrap_or(base.rpm),
             rpd: self.rpd.unwrap_or(base.rpd),
@@ -193,17 +200,67 @@ struct RawFile {
     /// A `Mapping` (not a map type) so that a model listed twice is an error, not last-wins.
     #[serde(default)]
     models: serde_yaml_ng::Mapping,
+    /// Paid tiers: `tier1: {default: .., models: ..}`, ... (see [`super::tiers`]).
+    #[serde(default)]
+    tiers: serde_yaml_ng::Mapping,
 }
 
-fn parse_entry(what: &str, value: serde_yaml_ng::Value) -> Result<RawEntry, String> {
+pub(super) fn parse_entry(what: &str, value: serde_yaml_ng::Value) -> Result<RawEntry, String> {
     serde_yaml_ng::from_value::<RawEntry>(value).map_err(|e| format!("{what}: {e}"))
 }
 
-/// The limits of every configured model plus the default for the rest.
+/// The limits of every configured model plus the default for the rest (the free tier), and the
+/// quota tables of the paid tiers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LimitsTable {
     models: HashMap<String, ModelLimits>,
     default: ModelLimits,
+    tiers: HashMap<Tier, TierTable>,
+}
+
+/// Parse a `models:` mapping, each entry resolved against `base`; `check` vets each raw entry.
+pub(super) fn parse_models(
+    raw: serde_yaml_ng::Mapping,
+    base: &ModelLimits,
+    what: &str,
+    check: impl Fn(&str, &RawEntry) -> Result<(), String>,
+) -> Result<HashMap<String, ModelLimits>, String> {
+    let mut models = HashMap::with_capacity(raw.len());
+    for (name, value) in raw {
+        let name = match name {
+            serde_yaml_ng::Value::String(s) => s,
+            other => {
+                return Err(format!(
+                    "{what}: a model id must be a string, not {other:?}"
+                ))
+            }
+        };
+        let id = normalize(name.trim());
+        if id.is_empty() {
+            return Err(format!("{what}: model `{name}`: the model id is empty"));
+        }
+        let label = format!("{what}: model `{id}`");
+        let entry = parse_entry(&label, value)?;
+        check(&label, &entry)?;
+        if models.insert(id.to_owned(), entry.resolve(base)).is_some() {
+            return Err(format!("{label}: listed twice"));
+        }
+    }
+    Ok(models)
+}
+
+/// The entry a model id resolves to in `models`: exact, else the longest prefix on a `-` boundary.
+pub(super) fn lookup_in<'a>(
+    models: &'a HashMap<String, ModelLimits>,
+    model: &str,
+) -> Option<&'a ModelLimits> {
+    let mut id = normalize(model);
+    loop {
+        if let Some(l) = models.get(id) {
+            return Some(l);
+        }
+        id = &id[..id.rfind('-')?];
+    }
 }
 
 impl LimitsTable {
@@ -218,26 +275,13 @@ impl LimitsTable {
             Some(v) => parse_entry("default", v)?.resolve(&HARD_DEFAULT),
             None => HARD_DEFAULT,
         };
-        let mut models = HashMap::with_capacity(raw.models.len());
-        for (name, value) in raw.models {
-            let name = match name {
-                serde_yaml_ng::Value::String(s) => s,
-                other => {
-                    return Err(format!(
-                        "models: a model id must be a string, not {other:?}"
-                    ))
-                }
-            };
-            let id = normalize(name.trim());
-            if id.is_empty() {
-                return Err(format!("model `{name}`: the model id is empty"));
-            }
-            let entry = parse_entry(&format!("model `{id}`"), value)?.resolve(&default);
-            if models.insert(id.to_owned(), entry).is_some() {
-                return Err(format!("model `{id}`: listed twice"));
-            }
-        }
-        Ok(LimitsTable { models, default })
+        let models = parse_models(raw.models, &default, "models", |_, _| Ok(()))?;
+        let tiers = tiers::parse(raw.tiers)?;
+        Ok(LimitsTable {
+            models,
+            default,
+            tiers,
+        })
     }
 
     /// The table compiled into the binary (`data/model_limits.yaml`). Falls back to a table with
@@ -250,6 +294,7 @@ impl LimitsTable {
                 LimitsTable {
                     models: HashMap::new(),
                     default: HARD_DEFAULT,
+                    tiers: HashMap::new(),
                 }
             }
         }
@@ -264,13 +309,33 @@ impl LimitsTable {
 
     /// The configured entry a model id resolves to, if any (not the default).
     pub fn lookup(&self, model: &str) -> Option<&ModelLimits> {
-        let mut id = normalize(model);
-        loop {
-            if let Some(l) = self.models.get(id) {
-                return Some(l);
-            }
-            id = &id[..id.rfind('-')?];
+        lookup_in(&self.models, model)
+    }
+
+    /// Limits for a model in a billing tier: the model's context window from the free table, its
+    /// quotas from the tier's table (`unlimited`, or a tier the file does not list: no quotas).
+    pub fn get_in(&self, tier: Tier, model: &str) -> ModelLimits {
+        let base = self.get(model);
+        if tier == Tier::Free {
+            return base;
         }
+        let quotas = self
+            .tiers
+            .get(&tier)
+            .map(|t| t.get(model))
+            .unwrap_or_default();
+        ModelLimits {
+            input_token_limit: base.input_token_limit,
+            output_token_limit: base.output_token_limit,
+            ..quotas
+        }
+    }
+
+    /// The paid tiers this table lists.
+    pub fn tiers(&self) -> Vec<Tier> {
+        let mut v: Vec<Tier> = self.tiers.keys().copied().collect();
+        v.sort();
+        v
     }
 
     /// The limits used for models the table does not list.
@@ -327,6 +392,8 @@ pub struct Limits {
     learned: RwLock<HashMap<String, HashMap<String, Learned>>>,
     /// Fast path for `get` while nothing has been learned.
     any_learned: AtomicBool,
+    /// The billing tier of each key group that is not on the free tier.
+    group_tiers: HashMap<String, Tier>,
 }
 
 impl std::fmt::Debug for Limits {
@@ -355,7 +422,59 @@ impl Limits {
             stamp: Mutex::new(stamp),
             learned: RwLock::new(HashMap::new()),
             any_learned: AtomicBool::new(false),
+            group_tiers: HashMap::new(),
         })
+    }
+
+    /// Set each key group's billing tier (groups left out are free tier). A paid tier the table
+    /// does not list is warned about: its keys get no quota pre-check.
+    pub fn with_tiers(mut self, tiers: impl IntoIterator<Item = (String, Tier)>) -> Limits {
+        self.group_tiers = tiers
+            .into_iter()
+            .filter(|(_, t)| *t != Tier::Free)
+            .collect();
+        let listed = self.table().tiers();
+        for t in self.group_tiers.values() {
+            if *t != Tier::Unlimited && !listed.contains(t) {
+                tracing::warn!(tier = %t, file = ?self.path, "keys declare a tier the model limits table does not list: no quota pre-check for them");
+            }
+        }
+        self
+    }
+
+    /// The billing tier of a key group.
+    pub fn tier_of(&self, group: &str) -> Tier {
+        if self.group_tiers.is_empty() {
+            return Tier::Free;
+        }
+        self.group_tiers.get(group).copied().unwrap_or_default()
+    }
+
+    /// Which limit of `kind` applies to `group` and `model`, its value, and where it comes from.
+    pub fn explain(&self, group: &str, model: &str, kind: LimitKind) -> LimitHit {
+        let learned = read(&self.learned)
+            .get(group)
+            .and_then(|m| m.get(normalize(model)))
+            .and_then(|l| l.limit(kind));
+        let tier = self.tier_of(group);
+        match learned {
+            Some(v) => LimitHit {
+                kind,
+                value: Some(v),
+                source: LimitSource::Learned,
+                tier,
+            },
+            None => LimitHit {
+                kind,
+                value: read(&self.table).get_in(tier, model).limit(kind),
+                source: if self.path.is_some() {
+                    LimitSource::File
+                } else {
+                    LimitSource::Builtin
+                },
+                tier,
+            },
+        }
     }
 
     /// The file/built-in table currently in force (without learned values).
@@ -366,7 +485,7 @@ impl Limits {
     /// The limits for `model` in key group `group`: the file's value, overridden by any value
     /// learned from a 429 for that group and model. Cheap: two uncontended read locks at most.
     pub fn get(&self, group: &str, model: &str) -> ModelLimits {
-        let mut limits = read(&self.table).get(model);
+        let mut limits = read(&self.table).get_in(self.tier_of(group), model);
         if !self.any_learned.load(Ordering::Acquire) {
             return limits;
         }

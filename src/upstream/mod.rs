@@ -11,6 +11,7 @@ pub mod models;
 pub mod pacific;
 pub mod retry;
 pub mod scheduler;
+pub mod tiers;
 
 pub use classify::{classify, classify_transport, Fault};
 pub use client::UpstreamClient;

@@ -7,7 +7,24 @@ use super::scheduler::Shortage;
 use crate::config::FailoverConfig;
 use crate::error::{retry_after_secs, ErrorKind, GatewayError};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+
+/// What the scheduler said when no key could be picked for a model.
+#[derive(Debug, Clone, Copy)]
+pub struct Exhausted<'a> {
+    /// The model whose quota is spent ("" for calls that spend none).
+    pub model: &'a str,
+    /// When the first key comes back, if any will.
+    pub retry_after: Option<Duration>,
+    pub why: Shortage,
+    /// The gateway's wall clock now.
+    pub wall: DateTime<Utc>,
+}
+
+/// The last time (Unix seconds) the operator was told how to change a refusing limit.
+static ADVISED_AT: AtomicI64 = AtomicI64::new(i64::MIN);
 
 /// What to do after an attempt failed.
 #[derive(Debug)]
@@ -86,10 +103,16 @@ impl RetryPolicy {
     pub fn out_of_keys(
         &self,
         last: Option<&Fault>,
-        shortage: Option<(Option<Duration>, Shortage)>,
+        shortage: Option<Exhausted<'_>>,
     ) -> GatewayError {
         let cfg = &self.cfg;
-        let Some((retry_after, why)) = shortage else {
+        let Some(Exhausted {
+            model,
+            retry_after,
+            why,
+            wall,
+        }) = shortage
+        else {
             return match last {
                 Some(Fault::RateLimited { retry_after, .. }) => GatewayError::new(
                     ErrorKind::UpstreamRateLimited,
@@ -153,14 +176,49 @@ impl RetryPolicy {
         } else {
             String::new()
         };
-        GatewayError::new(
-            ErrorKind::KeysOutOfQuota,
-            format!(
+        let message = match why.limit {
+            Some(hit) => {
+                let frees = match retry_after {
+                    Some(d) => {
+                        let at = wall + chrono::Duration::from_std(d).unwrap_or_default();
+                        format!(
+                            " A key frees up in {} s (at {}).",
+                            retry_after_secs(d),
+                            at.format("%Y-%m-%d %H:%M:%S UTC")
+                        )
+                    }
+                    None => String::new(),
+                };
+                let now = wall.timestamp();
+                let last = ADVISED_AT.load(Ordering::Relaxed);
+                if now.saturating_sub(last) >= 60
+                    && ADVISED_AT
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::warn!(
+                        model,
+                        limit = hit.kind_name(),
+                        value = ?hit.value,
+                        tier = %hit.tier,
+                        "requests refused: every key is at {}; to change it: {}",
+                        hit.describe(),
+                        hit.advice()
+                    );
+                }
+                format!(
+                    "Every upstream key is out of quota for {model} right now: {} key(s) at {}{failing}.{frees}",
+                    why.quota,
+                    hit.describe()
+                )
+            }
+            None => format!(
                 "Every upstream key is out of quota for this model right now ({} rate-limited or at a request/token limit{failing}).{wait}",
                 why.quota
             ),
-        )
-        .with_retry_after(retry_after.or(Some(cfg.rate_limit_cooldown)))
+        };
+        GatewayError::new(ErrorKind::KeysOutOfQuota, message)
+            .with_retry_after(retry_after.or(Some(cfg.rate_limit_cooldown)))
     }
 }
 
@@ -241,6 +299,38 @@ mod tests {
         assert_eq!(e.message(), "models/x is not found");
     }
 
+    fn exhausted(retry_after: Option<Duration>, why: Shortage) -> Exhausted<'static> {
+        Exhausted {
+            model: "gemini-2.5-flash",
+            retry_after,
+            why,
+            wall: DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn a_known_full_limit_is_named_with_its_value_source_and_time() {
+        use crate::config::Tier;
+        use crate::upstream::limits::LimitKind;
+        use crate::upstream::tiers::{LimitHit, LimitSource};
+        let why = Shortage {
+            quota: 2,
+            limit: Some(LimitHit {
+                kind: LimitKind::Rpm,
+                value: Some(5),
+                source: LimitSource::Builtin,
+                tier: Tier::Free,
+            }),
+            ..Default::default()
+        };
+        let e = policy(5).out_of_keys(None, Some(exhausted(Some(Duration::from_secs(42)), why)));
+        assert_eq!((e.status(), e.retry_after_secs()), (429, Some(42)));
+        assert_eq!(
+            e.message(),
+            "Every upstream key is out of quota for gemini-2.5-flash right now: 2 key(s) at its RPM limit of 5 (the built-in table for tier free). A key frees up in 42 s (at 2026-05-28 20:27:22 UTC)."
+        );
+    }
+
     #[test]
     fn out_of_keys_follows_the_cause() {
         let p = policy(5);
@@ -248,14 +338,14 @@ mod tests {
             failing: 3,
             ..Default::default()
         };
-        let e = p.out_of_keys(None, Some((Some(Duration::from_secs(4)), outage)));
+        let e = p.out_of_keys(None, Some(exhausted(Some(Duration::from_secs(4)), outage)));
         assert_eq!((e.status(), e.retry_after_secs()), (503, Some(4)));
         let quota = Shortage {
             quota: 2,
             failing: 1,
             ..Default::default()
         };
-        let e = p.out_of_keys(None, Some((Some(Duration::from_secs(30)), quota)));
+        let e = p.out_of_keys(None, Some(exhausted(Some(Duration::from_secs(30)), quota)));
         assert_eq!(e.kind(), ErrorKind::KeysOutOfQuota);
         assert!(e.message().contains("1 cooling after upstream failures"));
         let invalid = Shortage {
@@ -263,7 +353,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            p.out_of_keys(None, Some((None, invalid))).kind(),
+            p.out_of_keys(None, Some(exhausted(None, invalid))).kind(),
             ErrorKind::NoValidKey
         );
     }

@@ -22,6 +22,7 @@ pub use window::{score, Windows};
 use super::catalog::OTHER;
 use super::limits::{Limits, ModelLimits};
 use super::pacific;
+use super::tiers::LimitHit;
 use crate::config::{FailoverConfig, KeyConfig};
 use crate::error::StartupError;
 use crate::sync::{lock, read, write};
@@ -54,6 +55,8 @@ pub enum Pick {
 /// Why no key could be picked: the keys out of use for this model, by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Shortage {
+    /// The full quota of the key that comes back first, when known: kind, value, source.
+    pub limit: Option<LimitHit>,
     /// Cooling after a 429, parked until Pacific midnight, or held by the pre-check (a full window).
     pub quota: usize,
     /// Cooling after a 5xx, a timeout or a connection failure: Google is failing.
@@ -333,7 +336,7 @@ impl Scheduler {
                         chosen = Some(ku);
                         break 'tiers;
                     }
-                    Err(Wait::Seconds(s)) => {
+                    Err(Wait::Seconds(s, kind)) => {
                         let until = now + Duration::from_secs(s.max(1));
                         self.set_slot(
                             &mut st,
@@ -341,16 +344,25 @@ impl Scheduler {
                             Slot::Waiting {
                                 until,
                                 reason: "window_full",
+                                limit: Some(kind),
                             },
                         );
                     }
-                    Err(Wait::Midnight) => {
+                    Err(Wait::Midnight(kind)) => {
                         let until_wall = pacific::next_midnight(wall);
                         let until = now
                             + (until_wall - wall)
                                 .to_std()
                                 .unwrap_or(Duration::from_secs(3600));
-                        self.set_slot(&mut st, ku, Slot::Parked { until, until_wall });
+                        self.set_slot(
+                            &mut st,
+                            ku,
+                            Slot::Parked {
+                                until,
+                                until_wall,
+                                limit: Some(kind),
+                            },
+                        );
                     }
                 }
             }
@@ -364,10 +376,12 @@ impl Scheduler {
                 .timers
                 .peek()
                 .map(|Reverse((until, _, _))| until.saturating_duration_since(now));
-            return Pick::Exhausted {
-                retry_after,
-                why: shortage(&st, tried, now),
-            };
+            let (mut why, full) = shortage(&st, tried, now);
+            why.limit = full.map(|(k, kind)| {
+                self.limits
+                    .explain(self.group_name(self.keys[k].group), model, kind)
+            });
+            return Pick::Exhausted { retry_after, why };
         };
         // Count the request when it is sent; re-tier every ready key of the group (their score changed).
         let g = self.keys[k].group;
@@ -439,11 +453,13 @@ impl Scheduler {
         };
         let st = lock(&m);
         match &st.keys[idx].slot {
-            Slot::Waiting { until, reason } if *until > now => Health::Cooling {
+            Slot::Waiting { until, reason, .. } if *until > now => Health::Cooling {
                 until: *until,
                 reason,
             },
-            Slot::Parked { until, until_wall } if *until > now => Health::Parked {
+            Slot::Parked {
+                until, until_wall, ..
+            } if *until > now => Health::Parked {
                 until: *until,
                 until_wall: *until_wall,
             },

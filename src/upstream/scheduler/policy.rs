@@ -5,6 +5,7 @@ use super::queue::{ModelState, Slot};
 use super::{KeyId, Scheduler};
 use crate::sync::{lock, read};
 use crate::upstream::classify::Fault;
+use crate::upstream::limits::limit_kind;
 use crate::upstream::pacific;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::Ordering;
@@ -72,6 +73,13 @@ impl Scheduler {
             .iter()
             .map(|k| *k as usize)
             .collect();
+        let limit = match fault {
+            Fault::RateLimited {
+                quota: Some(hit), ..
+            }
+            | Fault::QuotaDay { quota: Some(hit) } => limit_kind(&hit.quota_id),
+            _ => None,
+        };
         match fault {
             Fault::RateLimited { retry_after, .. } => {
                 let until = now + *retry_after;
@@ -83,6 +91,7 @@ impl Scheduler {
                         Slot::Waiting {
                             until,
                             reason: "rate_limited",
+                            limit,
                         },
                     );
                 }
@@ -95,7 +104,15 @@ impl Scheduler {
                         .unwrap_or(Duration::from_secs(86_400));
                 tracing::warn!(key = %key.fingerprint(), group = %self.group_name(key.group), model, until = %until_wall, "daily quota exhausted: group parked until Pacific midnight");
                 for k in group_members {
-                    self.set_slot(&mut st, k, Slot::Parked { until, until_wall });
+                    self.set_slot(
+                        &mut st,
+                        k,
+                        Slot::Parked {
+                            until,
+                            until_wall,
+                            limit,
+                        },
+                    );
                 }
             }
             Fault::ServerError { .. } | Fault::Connect { .. } => {
@@ -107,6 +124,7 @@ impl Scheduler {
                     Slot::Waiting {
                         until,
                         reason: fault.kind(),
+                        limit: None,
                     },
                 );
             }
@@ -119,6 +137,7 @@ impl Scheduler {
                     Slot::Waiting {
                         until,
                         reason: "timeout",
+                        limit: None,
                     },
                 );
             }

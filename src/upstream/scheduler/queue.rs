@@ -1,6 +1,7 @@
 //! The ready queue of one model: keys in score tiers (least recently used first within a tier),
 //! timers for keys that wait (cooling, parked, over a window), and the moves between them.
 
+use super::super::limits::LimitKind;
 use super::window::{score, tier, Windows};
 use super::{KeyId, Scheduler, Shortage};
 use chrono::{DateTime, Utc};
@@ -14,10 +15,13 @@ pub(super) enum Slot {
     Waiting {
         until: Instant,
         reason: &'static str,
+        /// The quota that is full, when known (the pre-check's, or the one Google's 429 named).
+        limit: Option<LimitKind>,
     },
     Parked {
         until: Instant,
         until_wall: DateTime<Utc>,
+        limit: Option<LimitKind>,
     },
     /// Invalid key: in no queue.
     Out,
@@ -123,16 +127,37 @@ impl Scheduler {
     }
 }
 
-/// Count the keys of a model's state by what keeps them out (run only when no key could be picked).
-pub(super) fn shortage(st: &ModelState, tried: &[KeyId], now: Instant) -> Shortage {
+/// Count the keys of a model's state by what keeps them out (run only when no key could be picked),
+/// and find the known full quota of the key that comes back first: (key index, limit).
+pub(super) fn shortage(
+    st: &ModelState,
+    tried: &[KeyId],
+    now: Instant,
+) -> (Shortage, Option<(usize, LimitKind)>) {
     let mut s = Shortage::default();
+    let mut first: Option<(Instant, usize, LimitKind)> = None;
+    let mut note = |until: Instant, k: usize, limit: &Option<LimitKind>| {
+        if let Some(l) = limit {
+            if first.is_none_or(|(u, _, _)| until < u) {
+                first = Some((until, k, *l));
+            }
+        }
+    };
     for (k, km) in st.keys.iter().enumerate() {
         match &km.slot {
             Slot::Out => s.invalid += 1,
-            Slot::Parked { until, .. } if *until > now => s.quota += 1,
-            Slot::Waiting { until, reason } if *until > now => {
+            Slot::Parked { until, limit, .. } if *until > now => {
+                s.quota += 1;
+                note(*until, k, limit);
+            }
+            Slot::Waiting {
+                until,
+                reason,
+                limit,
+            } if *until > now => {
                 if matches!(*reason, "rate_limited" | "window_full" | "quota_day") {
-                    s.quota += 1
+                    s.quota += 1;
+                    note(*until, k, limit);
                 } else {
                     s.failing += 1
                 }
@@ -141,5 +166,5 @@ pub(super) fn shortage(st: &ModelState, tried: &[KeyId], now: Instant) -> Shorta
             _ => {}
         }
     }
-    s
+    (s, first.map(|(_, k, l)| (k, l)))
 }

@@ -22,10 +22,7 @@ fn sched(keys: &[(&str, &str)], lim: Arc<Limits>) -> Scheduler {
     };
     let keys: Vec<KeyConfig> = keys
         .iter()
-        .map(|(k, p)| KeyConfig {
-            key: Secret::new(*k),
-            project: p.to_string(),
-        })
+        .map(|(k, p)| KeyConfig::in_project(k, p))
         .collect();
     Scheduler::new(&keys, cfg, lim).unwrap()
 }

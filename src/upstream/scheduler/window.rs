@@ -1,7 +1,7 @@
 //! Window arithmetic: requests and tokens of one group × model over the last minute (1 s buckets)
 //! and the Pacific day, the health score over them, and the pre-check of one more request.
 
-use super::super::limits::ModelLimits;
+use super::super::limits::{LimitKind, ModelLimits};
 use chrono::NaiveDate;
 
 /// Number of score tiers; tier = floor(score × (TIERS − 1)), so each tier is 5% wide.
@@ -121,9 +121,10 @@ pub(super) fn tier(score: f64) -> usize {
     ((score * (TIERS - 1) as f64).floor() as usize).min(TIERS - 1)
 }
 
+/// Why the pre-check holds a key back: for how long, and which limit is full.
 pub(super) enum Wait {
-    Seconds(u64),
-    Midnight,
+    Seconds(u64, LimitKind),
+    Midnight(LimitKind),
 }
 
 /// Would one more request of `est` input tokens fit the group's windows?
@@ -131,23 +132,29 @@ pub(super) fn precheck(w: &Windows, lim: &ModelLimits, est: u64, sec: u64) -> Re
     let (mr, mt) = w.minute(sec);
     if let Some(rpd) = lim.rpd.filter(|l| *l > 0) {
         if w.day_requests + 1 > rpd {
-            return Err(Wait::Midnight);
+            return Err(Wait::Midnight(LimitKind::Rpd));
         }
     }
     if let Some(tpd) = lim.tpd_input.filter(|l| *l > 0) {
         if est <= tpd && w.day_input + est > tpd {
-            return Err(Wait::Midnight);
+            return Err(Wait::Midnight(LimitKind::TpdInput));
         }
     }
     if let Some(rpm) = lim.rpm.filter(|l| *l > 0) {
         if mr + 1 > rpm {
-            return Err(Wait::Seconds(w.frees_in(sec, mr + 1 - rpm, false)));
+            return Err(Wait::Seconds(
+                w.frees_in(sec, mr + 1 - rpm, false),
+                LimitKind::Rpm,
+            ));
         }
     }
     if let Some(tpm) = lim.tpm_input.filter(|l| *l > 0) {
         // A single request larger than the whole minute budget cannot be helped by waiting: let Google judge it.
         if est <= tpm && mt + est > tpm {
-            return Err(Wait::Seconds(w.frees_in(sec, mt + est - tpm, true)));
+            return Err(Wait::Seconds(
+                w.frees_in(sec, mt + est - tpm, true),
+                LimitKind::TpmInput,
+            ));
         }
     }
     Ok(())
