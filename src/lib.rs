@@ -10,6 +10,7 @@ pub mod demo;
 pub mod drain;
 pub mod error;
 pub mod filters;
+pub mod logfiles;
 pub mod logging;
 pub mod metrics;
 pub mod model;

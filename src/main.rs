@@ -138,7 +138,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    gemini_gateway::logging::init(&config.log.level, config.log.json);
+    gemini_gateway::logging::init_config(&config.log);
     let run_dir = std::env::temp_dir();
     let grace = gemini_gateway::server::pingora_grace_seconds(&config);
     let conf = gemini_gateway::server::server_conf(config.threads, &run_dir, grace);

@@ -2,8 +2,8 @@
 //! [`crate::upstream::catalog`] — status class, outcome); keys never appear except as counts by state.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// All gateway metrics, in their own registry.
@@ -25,6 +25,9 @@ pub struct Metrics {
     pub upstream_ttfb: Histogram,
     /// `gemini_gateway_request_duration_seconds{surface}`: whole request.
     pub duration: HistogramVec,
+    /// `gemini_gateway_log_lines_dropped_total`: log-file lines dropped because the writer fell
+    /// behind (synced from the writers at scrape time).
+    pub log_dropped: IntCounter,
     /// The last hour minute by minute, for the admin dashboard.
     pub recent: crate::recent::Recent,
 }
@@ -105,6 +108,11 @@ impl Metrics {
         registry.register(Box::new(overhead.clone()))?;
         registry.register(Box::new(upstream_ttfb.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        let log_dropped = IntCounter::new(
+            "gemini_gateway_log_lines_dropped_total",
+            "Log-file lines dropped because the disk writer fell behind (requests never wait for it).",
+        )?;
+        registry.register(Box::new(log_dropped.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -115,12 +123,18 @@ impl Metrics {
             overhead,
             upstream_ttfb,
             duration,
+            log_dropped,
             recent: Default::default(),
         })
     }
 
     /// The text exposition format.
     pub fn render(&self) -> Vec<u8> {
+        let dropped = crate::logfiles::dropped_lines();
+        let counted = self.log_dropped.get();
+        if dropped > counted {
+            self.log_dropped.inc_by(dropped - counted);
+        }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out

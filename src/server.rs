@@ -37,7 +37,9 @@ pub fn server_conf(threads: usize, run_dir: &Path, grace_seconds: u64) -> Server
 /// (at most `shutdown.grace_period` plus a margin), not after Pingora's fixed sleep.
 pub fn run(server: Server, state: &AppState) -> ! {
     state.drain.exit_when_drained();
-    server.run_forever()
+    server.run(pingora::server::RunArgs::default());
+    crate::logfiles::flush();
+    std::process::exit(0)
 }
 
 /// Pingora's fallback wait after SIGTERM: the grace period, the margin and a little more.
@@ -169,6 +171,7 @@ impl BackgroundService for Shutdown {
             "shutdown: usage written"
         );
         if st.drain.exits_when_drained() {
+            crate::logfiles::flush();
             std::process::exit(0);
         }
     }

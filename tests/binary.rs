@@ -331,3 +331,105 @@ fn every_hagemi_variable_is_in_the_migration_table() {
         );
     }
 }
+
+#[test]
+fn log_files_hold_the_application_error_and_access_logs() {
+    let _serial = serial();
+    let sim = start_demo();
+    let logs = tempfile::tempdir().unwrap();
+    let (gw, adm) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        // the second key is unknown to the demo's simulator: Google's refusal is a WARN line
+        .env("GEMINI_API_KEYS", "demo-password,upstream-key-unknown-7f3a")
+        .env("PASSWORD", "client-pw-55d1")
+        .env("ADMIN_API_KEY", "admin-key-9c2e")
+        .env("GEMINI_BASE_URL", format!("http://{}", sim.addr))
+        .env("HOST", "127.0.0.1")
+        .env("PORT", gw.to_string())
+        .env("ADMIN_PORT", adm.to_string())
+        .env("LOG_DIR", logs.path())
+        .env("MAX_LOG_SIZE", "1")
+        .env("MAX_LOG_BACKUPS", "2")
+        .env("LOG_ROTATION_INTERVAL", "hourly")
+        .env("MAX_REQUESTS_PER_MINUTE", "0")
+        .env("LOG_LEVEL", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut gw_proc = Kill(child);
+    let addr: SocketAddr = format!("127.0.0.1:{gw}").parse().unwrap();
+    wait_port(addr);
+    for _ in 0..4 {
+        assert_eq!(generate(addr, "client-pw-55d1").status, 200);
+    }
+    assert_eq!(generate(addr, "not-the-password").status, 401);
+    // SIGTERM: the process writes out its queued lines before it exits
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = gw_proc.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let read = |n: &str| std::fs::read_to_string(logs.path().join(n)).unwrap_or_default();
+    let access = read("access.log");
+    let lines: Vec<&str> = access.lines().collect();
+    assert_eq!(lines.len(), 5, "one line per request:\n{access}");
+    let ok = lines[0];
+    for field in [
+        "ip=127.0.0.1",
+        "client=",
+        "surface=gemini",
+        "route=models/gemini-2.5-flash:generateContent",
+        "model=gemini-2.5-flash",
+        "status=200",
+        "attempts=",
+        "key=fp-",
+        "ttfb_ms=",
+        " ms=",
+        "bytes=",
+        "prompt_tokens=",
+        "output_tokens=",
+    ] {
+        assert!(ok.contains(field), "{field} missing in {ok}");
+    }
+    assert!(
+        ok.starts_with("20") && ok.as_bytes()[10] == b'T',
+        "starts with the time: {ok}"
+    );
+    assert!(
+        lines[4].contains("status=401") && lines[4].contains("key=-"),
+        "{}",
+        lines[4]
+    );
+    let errors = read("error.log");
+    assert!(errors.contains("upstream key disabled"), "{errors}");
+    assert!(
+        errors
+            .lines()
+            .all(|l| l.contains(" WARN ") || l.contains(" ERROR ")),
+        "{errors}"
+    );
+    let app = read("gemini-gateway.log");
+    assert!(
+        app.contains("gemini-gateway configured") && app.contains("log files"),
+        "{app}"
+    );
+    assert!(
+        !app.contains(" request ip="),
+        "access lines are in access.log only"
+    );
+    for (name, text) in [("access", &access), ("error", &errors), ("app", &app)] {
+        for secret in [
+            "client-pw-55d1",
+            "not-the-password",
+            "admin-key-9c2e",
+            "upstream-key-unknown-7f3a",
+            "demo-password",
+        ] {
+            assert!(!text.contains(secret), "{secret} in the {name} log");
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! No secret (upstream key, client credential, admin key) appears in any log line — captured at
-//! TRACE level for every crate — nor in responses or upstream URLs, across success and failure paths.
+//! TRACE level for every crate, on stdout and in the log files (application, error, access) — nor
+//! in responses or upstream URLs, across success and failure paths.
 
 mod common;
 use common::*;
@@ -31,7 +32,15 @@ fn no_secret_in_logs_responses_or_urls() {
     let writer = buf.clone();
     // SAFETY of the test: RUST_LOG=trace asks for everything; the gateway's logging must still redact.
     std::env::set_var("RUST_LOG", "trace");
-    gemini_gateway::logging::init_with_writer("trace", false, move || writer.clone());
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_cfg = gemini_gateway::config::LogConfig {
+        level: "trace".into(),
+        dir: Some(log_dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let (files, warning) = gemini_gateway::logfiles::open(&log_cfg);
+    assert!(warning.is_none(), "{warning:?}");
+    gemini_gateway::logging::init_with("trace", false, move || writer.clone(), files);
 
     let sim = SimConfig {
         invalid_keys: vec![UPSTREAM_BAD.into()],
@@ -108,9 +117,30 @@ fn no_secret_in_logs_responses_or_urls() {
     bodies.push(h.post(gen, GEN).body);
     bodies.push(h.post(gen, GEN).body);
     drop(h);
+    gemini_gateway::logfiles::flush();
+    let mut files = String::new();
+    for name in ["gemini-gateway.log", "error.log", "access.log"] {
+        let text = std::fs::read_to_string(log_dir.path().join(name)).unwrap();
+        assert!(!text.is_empty(), "{name} was written");
+        files.push_str(&text);
+    }
+    let access = std::fs::read_to_string(log_dir.path().join("access.log")).unwrap();
+    assert!(
+        access.lines().all(|l| l.contains(" request ip=")),
+        "{access}"
+    );
+    let errors = std::fs::read_to_string(log_dir.path().join("error.log")).unwrap();
+    assert!(
+        errors
+            .lines()
+            .all(|l| l.contains(" WARN ") || l.contains(" ERROR ")),
+        "{errors}"
+    );
+    assert!(errors.contains("upstream key disabled"), "{errors}");
 
     // The simulator stands in for Google, which of course sees the upstream key: its lines are excluded.
-    let logs: String = String::from_utf8_lossy(&buf.0.lock().unwrap())
+    let captured = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned() + &files;
+    let logs: String = captured
         .lines()
         .filter(|l| !l.contains("gemini_sim") && !l.contains("gemini-sim"))
         .collect::<Vec<_>>()

@@ -315,6 +315,46 @@ pub const ENV: &[EnvVar] = &[
             Ok(())
         },
     },
+    EnvVar {
+        name: "LOG_DIR",
+        key: "log.dir",
+        set: |r, _, v| {
+            r.log.dir = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "MAX_LOG_SIZE",
+        key: "log.max_size",
+        set: |r, n, v| {
+            r.log.max_size = Some(number(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "LOG_ROTATION_INTERVAL",
+        key: "log.rotation",
+        set: |r, _, v| {
+            r.log.rotation = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "MAX_LOG_BACKUPS",
+        key: "log.max_backups",
+        set: |r, n, v| {
+            r.log.max_backups = Some(number(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "LOG_RETENTION_DAYS",
+        key: "log.retention_days",
+        set: |r, n, v| {
+            r.log.retention_days = Some(number(n, v)?);
+            Ok(())
+        },
+    },
     // After LOG_LEVEL: the old system's switch wins when it is on.
     EnvVar {
         name: "DEBUG",

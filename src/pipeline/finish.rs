@@ -76,7 +76,8 @@ impl Pipeline {
         }
     }
 
-    /// One line per request; keys appear only as fingerprints, clients as credential fingerprints.
+    /// One line per request (target `access`: stdout and `access.log`); keys appear only as
+    /// fingerprints, clients as credential ids.
     fn access_log(&self, ctx: &ReqCtx) {
         if !tracing::enabled!(target: "access", tracing::Level::INFO) {
             return;
@@ -94,19 +95,29 @@ impl Pipeline {
             })
             .collect();
         let usage = log.usage().unwrap_or_default();
+        let key = log
+            .key()
+            .and_then(|k| self.state.pool.get(k))
+            .map_or("-", |k| k.fingerprint());
         tracing::info!(
             target: "access",
-            client = ctx.client.id(),
             ip = %ctx.client.ip.map_or_else(|| "-".to_string(), |i| i.to_string()),
+            client = %ctx.client.id(),
+            surface = %ctx.surface.name,
             route = %ctx.route.as_ref().map_or_else(|| "-".to_string(), |r| r.upstream.resource.to_string()),
+            model = %log.bucket().unwrap_or("-"),
             status = log.status(),
-            error = log.error().map_or("", |e| e.kind().label()),
-            attempts = %attempts.join(","),
+            error = %log.error().map_or("-", |e| e.kind().label()),
+            attempts = log.attempts().len(),
+            tried = %attempts.join(","),
+            key = %key,
+            ttfb_ms = log.upstream_ttfb().map_or(-1, |d| d.as_millis() as i64),
             ms = log.started().elapsed().as_millis() as u64,
+            bytes = log.bytes_out(),
             prompt_tokens = usage.prompt,
             output_tokens = usage.output(),
             cancelled = log.cancelled(),
-            midstream_error = log.midstream().unwrap_or(""),
+            midstream_error = %log.midstream().unwrap_or("-"),
             "request"
         );
     }
