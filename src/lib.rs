@@ -14,6 +14,7 @@ pub mod logfiles;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod recent;
 pub mod report;

@@ -30,6 +30,10 @@ struct Cli {
     /// Worker threads for the gateway service.
     #[arg(long)]
     threads: Option<usize>,
+    /// Take the listening sockets over from a running gateway (zero-downtime upgrade): start this
+    /// with the same configuration, then send SIGQUIT to the old process within 5 s.
+    #[arg(short, long)]
+    upgrade: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -141,8 +145,13 @@ fn main() -> ExitCode {
     gemini_gateway::logging::init_config(&config.log);
     let run_dir = std::env::temp_dir();
     let grace = gemini_gateway::server::pingora_grace_seconds(&config);
-    let conf = gemini_gateway::server::server_conf(config.threads, &run_dir, grace);
-    match gemini_gateway::server::build(config, conf) {
+    let mut conf = gemini_gateway::server::server_conf(config.threads, &run_dir, grace);
+    conf.upgrade_sock = config
+        .shutdown
+        .upgrade_socket
+        .to_string_lossy()
+        .into_owned();
+    match gemini_gateway::server::build_with(config, conf, cli.upgrade) {
         Ok((server, state)) => gemini_gateway::server::run(server, &state),
         Err(e) => {
             eprintln!("startup error: {e}");

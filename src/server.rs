@@ -49,6 +49,23 @@ pub fn pingora_grace_seconds(config: &Config) -> u64 {
 
 /// Build a bootstrapped server with the gateway and admin services; returns it with the shared state.
 pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>), StartupError> {
+    build_with(config, conf, false)
+}
+
+/// As [`build`]; with `upgrade`, bootstrapping waits (about 5 s) for a running gateway to hand
+/// its listening sockets over on `shutdown.upgrade_socket` (sent when it gets SIGQUIT).
+pub fn build_with(
+    config: Config,
+    mut conf: ServerConf,
+    upgrade: bool,
+) -> Result<(Server, Arc<AppState>), StartupError> {
+    if upgrade {
+        conf.upgrade_sock = config
+            .shutdown
+            .upgrade_socket
+            .to_string_lossy()
+            .into_owned();
+    }
     let listen = config.listen.to_string();
     let admin_listen = config.admin_listen.to_string();
     if !config.auth.required {
@@ -63,7 +80,11 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
         crate::surfaces::build(&state),
     ));
 
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = pingora::server::configuration::Opt {
+        upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
 
     let mut gateway = pingora::proxy::http_proxy_service_with_name(
@@ -88,6 +109,14 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
             state: state.clone(),
         },
     ));
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        server.add_service(background_service(
+            "service manager",
+            Ready {
+                listen: state.config.listen,
+            },
+        ));
+    }
     server.add_service(background_service(
         "upstream dns",
         DnsRefresh {
@@ -173,6 +202,30 @@ impl BackgroundService for Shutdown {
         if st.drain.exits_when_drained() {
             crate::logfiles::flush();
             std::process::exit(0);
+        }
+    }
+}
+
+/// Tells systemd (`NOTIFY_SOCKET`) that this process serves, once its gateway port answers.
+struct Ready {
+    listen: std::net::SocketAddr,
+}
+
+#[async_trait]
+impl BackgroundService for Ready {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        if crate::notify::ready() {
+            tracing::info!(pid = std::process::id(), "service manager told: ready");
         }
     }
 }

@@ -152,3 +152,54 @@ fn the_admin_side_refuses_sources_outside_allow_cidrs() {
         "loopback by default"
     );
 }
+
+#[test]
+fn the_systemd_unit_verifies_and_reloads_by_upgrading() {
+    let unit =
+        std::fs::read_to_string(root().join("deploy/systemd/gemini-gateway.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "NotifyAccess=all",
+        "ExecStart=/usr/local/bin/gemini-gateway -c /etc/gemini-gateway/gemini-gateway.yaml",
+        "KillSignal=SIGTERM",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing");
+    }
+    let reload = unit.lines().find(|l| l.starts_with("ExecReload=")).unwrap();
+    assert!(
+        reload.contains("--check-config")
+            && reload.contains("--upgrade &")
+            && reload.contains("kill -QUIT ${MAINPID}"),
+        "{reload}"
+    );
+    // (tests/shutdown.rs runs this ExecReload line under load.)
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed: unit syntax not verified");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gemini-gateway.service");
+    std::fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/gemini-gateway",
+            env!("CARGO_BIN_EXE_gemini-gateway"),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+}

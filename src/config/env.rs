@@ -316,6 +316,14 @@ pub const ENV: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "UPGRADE_SOCKET",
+        key: "shutdown.upgrade_socket",
+        set: |r, _, v| {
+            r.shutdown.upgrade_socket = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "LOG_DIR",
         key: "log.dir",
         set: |r, _, v| {
