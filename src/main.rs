@@ -40,6 +40,13 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Copy the store (store.path / CONTEXT_DB_PATH: usage, proxy keys, conversations) to FILE
+    /// while the gateway runs: SQLite's online backup, checked before it replaces FILE.
+    Backup {
+        /// Where the copy goes (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        into: PathBuf,
+    },
     /// Copy the proxy keys of a Hagemi database into this gateway's store (store.path /
     /// CONTEXT_DB_PATH): only their hashes are written; the keys keep working. Restart a running
     /// gateway afterwards.
@@ -102,6 +109,35 @@ fn import_keys(
     }
 }
 
+/// `backup --into FILE`: the configured store file, copied online.
+fn backup(cli: &Cli, overrides: &Overrides, into: &std::path::Path) -> ExitCode {
+    let path = match Config::load(cli.config.as_deref(), overrides) {
+        Ok(c) => c.store.path,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(path) = path else {
+        eprintln!("the store is in memory (no store.path / CONTEXT_DB_PATH): nothing to back up");
+        return ExitCode::from(2);
+    };
+    match gemini_gateway::store::backup::backup(&path, into) {
+        Ok(pages) => {
+            println!(
+                "backed up {} to {} ({pages} pages, integrity ok)",
+                path.display(),
+                into.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("backup failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let overrides = Overrides {
@@ -134,6 +170,9 @@ fn main() -> ExitCode {
     }
     if let Some(Command::ImportHagemiKeys { file, into }) = &cli.command {
         return import_keys(&cli, &overrides, file, into.as_deref());
+    }
+    if let Some(Command::Backup { into }) = &cli.command {
+        return backup(&cli, &overrides, into);
     }
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,

@@ -535,6 +535,32 @@ fn an_upgrade_under_load_refuses_nothing_and_loses_nothing() {
     );
     eprintln!("upgrade: {total} requests, old exited {took:?} after SIGQUIT");
 
+    // An online backup of the running gateway's store, as docs/deploy.md says to take one.
+    let copy = dir.path().join("backup.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
+        .args([
+            "-c",
+            old.conf.to_str().unwrap(),
+            "backup",
+            "--into",
+            copy.to_str().unwrap(),
+        ])
+        .env_remove("GEMINI_API_KEYS")
+        .env_remove("PASSWORD")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("integrity ok"));
+    let backed_up = requests_stored_today(&copy);
+    assert!(
+        backed_up > before && backed_up <= total,
+        "{backed_up} of {total}"
+    );
+
     // Usage counts continue across the two processes: every answered request is in the store.
     assert!(Command::new("kill")
         .args(["-TERM", &new_pid.to_string()])

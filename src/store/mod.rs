@@ -5,6 +5,7 @@
 //! path's writes). Durability: WAL with `synchronous=NORMAL` — committed data survives a process
 //! crash; on power loss or an OS crash the last commits (about the last second) may be lost.
 
+pub mod backup;
 mod contexts;
 mod keys;
 mod writer;
