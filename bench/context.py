@@ -90,7 +90,7 @@ def run_gateway(gw_bin: str, sim_port: int, seconds: int, context: bool, history
                       f"models:\n  {MODEL}: {{input_token_limit: {window}}}\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GEMINI_GATEWAY_CONFIG")}
     env.update(GEMINI_API_KEYS="k1,k2", PASSWORD="pw", GEMINI_BASE_URL=f"http://127.0.0.1:{sim_port}",
-               HOST="127.0.0.1", PORT=str(port), ADMIN_PORT=str(admin), LOG_LEVEL="warn",
+               HOST="127.0.0.1", PORT=str(port), ADMIN_PORT=str(admin), LOG_LEVEL="warn", LOG_DIR="off",
                ENFORCE_MODEL_LIMITS="false", MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0",
                CONTEXT_DB_PATH=str(db), MODEL_LIMITS_PATH=str(limits),
                ENABLE_CONTEXT_COMPLETION="true" if context else "false")

@@ -86,7 +86,7 @@ def total(label: str, gw_bin: str, sim_port: int, scenario: str, n: int, out_dir
     out = out_dir / f"{label}-{scenario}.%p.callgrind"
     env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG", "GEMINI_GATEWAY_CONFIG")}
     env.update(GEMINI_API_KEYS="k1,k2", PASSWORD="pw", GEMINI_BASE_URL=f"http://127.0.0.1:{sim_port}",
-               HOST="127.0.0.1", PORT=str(port), ADMIN_PORT=str(admin), LOG_LEVEL="warn",
+               HOST="127.0.0.1", PORT=str(port), ADMIN_PORT=str(admin), LOG_LEVEL="warn", LOG_DIR="off",
                ENFORCE_MODEL_LIMITS="false",
                MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0",
                ENABLE_CONTEXT_COMPLETION="false")

@@ -45,7 +45,7 @@ def fill(gw_bin: str, sim_port: int, db: Path, n: int) -> str:
     port, admin = free_port(), free_port()
     env = dict(GEMINI_API_KEYS="k1", PASSWORD="pw", ADMIN_API_KEY=ADMIN, CONTEXT_DB_PATH=str(db),
                GEMINI_BASE_URL=f"http://127.0.0.1:{sim_port}", HOST="127.0.0.1", PORT=str(port),
-               ADMIN_PORT=str(admin), LOG_LEVEL="warn", PATH="/usr/bin:/bin")
+               ADMIN_PORT=str(admin), LOG_LEVEL="warn", LOG_DIR="off", PATH="/usr/bin:/bin")
     gw = subprocess.Popen([gw_bin, "--threads", "1"], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -57,7 +57,7 @@ def run_level(factor, keys, rpm, seconds, prior, tmp, warmup, poisson):
     env = {k: v for k, v in os.environ.items() if k not in ("RUST_LOG",)}
     env.update({"GEMINI_API_KEYS": ",".join(key_list), "PASSWORD": "pw", "MAX_REQUESTS_PER_MINUTE": "0", "MAX_REQUESTS_PER_DAY_PER_IP": "0", "ENABLE_CONTEXT_COMPLETION": "false", "GEMINI_BASE_URL": f"http://127.0.0.1:{sim_port}",
                 "HOST": "127.0.0.1", "PORT": str(gw_port), "ADMIN_PORT": str(adm_port), "MODEL_LIMITS_PATH": limits,
-                "LOG_LEVEL": "warn", "USAGE_REPORT_INTERVAL_MINUTES": "0"})
+                "LOG_LEVEL": "warn", "LOG_DIR": "off", "USAGE_REPORT_INTERVAL_MINUTES": "0"})
     gw = subprocess.Popen([os.path.join(ROOT, "target/release/gemini-gateway"), "--threads", "1"], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -70,7 +70,8 @@ where
 }
 
 /// Stdout (everything the filter allows), and with files: the application log (the same, less the
-/// access lines), the error log (WARN and above) and the access log (its lines only).
+/// access lines), the error log (WARN and above, whatever the level) and the access log (its
+/// lines only; they are INFO, so a level of `warn` or above turns them off everywhere).
 pub fn init_with<W>(level: &str, json: bool, stdout: W, files: Option<Files>)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -95,6 +96,7 @@ where
         layers.push(
             fmt_layer(json, f.access, true)
                 .with_filter(filter_fn(|m| m.target() == ACCESS))
+                .with_filter(env_filter(level))
                 .boxed(),
         );
     }

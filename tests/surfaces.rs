@@ -163,3 +163,115 @@ fn googles_openai_compatible_base_url_is_the_openai_surface() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["param"], "model");
 }
+
+/// The `data:` payloads of an SSE body whose events may carry an `event:` line.
+fn data_lines(body: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
+/// Answer text is carried as the JSON string Gemini sent: quotes, backslashes, control
+/// characters, escaped and raw non-ASCII and `</script>` reach every client as the same text,
+/// whole and streamed.
+#[test]
+fn answer_text_with_escapes_is_the_same_text_on_every_surface() {
+    let text = "line one\nsaid \"hi\"\\path\ttab é 🙂 \u{1} </script> end";
+    let h = Harness::start(
+        gemini_sim::SimConfig {
+            reply_text: Some(text.into()),
+            ..Default::default()
+        },
+        &["k1"],
+        |_| {},
+    );
+    let call = |path: &str, auth: (&str, String), body: Value| {
+        http(
+            h.addr,
+            "POST",
+            path,
+            &[(auth.0, &auth.1), ("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    };
+    let native = h.post("/v1beta/models/gemini-2.5-flash:generateContent", GEN);
+    assert_eq!(
+        native.json()["candidates"][0]["content"]["parts"][0]["text"],
+        text
+    );
+    let msg = json!([{"role": "user", "content": "hello"}]);
+    let chat = call(
+        "/v1/chat/completions",
+        ("authorization", bearer()),
+        json!({"model": "gemini-2.5-flash", "messages": msg}),
+    );
+    assert_eq!(
+        chat.json()["choices"][0]["message"]["content"],
+        text,
+        "{}",
+        chat.text()
+    );
+    let resp = call(
+        "/v1/responses",
+        ("authorization", bearer()),
+        json!({"model": "gemini-2.5-flash", "input": "hello"}),
+    );
+    assert_eq!(
+        resp.json()["output"][0]["content"][0]["text"],
+        text,
+        "{}",
+        resp.text()
+    );
+    let anth = call(
+        "/v1/messages",
+        ("x-api-key", PASSWORD.to_string()),
+        json!({"model": "gemini-2.5-flash", "max_tokens": 100, "messages": msg}),
+    );
+    assert_eq!(anth.json()["content"][0]["text"], text, "{}", anth.text());
+    // streamed: the deltas join to the same text
+    let chat = call(
+        "/v1/chat/completions",
+        ("authorization", bearer()),
+        json!({"model": "gemini-2.5-flash", "messages": msg, "stream": true}),
+    );
+    let joined: String = sse_events(&chat.body)
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(joined, text);
+    let resp = call(
+        "/v1/responses",
+        ("authorization", bearer()),
+        json!({"model": "gemini-2.5-flash", "input": "hello", "stream": true}),
+    );
+    let events = data_lines(&resp.body);
+    let joined: String = events
+        .iter()
+        .filter(|v| v["type"] == "response.output_text.delta")
+        .map(|v| v["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(joined, text, "{}", resp.text());
+    let done = events
+        .iter()
+        .find(|v| v["type"] == "response.output_text.done")
+        .unwrap();
+    assert_eq!(done["text"], text);
+    let anth = call(
+        "/v1/messages",
+        ("x-api-key", PASSWORD.to_string()),
+        json!({"model": "gemini-2.5-flash", "max_tokens": 100, "messages": msg, "stream": true}),
+    );
+    let joined: String = data_lines(&anth.body)
+        .iter()
+        .filter(|v| v["delta"]["type"] == "text_delta")
+        .map(|v| v["delta"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(joined, text);
+}

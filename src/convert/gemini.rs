@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::json_text::JsonText;
 use super::random_id;
 
 /// `GenerateContentResponse`, one whole answer or one SSE event.
@@ -45,8 +46,9 @@ pub(crate) struct Content {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Part {
+    /// Kept escaped as Gemini sent it (see [`JsonText`]).
     #[serde(default)]
-    pub text: Option<String>,
+    pub text: Option<JsonText>,
     #[serde(default)]
     pub thought: Option<bool>,
     #[serde(default, alias = "thought_signature")]
@@ -291,9 +293,9 @@ pub(crate) fn finish_reason(gemini: &str, had_tool_calls: bool) -> &'static str 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Piece {
     /// Answer text (also inline images as Markdown and code-execution blocks).
-    Text(String),
+    Text(JsonText),
     /// A thought summary (only produced when the client asked for thoughts).
-    Reasoning(String),
+    Reasoning(JsonText),
     /// A function call (its own signature travels with it).
     Call(ToolCall),
     /// The thought signature of a text or thought part: after that part's `Reasoning`, before its
@@ -415,10 +417,10 @@ pub(crate) fn pieces(
         }
         if let Some(d) = &p.inline_data {
             if !d.data.is_empty() {
-                out.push(Piece::Text(format!(
+                out.push(Piece::Text(JsonText::from(format!(
                     "![image](data:{};base64,{})",
                     d.mime_type, d.data
-                )));
+                ))));
             }
             continue;
         }
@@ -429,12 +431,17 @@ pub(crate) fn pieces(
             } else {
                 lang.as_str()
             };
-            out.push(Piece::Text(format!("\n```{lang}\n{}\n```\n", c.code)));
+            out.push(Piece::Text(JsonText::from(format!(
+                "\n```{lang}\n{}\n```\n",
+                c.code
+            ))));
             continue;
         }
         if let Some(r) = &p.code_execution_result {
             if let Some(o) = r.output.as_deref().filter(|o| !o.is_empty()) {
-                out.push(Piece::Text(format!("\n```output\n{o}\n```\n")));
+                out.push(Piece::Text(JsonText::from(format!(
+                    "\n```output\n{o}\n```\n"
+                ))));
             }
         }
     }

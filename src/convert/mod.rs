@@ -10,6 +10,7 @@ pub(crate) mod b64;
 mod embed;
 pub(crate) mod gemini;
 pub(crate) mod gemini_request;
+pub(crate) mod json_text;
 pub(crate) mod media;
 mod models;
 mod request;
@@ -274,20 +275,38 @@ pub(crate) fn minted_id(id: &str, prefix: &str) -> bool {
 
 /// `prefix` followed by `n` random ASCII alphanumerics (ten base-62 digits from each random
 /// `u64`: 62^10 < 2^64, and the slight bias does not matter for ids).
+/// Serialise into a buffer of `capacity` bytes: the translating surfaces know roughly how large
+/// their JSON will be, and growing a small buffer by doubling copies it several times.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, value)?;
+    Ok(out)
+}
+
 pub(crate) fn random_id(prefix: &str, n: usize) -> String {
     const DIGITS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut s = String::with_capacity(prefix.len() + n);
-    s.push_str(prefix);
-    let mut left = n;
-    while left > 0 {
+    let mut s = Vec::with_capacity(prefix.len() + n);
+    s.extend_from_slice(prefix.as_bytes());
+    let end = prefix.len() + n;
+    // Six random bits per character; the two values past 61 are skipped (no modulo bias, no division).
+    while s.len() < end {
         let mut x = fastrand::u64(..);
-        for _ in 0..left.min(10) {
-            s.push(DIGITS[(x % 62) as usize] as char);
-            x /= 62;
+        for _ in 0..10 {
+            let d = (x & 63) as usize;
+            x >>= 6;
+            if let Some(c) = DIGITS.get(d) {
+                s.push(*c);
+                if s.len() == end {
+                    break;
+                }
+            }
         }
-        left = left.saturating_sub(10);
     }
-    s
+    // Only ASCII was added to a valid prefix.
+    String::from_utf8(s).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::gemini::{
     blocked_error, finish_reason, pieces, upstream_error, CallIds, GenerateResponse, OpenAiUsage,
     Piece,
 };
+use super::json_text::{JsonText, JsonTextBuf};
 use super::{ChatMeta, ConvertError};
 
 #[derive(Serialize)]
@@ -32,9 +33,9 @@ struct Choice {
 struct Message {
     role: &'static str,
     /// `null` when the answer is only tool calls, `""` when it is empty.
-    content: Option<String>,
+    content: Option<JsonText>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<String>,
+    reasoning_content: Option<JsonText>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ToolCallOut>,
     refusal: Option<()>,
@@ -83,13 +84,13 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
             .as_ref()
             .and_then(|c| c.parts.as_deref())
             .unwrap_or(&[]);
-        let mut text = String::new();
-        let mut reasoning = String::new();
+        let mut text = JsonTextBuf::default();
+        let mut reasoning = JsonTextBuf::default();
         let mut calls = Vec::new();
         for p in pieces(parts, meta.include_thoughts, meta.roo_line_count, &mut ids) {
             match p {
-                Piece::Text(t) => text.push_str(&t),
-                Piece::Reasoning(r) => reasoning.push_str(&r),
+                Piece::Text(t) => text.push(t),
+                Piece::Reasoning(r) => reasoning.push(r),
                 Piece::Signature(_) => {}
                 Piece::Call(tc) => {
                     let extra_content = tc.extra_content();
@@ -112,14 +113,14 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
         let content = if text.is_empty() && !calls.is_empty() {
             None
         } else {
-            Some(text)
+            Some(text.finish())
         };
         choices.push(Choice {
             index: c.index.unwrap_or(pos as u64),
             message: Message {
                 role: "assistant",
                 content,
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                reasoning_content: (!reasoning.is_empty()).then(|| reasoning.finish()),
                 tool_calls: calls,
                 refusal: None,
             },
@@ -138,7 +139,7 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
         usage: resp.usage_metadata.unwrap_or_default().to_openai(),
         system_fingerprint: None,
     };
-    serde_json::to_vec(&out)
+    super::to_json(&out, gemini.len() + 512)
         .map_err(|e| ConvertError::upstream(format!("could not encode the answer: {e}")))
 }
 

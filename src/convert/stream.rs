@@ -242,14 +242,14 @@ impl ChatStream {
                     if !thought.is_empty() {
                         self.reasoning_chunk(out, index, std::mem::take(&mut thought));
                     }
-                    text.push_str(&t);
+                    text.push_str(&t.plain());
                 }
                 Piece::Signature(_) => {}
                 Piece::Reasoning(r) => {
                     if !text.is_empty() {
                         self.text_chunk(out, index, std::mem::take(&mut text));
                     }
-                    thought.push_str(&r);
+                    thought.push_str(&r.plain());
                 }
                 Piece::Call(tc) => {
                     if !thought.is_empty() {

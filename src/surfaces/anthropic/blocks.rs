@@ -13,6 +13,7 @@
 //! * inline images and code execution → text (Markdown), as on the OpenAI surface.
 
 use crate::convert::gemini::{pieces, CallIds, Part, Piece};
+use crate::convert::json_text::JsonText;
 
 /// A content block as it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +28,9 @@ pub(super) enum Start {
 pub(super) enum Ev<'a> {
     /// A block starts (its index is the count of blocks before it).
     Start(Start),
-    Text(&'a str),
-    Thinking(&'a str),
+    /// Text as Gemini escaped it (written out unchanged).
+    Text(JsonText),
+    Thinking(JsonText),
     Signature(&'a str),
     /// A tool's `input`, as JSON text.
     Json(String),
@@ -92,7 +94,7 @@ impl Blocks {
         self.close(ev);
     }
 
-    fn text(&mut self, t: &str, ev: &mut dyn FnMut(Ev<'_>)) {
+    fn text(&mut self, t: JsonText, ev: &mut dyn FnMut(Ev<'_>)) {
         if self.open != Some(Open::Text) {
             self.close(ev);
             self.start(Start::Text, ev);
@@ -109,11 +111,11 @@ impl Blocks {
                         self.close(ev);
                         self.start(Start::Thinking, ev);
                     }
-                    ev(Ev::Thinking(&t));
+                    ev(Ev::Thinking(t));
                 }
                 Piece::Signature(s) if self.thinking => self.sign(&s, ev),
                 Piece::Signature(_) => {}
-                Piece::Text(t) => self.text(&t, ev),
+                Piece::Text(t) => self.text(t, ev),
                 Piece::Call(tc) => {
                     if let Some(s) = tc.signature.as_deref().filter(|_| self.thinking) {
                         self.sign(s, ev);

@@ -4,6 +4,7 @@
 use super::blocks::{Blocks, Ev, Start};
 use crate::convert::gemini::blocked_error;
 use crate::convert::gemini::{finish, upstream_error, Finish, GenerateResponse, UsageMetadata};
+use crate::convert::json_text::JsonTextBuf;
 use crate::error::GatewayError;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -94,10 +95,10 @@ pub(super) fn message(gemini: &[u8], meta: &MessageMeta) -> Result<Vec<u8>, Gate
     let mut ev = |e: Ev<'_>| match (e, content.last_mut()) {
         (Ev::Start(s), _) => content.push(match s {
             Start::Text => Block::Text {
-                text: String::new(),
+                text: JsonTextBuf::default(),
             },
             Start::Thinking => Block::Thinking {
-                thinking: String::new(),
+                thinking: JsonTextBuf::default(),
                 signature: String::new(),
             },
             Start::ToolUse { id, name } => Block::ToolUse {
@@ -106,8 +107,8 @@ pub(super) fn message(gemini: &[u8], meta: &MessageMeta) -> Result<Vec<u8>, Gate
                 input: Value::Object(Default::default()),
             },
         }),
-        (Ev::Text(t), Some(Block::Text { text })) => text.push_str(t),
-        (Ev::Thinking(t), Some(Block::Thinking { thinking, .. })) => thinking.push_str(t),
+        (Ev::Text(t), Some(Block::Text { text })) => text.push(t),
+        (Ev::Thinking(t), Some(Block::Thinking { thinking, .. })) => thinking.push(t),
         (Ev::Signature(t), Some(Block::Thinking { signature, .. })) => signature.push_str(t),
         (Ev::Json(j), Some(Block::ToolUse { input, .. })) => {
             *input = serde_json::from_str(&j).unwrap_or_else(|_| json!({}));
@@ -126,7 +127,8 @@ pub(super) fn message(gemini: &[u8], meta: &MessageMeta) -> Result<Vec<u8>, Gate
         stop_sequence: None,
         usage: usage(resp.usage_metadata.as_ref()),
     };
-    serde_json::to_vec(&out).map_err(|e| GatewayError::internal(e.to_string()))
+    crate::convert::to_json(&out, gemini.len() + 512)
+        .map_err(|e| GatewayError::internal(e.to_string()))
 }
 
 /// A whole `message`, serialised straight from its parts.
@@ -148,10 +150,10 @@ struct Message<'a> {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Block {
     Text {
-        text: String,
+        text: JsonTextBuf,
     },
     Thinking {
-        thinking: String,
+        thinking: JsonTextBuf,
         signature: String,
     },
     ToolUse {

@@ -13,6 +13,7 @@
 //!   alphanumerics; `id` `fc_…`).
 
 use crate::convert::gemini::{pieces, CallIds, Part, Piece, ToolCall};
+use crate::convert::json_text::{JsonText, JsonTextBuf};
 use crate::convert::random_id;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -47,7 +48,8 @@ pub(super) enum Item {
 pub(super) struct OutputText {
     #[serde(rename = "type")]
     kind: &'static str,
-    text: String,
+    /// The answer's text as Gemini escaped it.
+    text: JsonTextBuf,
     annotations: [(); 0],
     logprobs: [(); 0],
 }
@@ -60,7 +62,7 @@ pub(super) struct SummaryText {
     text: String,
 }
 
-fn output_text(text: String) -> OutputText {
+fn output_text(text: JsonTextBuf) -> OutputText {
     OutputText {
         kind: "output_text",
         text,
@@ -96,7 +98,7 @@ fn emit(sink: &mut dyn Sink, kind: &'static str, data: impl FnOnce() -> Value) {
 }
 
 enum Open {
-    Message { id: String, text: String },
+    Message { id: String, text: JsonTextBuf },
     Reasoning { id: String, text: String },
 }
 
@@ -130,16 +132,16 @@ impl Output {
     pub fn parts(&mut self, parts: &[Part], sink: &mut dyn Sink) {
         for piece in pieces(parts, self.summaries, false, &mut self.ids) {
             match piece {
-                Piece::Reasoning(t) => self.summary(&t, sink),
+                Piece::Reasoning(t) => self.summary(&t.plain(), sink),
                 Piece::Signature(s) if self.summaries => self.sign(&s, sink),
                 Piece::Signature(_) => {}
-                Piece::Text(t) => self.text(&t, sink),
+                Piece::Text(t) => self.text(t, sink),
                 Piece::Call(tc) => self.call(tc, sink),
             }
         }
     }
 
-    fn text(&mut self, t: &str, sink: &mut dyn Sink) {
+    fn text(&mut self, t: JsonText, sink: &mut dyn Sink) {
         if !matches!(self.open, Some(Open::Message { .. })) {
             self.close(sink);
             let id = random_id("msg_", 48);
@@ -150,20 +152,20 @@ impl Output {
             });
             emit(sink, "response.content_part.added", || {
                 json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                       "part": output_text(String::new())})
+                       "part": output_text(JsonTextBuf::default())})
             });
             self.open = Some(Open::Message {
                 id,
-                text: String::new(),
+                text: JsonTextBuf::default(),
             });
         }
         let output_index = self.index();
         if let Some(Open::Message { id, text }) = &mut self.open {
             emit(sink, "response.output_text.delta", || {
                 json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                       "delta": t, "logprobs": []})
+                       "delta": &t, "logprobs": []})
             });
-            text.push_str(t);
+            text.push(t);
         }
     }
 

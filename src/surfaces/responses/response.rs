@@ -240,7 +240,7 @@ pub(super) fn response(gemini: &[u8], meta: &Meta) -> Result<Vec<u8>, GatewayErr
         usage: resp.usage_metadata.as_ref(),
         completed: true,
     };
-    serde_json::to_vec(&meta.object(&end, &out.items))
+    crate::convert::to_json(&meta.object(&end, &out.items), gemini.len() + 1024)
         .map_err(|e| GatewayError::internal(e.to_string()))
 }
 
