@@ -164,8 +164,11 @@ impl Writer<'_> {
                 let data = json!({"type": "content_block_start", "index": self.next - 1, "content_block": block});
                 ("content_block_start", data)
             }
-            Ev::Text(t) => delta(index, json!({"type": "text_delta", "text": t})),
-            Ev::Thinking(t) => delta(index, json!({"type": "thinking_delta", "thinking": t})),
+            Ev::Text(t) => delta(index, json!({"type": "text_delta", "text": t.plain()})),
+            Ev::Thinking(t) => delta(
+                index,
+                json!({"type": "thinking_delta", "thinking": t.plain()}),
+            ),
             Ev::Signature(s) => delta(index, json!({"type": "signature_delta", "signature": s})),
             Ev::Json(j) => delta(
                 index,

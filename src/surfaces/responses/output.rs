@@ -163,7 +163,7 @@ impl Output {
         if let Some(Open::Message { id, text }) = &mut self.open {
             emit(sink, "response.output_text.delta", || {
                 json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                       "delta": &t, "logprobs": []})
+                       "delta": t.plain(), "logprobs": []})
             });
             text.push(t);
         }
