@@ -20,6 +20,9 @@ if printf 'keys: [k]\npasswords: [p]\nno_such_option: 1\n' > /tmp/gg-bad.yaml &&
   echo "--check-config accepted an unknown key"; exit 1
 fi
 
+echo "== container image (scripts/container-check.sh)"
+./scripts/container-check.sh
+
 echo "== Python SDK virtualenv"
 if [ ! -x .venv/bin/pytest ] || ! cmp -s tests/acceptance/requirements.txt .venv/requirements.installed; then
   python3 -m venv .venv
