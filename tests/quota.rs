@@ -505,17 +505,10 @@ fn invented_model_names_share_one_bucket_and_404s_are_remembered() {
     let keys_before = admin_get(&h, "/api/keys").body.len();
     assert_eq!(h.post(PATH, GEN).status, 200);
     let openai = |model: &str| {
-        http(
-            h.addr,
-            "POST",
+        h.post_bearer(
             "/v1/chat/completions",
-            &[
-                ("authorization", &format!("Bearer {PASSWORD}")),
-                ("content-type", "application/json"),
-            ],
-            serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
-                .to_string()
-                .as_bytes(),
+            &serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+                .to_string(),
         )
     };
     const N: usize = 300;

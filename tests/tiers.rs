@@ -13,16 +13,7 @@ const CHAT: &str =
     r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"Hello there"}]}"#;
 
 fn chat(h: &Harness) -> Resp {
-    http(
-        h.addr,
-        "POST",
-        "/v1/chat/completions",
-        &[
-            ("authorization", &format!("Bearer {PASSWORD}")),
-            ("content-type", "application/json"),
-        ],
-        CHAT.as_bytes(),
-    )
+    h.post_bearer("/v1/chat/completions", CHAT)
 }
 
 /// One key of project `proj` in `tier`, with the built-in table (or `file`) enforced.

@@ -167,6 +167,20 @@ impl Harness {
     pub fn get(&self, path: &str) -> Resp {
         http(self.addr, "GET", path, &[("x-goog-api-key", PASSWORD)], b"")
     }
+
+    /// A JSON POST as OpenAI clients send it (`Authorization: Bearer`).
+    pub fn post_bearer(&self, path: &str, body: &str) -> Resp {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[
+                ("authorization", &format!("Bearer {PASSWORD}")),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    }
 }
 
 /// The simulator alone, in its own in-process Pingora server (for tests that run the real binary).
