@@ -184,12 +184,7 @@ fn main() -> ExitCode {
     gemini_gateway::logging::init_config(&config.log);
     let run_dir = std::env::temp_dir();
     let grace = gemini_gateway::server::pingora_grace_seconds(&config);
-    let mut conf = gemini_gateway::server::server_conf(config.threads, &run_dir, grace);
-    conf.upgrade_sock = config
-        .shutdown
-        .upgrade_socket
-        .to_string_lossy()
-        .into_owned();
+    let conf = gemini_gateway::server::server_conf(config.threads, &run_dir, grace);
     match gemini_gateway::server::build_with(config, conf, cli.upgrade) {
         Ok((server, state)) => gemini_gateway::server::run(server, &state),
         Err(e) => {

@@ -15,16 +15,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Pingora's own settings for this process. `grace_seconds` bounds Pingora's own wait after
-/// SIGTERM; the gateway's shutdown service normally ends the process sooner (see [`run`]).
+/// SIGTERM; the gateway's shutdown service normally ends the process sooner (see [`run`]). The
+/// upgrade socket is set by [`build_with`] from `shutdown.upgrade_socket`.
 pub fn server_conf(threads: usize, run_dir: &Path, grace_seconds: u64) -> ServerConf {
     ServerConf {
         threads,
         pid_file: run_dir
             .join("gemini-gateway.pid")
-            .to_string_lossy()
-            .into_owned(),
-        upgrade_sock: run_dir
-            .join("gemini-gateway-upgrade.sock")
             .to_string_lossy()
             .into_owned(),
         grace_period_seconds: Some(grace_seconds),
@@ -53,19 +50,19 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
 }
 
 /// As [`build`]; with `upgrade`, bootstrapping waits (about 5 s) for a running gateway to hand
-/// its listening sockets over on `shutdown.upgrade_socket` (sent when it gets SIGQUIT).
+/// its listening sockets over on `shutdown.upgrade_socket` (sent when it gets SIGQUIT). The
+/// socket of `conf` is always replaced by `shutdown.upgrade_socket`.
 pub fn build_with(
     config: Config,
     mut conf: ServerConf,
     upgrade: bool,
 ) -> Result<(Server, Arc<AppState>), StartupError> {
-    if upgrade {
-        conf.upgrade_sock = config
-            .shutdown
-            .upgrade_socket
-            .to_string_lossy()
-            .into_owned();
-    }
+    // Where a new process receives the listeners (`upgrade`), and where this one sends them on SIGQUIT.
+    conf.upgrade_sock = config
+        .shutdown
+        .upgrade_socket
+        .to_string_lossy()
+        .into_owned();
     let listen = config.listen.to_string();
     let admin_listen = config.admin_listen.to_string();
     if !config.auth.required {
