@@ -450,31 +450,31 @@ impl Limits {
         self.group_tiers.get(group).copied().unwrap_or_default()
     }
 
-    /// Which limit of `kind` applies to `group` and `model`, its value, and where it comes from.
-    pub fn explain(&self, group: &str, model: &str, kind: LimitKind) -> LimitHit {
+    /// Which limit of `kind` applies to `group` and `model`, its value, and where it comes from;
+    /// `by_google`: Google's 429 named it (its value is then what Google stated, if it did).
+    pub fn explain(&self, group: &str, model: &str, kind: LimitKind, by_google: bool) -> LimitHit {
         let learned = read(&self.learned)
             .get(group)
             .and_then(|m| m.get(normalize(model)))
             .and_then(|l| l.limit(kind));
         let tier = self.tier_of(group);
-        match learned {
-            Some(v) => LimitHit {
-                kind,
-                value: Some(v),
-                source: LimitSource::Learned,
-                tier,
-            },
-            None => LimitHit {
-                kind,
-                value: read(&self.table).get_in(tier, model).limit(kind),
-                source: if self.path.is_some() {
-                    LimitSource::File
-                } else {
-                    LimitSource::Builtin
-                },
-                tier,
-            },
+        let (value, source) = if learned.is_some() || by_google {
+            (learned, LimitSource::Learned)
+        } else if self.path.is_some() {
+            (self.table_value(tier, model, kind), LimitSource::File)
+        } else {
+            (self.table_value(tier, model, kind), LimitSource::Builtin)
+        };
+        LimitHit {
+            kind,
+            value,
+            source,
+            tier,
         }
+    }
+
+    fn table_value(&self, tier: Tier, model: &str, kind: LimitKind) -> Option<u64> {
+        read(&self.table).get_in(tier, model).limit(kind)
     }
 
     /// The file/built-in table currently in force (without learned values).

@@ -80,7 +80,7 @@ pub enum LimitSource {
     Builtin,
     /// The operator's limits file (`model_limits.path`).
     File,
-    /// The value Google stated in a 429 for this project and model.
+    /// Google's 429 for this project and model (with the value it stated, if it did).
     Learned,
 }
 
@@ -106,15 +106,13 @@ impl LimitHit {
 
     /// E.g. `its RPM limit of 5 (the built-in table for tier free)`.
     pub fn describe(&self) -> String {
-        let value = self
-            .value
-            .map_or_else(|| "unknown".to_string(), |v| v.to_string());
+        let value = self.value.map_or_else(String::new, |v| format!(" of {v}"));
         let source = match self.source {
             LimitSource::Builtin => format!("the built-in table for tier {}", self.tier),
             LimitSource::File => format!("the model limits file, tier {}", self.tier),
             LimitSource::Learned => "learned from Google's 429 for this project".to_string(),
         };
-        format!("its {} limit of {value} ({source})", self.kind_name())
+        format!("its {} limit{value} ({source})", self.kind_name())
     }
 
     /// What an operator can do about it (for the log, not the client).
@@ -238,6 +236,19 @@ tiers:
                 t.get_in(Tier::Tier1, model).rpm.unwrap_or(u64::MAX) >= 10 * free.rpm.unwrap_or(1)
             );
         }
+    }
+
+    #[test]
+    fn a_quota_google_named_without_a_value_is_not_blamed_on_the_table() {
+        let l = crate::upstream::limits::Limits::new(None).unwrap();
+        let google = l.explain("g", "gemini-2.5-flash", LimitKind::Rpm, true);
+        assert_eq!((google.source, google.value), (LimitSource::Learned, None));
+        assert_eq!(
+            google.describe(),
+            "its RPM limit (learned from Google's 429 for this project)"
+        );
+        let ours = l.explain("g", "gemini-2.5-flash", LimitKind::Rpm, false);
+        assert_eq!((ours.source, ours.value), (LimitSource::Builtin, Some(5)));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::error::StartupError;
 use crate::sync::{lock, read, write};
 use chrono::{DateTime, NaiveDate, Utc};
 use http::HeaderValue;
-use queue::{shortage, KeyModel, ModelState, Slot};
+use queue::{shortage, Full, KeyModel, ModelState, Slot};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
@@ -344,7 +344,10 @@ impl Scheduler {
                             Slot::Waiting {
                                 until,
                                 reason: "window_full",
-                                limit: Some(kind),
+                                limit: Some(Full {
+                                    kind,
+                                    by_google: false,
+                                }),
                             },
                         );
                     }
@@ -360,7 +363,10 @@ impl Scheduler {
                             Slot::Parked {
                                 until,
                                 until_wall,
-                                limit: Some(kind),
+                                limit: Some(Full {
+                                    kind,
+                                    by_google: false,
+                                }),
                             },
                         );
                     }
@@ -377,9 +383,13 @@ impl Scheduler {
                 .peek()
                 .map(|Reverse((until, _, _))| until.saturating_duration_since(now));
             let (mut why, full) = shortage(&st, tried, now);
-            why.limit = full.map(|(k, kind)| {
-                self.limits
-                    .explain(self.group_name(self.keys[k].group), model, kind)
+            why.limit = full.map(|(k, f)| {
+                self.limits.explain(
+                    self.group_name(self.keys[k].group),
+                    model,
+                    f.kind,
+                    f.by_google,
+                )
             });
             return Pick::Exhausted { retry_after, why };
         };

@@ -1,7 +1,7 @@
 //! The fault policy: how a classified upstream failure changes a key's state — quota faults its
 //! whole group for the model, server trouble the key for the model, an invalid key every model.
 
-use super::queue::{ModelState, Slot};
+use super::queue::{Full, ModelState, Slot};
 use super::{KeyId, Scheduler};
 use crate::sync::{lock, read};
 use crate::upstream::classify::Fault;
@@ -59,13 +59,20 @@ impl Scheduler {
             self.take_out(idx, reason.clone());
             return;
         }
-        if let Fault::RateLimited {
-            quota: Some(hit), ..
-        }
-        | Fault::QuotaDay { quota: Some(hit) } = fault
-        {
-            self.limits.learn(self.group_name(key.group), model, hit);
-        }
+        // The quota Google's 429 named (its value, when stated, is learned for the group).
+        let limit = match fault {
+            Fault::RateLimited {
+                quota: Some(hit), ..
+            }
+            | Fault::QuotaDay { quota: Some(hit) } => {
+                self.limits.learn(self.group_name(key.group), model, hit);
+                limit_kind(&hit.quota_id).map(|kind| Full {
+                    kind,
+                    by_google: true,
+                })
+            }
+            _ => None,
+        };
         let m = self.model(model, now, wall);
         let mut st = lock(&m);
         let group_members: Vec<usize> = self.groups[key.group]
@@ -73,13 +80,6 @@ impl Scheduler {
             .iter()
             .map(|k| *k as usize)
             .collect();
-        let limit = match fault {
-            Fault::RateLimited {
-                quota: Some(hit), ..
-            }
-            | Fault::QuotaDay { quota: Some(hit) } => limit_kind(&hit.quota_id),
-            _ => None,
-        };
         match fault {
             Fault::RateLimited { retry_after, .. } => {
                 let until = now + *retry_after;

@@ -16,15 +16,23 @@ pub(super) enum Slot {
         until: Instant,
         reason: &'static str,
         /// The quota that is full, when known (the pre-check's, or the one Google's 429 named).
-        limit: Option<LimitKind>,
+        limit: Option<Full>,
     },
     Parked {
         until: Instant,
         until_wall: DateTime<Utc>,
-        limit: Option<LimitKind>,
+        limit: Option<Full>,
     },
     /// Invalid key: in no queue.
     Out,
+}
+
+/// A full quota that keeps a key out: which one, and whether Google's 429 said so (else the
+/// gateway's pre-check found the window full).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Full {
+    pub(super) kind: LimitKind,
+    pub(super) by_google: bool,
 }
 
 pub(super) struct KeyModel {
@@ -133,10 +141,10 @@ pub(super) fn shortage(
     st: &ModelState,
     tried: &[KeyId],
     now: Instant,
-) -> (Shortage, Option<(usize, LimitKind)>) {
+) -> (Shortage, Option<(usize, Full)>) {
     let mut s = Shortage::default();
-    let mut first: Option<(Instant, usize, LimitKind)> = None;
-    let mut note = |until: Instant, k: usize, limit: &Option<LimitKind>| {
+    let mut first: Option<(Instant, usize, Full)> = None;
+    let mut note = |until: Instant, k: usize, limit: &Option<Full>| {
         if let Some(l) = limit {
             if first.is_none_or(|(u, _, _)| until < u) {
                 first = Some((until, k, *l));
