@@ -5,7 +5,7 @@
 //! disk, with the lines dropped under a flood counted.
 
 use crate::config::log::{LogConfig, Rotation};
-use chrono::{DateTime, Local};
+use chrono::{DateTime, Local, Timelike};
 use rolling_file::{RollingCondition, RollingFileAppender};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ impl RollingCondition for Rotate {
             (None, _) | (_, Rotation::Never) => false,
             (Some(m), Rotation::Midnight) => now.date_naive() != m.date_naive(),
             (Some(m), Rotation::Hourly) => {
-                now.format("%Y%m%d%H").to_string() != m.format("%Y%m%d%H").to_string()
+                (now.date_naive(), now.hour()) != (m.date_naive(), m.hour())
             }
             (Some(m), Rotation::Daily) => *now - m >= chrono::Duration::hours(24),
         };
@@ -63,26 +63,17 @@ impl RollingCondition for Rotate {
     }
 }
 
-/// One rotating log file. `clock` gives the time each write is judged by (injected in tests).
+/// One rotating log file, judged by the local time of each write ([`LogFile::write_at`] takes
+/// another time: tests drive rotation with it).
 pub struct LogFile {
     inner: RollingFileAppender<Rotate>,
     dir: PathBuf,
     name: &'static str,
     retention: Option<Duration>,
-    clock: fn() -> DateTime<Local>,
 }
 
 impl LogFile {
     pub fn open(dir: &Path, name: &'static str, cfg: &LogConfig) -> io::Result<LogFile> {
-        Self::open_with_clock(dir, name, cfg, Local::now)
-    }
-
-    pub fn open_with_clock(
-        dir: &Path,
-        name: &'static str,
-        cfg: &LogConfig,
-        clock: fn() -> DateTime<Local>,
-    ) -> io::Result<LogFile> {
         let inner = RollingFileAppender::new(
             dir.join(name),
             Rotate::new(cfg.rotation, cfg.max_bytes),
@@ -94,7 +85,6 @@ impl LogFile {
             name,
             retention: (cfg.retention_days > 0)
                 .then(|| Duration::from_secs(cfg.retention_days * 86_400)),
-            clock,
         };
         f.sweep(SystemTime::now());
         Ok(f)
@@ -138,8 +128,7 @@ impl LogFile {
 
 impl Write for LogFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let now = (self.clock)();
-        self.write_at(buf, &now)
+        self.write_at(buf, &Local::now())
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
