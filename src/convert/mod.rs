@@ -273,8 +273,6 @@ pub(crate) fn minted_id(id: &str, prefix: &str) -> bool {
         .is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// `prefix` followed by `n` random ASCII alphanumerics (ten base-62 digits from each random
-/// `u64`: 62^10 < 2^64, and the slight bias does not matter for ids).
 /// Serialise into a buffer of `capacity` bytes: the translating surfaces know roughly how large
 /// their JSON will be, and growing a small buffer by doubling copies it several times.
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
@@ -286,6 +284,7 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
     Ok(out)
 }
 
+/// `prefix` followed by `n` random ASCII alphanumerics.
 pub(crate) fn random_id(prefix: &str, n: usize) -> String {
     const DIGITS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut s = Vec::with_capacity(prefix.len() + n);
