@@ -79,7 +79,7 @@ impl Pipeline {
     /// One line per request (target `access`: stdout and `access.log`); keys appear only as
     /// fingerprints, clients as credential ids.
     fn access_log(&self, ctx: &ReqCtx) {
-        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+        if !tracing::enabled!(target: crate::logging::ACCESS, tracing::Level::INFO) {
             return;
         }
         let log = &ctx.log;
@@ -100,7 +100,7 @@ impl Pipeline {
             .and_then(|k| self.state.pool.get(k))
             .map_or("-", |k| k.fingerprint());
         tracing::info!(
-            target: "access",
+            target: crate::logging::ACCESS,
             ip = %ctx.client.ip.map_or_else(|| "-".to_string(), |i| i.to_string()),
             client = %ctx.client.id(),
             surface = %ctx.surface.name,
