@@ -87,6 +87,29 @@ fn start_demo() -> Demo {
     panic!("gemini-gateway --demo did not start in 5 tries");
 }
 
+/// The real gateway (not the demo) in front of `upstream`, configured by environment only: these
+/// upstream keys, client password and admin key, on loopback ports `gw` and `adm`, quiet.
+fn gateway_command(
+    upstream: SocketAddr,
+    keys: &str,
+    password: &str,
+    admin: &str,
+    gw: u16,
+    adm: u16,
+) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"));
+    c.env("GEMINI_API_KEYS", keys)
+        .env("PASSWORD", password)
+        .env("ADMIN_API_KEY", admin)
+        .env("GEMINI_BASE_URL", format!("http://{upstream}"))
+        .env("HOST", "127.0.0.1")
+        .env("PORT", gw.to_string())
+        .env("ADMIN_PORT", adm.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
 /// A native generateContent call with `key` as the client credential.
 fn generate(addr: SocketAddr, key: &str) -> Resp {
     http(
@@ -149,18 +172,9 @@ fn sighup_reloads_the_model_limits_file() {
     // the demo gateway stands in as "Google" for this gateway: it speaks the Gemini API on /v1beta
     let sim = start_demo();
     let (gw, adm) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
-        .env("GEMINI_API_KEYS", "demo-password")
-        .env("PASSWORD", "pw")
-        .env("ADMIN_API_KEY", "adm")
-        .env("GEMINI_BASE_URL", format!("http://{}", sim.addr))
-        .env("HOST", "127.0.0.1")
-        .env("PORT", gw.to_string())
-        .env("ADMIN_PORT", adm.to_string())
+    let child = gateway_command(sim.addr, "demo-password", "pw", "adm", gw, adm)
         .env("MODEL_LIMITS_PATH", &limits)
         .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -338,23 +352,15 @@ fn log_files_hold_the_application_error_and_access_logs() {
     let sim = start_demo();
     let logs = tempfile::tempdir().unwrap();
     let (gw, adm) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_gemini-gateway"))
-        // the second key is unknown to the demo's simulator: Google's refusal is a WARN line
-        .env("GEMINI_API_KEYS", "demo-password,upstream-key-unknown-7f3a")
-        .env("PASSWORD", "client-pw-55d1")
-        .env("ADMIN_API_KEY", "admin-key-9c2e")
-        .env("GEMINI_BASE_URL", format!("http://{}", sim.addr))
-        .env("HOST", "127.0.0.1")
-        .env("PORT", gw.to_string())
-        .env("ADMIN_PORT", adm.to_string())
+    // the second key is unknown to the demo's simulator: Google's refusal is a WARN line
+    let keys = "demo-password,upstream-key-unknown-7f3a";
+    let child = gateway_command(sim.addr, keys, "client-pw-55d1", "admin-key-9c2e", gw, adm)
         .env("LOG_DIR", logs.path())
         .env("MAX_LOG_SIZE", "1")
         .env("MAX_LOG_BACKUPS", "2")
         .env("LOG_ROTATION_INTERVAL", "hourly")
         .env("MAX_REQUESTS_PER_MINUTE", "0")
         .env("LOG_LEVEL", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let pid = child.id();

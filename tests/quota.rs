@@ -83,15 +83,9 @@ fn the_simulators_own_quota_429_is_learned_and_honoured() {
     // The file believes 100 RPM, Google (the simulator) enforces 3.
     let dir = tempfile::tempdir().unwrap();
     let limits = limits_file(&dir, "{rpm: 100}");
-    let sim = SimConfig {
-        quota: Some(gemini_sim::Quota {
-            rpm: Some(3),
-            tpm: None,
-            rpd: None,
-        }),
-        ..SimConfig::default()
-    };
-    let h = Harness::start(sim, &["only"], |c| c.model_limits.path = Some(limits));
+    let h = Harness::start(sim_with_rpm(3), &["only"], |c| {
+        c.model_limits.path = Some(limits)
+    });
     for _ in 0..3 {
         assert_eq!(h.post(PATH, GEN).status, 200);
     }

@@ -16,6 +16,18 @@ fn chat(h: &Harness) -> Resp {
     h.post_bearer("/v1/chat/completions", CHAT)
 }
 
+/// `n` requests taking turns on the Gemini and the OpenAI surface; each must answer 200.
+fn both_surfaces_serve(h: &Harness, n: usize, what: &str) {
+    for i in 0..n {
+        let r = if i % 2 == 0 {
+            h.post(NATIVE, GEN)
+        } else {
+            chat(h)
+        };
+        assert_eq!(r.status, 200, "{what} request {i}: {}", r.text());
+    }
+}
+
 /// One key of project `proj` in `tier`, with the built-in table (or `file`) enforced.
 fn gateway(tier: Tier, file: Option<std::path::PathBuf>, sim: SimConfig) -> Harness {
     let keys = vec![KeyConfig::in_project("k1", "proj").with_tier(tier)];
@@ -29,14 +41,7 @@ fn gateway(tier: Tier, file: Option<std::path::PathBuf>, sim: SimConfig) -> Harn
 fn free_keys_meet_the_free_table_and_the_refusal_says_why_on_both_surfaces() {
     let h = gateway(Tier::Free, None, SimConfig::default());
     // the built-in free tier allows 5 requests a minute for gemini-2.5-flash
-    for i in 0..5 {
-        let r = if i % 2 == 0 {
-            h.post(NATIVE, GEN)
-        } else {
-            chat(&h)
-        };
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    both_surfaces_serve(&h, 5, "free");
     let native = h.post(NATIVE, GEN);
     assert_eq!(native.status, 429);
     let msg = native.json()["error"]["message"]
@@ -71,14 +76,7 @@ fn free_keys_meet_the_free_table_and_the_refusal_says_why_on_both_surfaces() {
 fn paid_keys_use_their_tiers_table_not_the_free_numbers() {
     for tier in [Tier::Tier1, Tier::Tier2, Tier::Tier3, Tier::Unlimited] {
         let h = gateway(tier, None, SimConfig::default());
-        for i in 0..25 {
-            let r = if i % 2 == 0 {
-                h.post(NATIVE, GEN)
-            } else {
-                chat(&h)
-            };
-            assert_eq!(r.status, 200, "{tier} request {i}: {}", r.text());
-        }
+        both_surfaces_serve(&h, 25, tier.as_str());
         assert_eq!(h.sim.calls(), 25, "{tier}");
         let l = h.state.pool.limits.get("proj", "gemini-2.5-flash");
         match tier {
@@ -118,15 +116,7 @@ fn a_tier_from_the_operators_file_is_named_as_such() {
 
 #[test]
 fn a_limit_learned_from_googles_429_wins_over_the_tier_and_says_so() {
-    let sim = SimConfig {
-        quota: Some(gemini_sim::Quota {
-            rpm: Some(3),
-            tpm: None,
-            rpd: None,
-        }),
-        ..SimConfig::default()
-    };
-    let h = gateway(Tier::Tier1, None, sim);
+    let h = gateway(Tier::Tier1, None, sim_with_rpm(3));
     for _ in 0..3 {
         assert_eq!(h.post(NATIVE, GEN).status, 200);
     }

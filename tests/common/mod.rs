@@ -110,6 +110,18 @@ pub fn test_config(sim: SocketAddr, keys: Vec<KeyConfig>) -> Config {
     c
 }
 
+/// A simulator that enforces `rpm` requests a minute per key, as Google does (429 with a QuotaFailure).
+pub fn sim_with_rpm(rpm: u32) -> SimConfig {
+    SimConfig {
+        quota: Some(gemini_sim::Quota {
+            rpm: Some(rpm),
+            tpm: None,
+            rpd: None,
+        }),
+        ..SimConfig::default()
+    }
+}
+
 /// Keys that are each their own project.
 pub fn keys(names: &[&str]) -> Vec<KeyConfig> {
     names.iter().map(|k| KeyConfig::new(k)).collect()
