@@ -24,19 +24,7 @@ fn post(h: &Harness, path: &str, body: &Value) -> Resp {
 
 /// `(event name, data)` of an Anthropic stream; every event has both lines.
 fn events(body: &[u8]) -> Vec<(String, Value)> {
-    let text = String::from_utf8(body.to_vec()).unwrap();
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let (name, data) = e.split_once('\n').expect("event and data lines");
-            (
-                name.strip_prefix("event: ")
-                    .expect("event line")
-                    .to_string(),
-                serde_json::from_str(data.strip_prefix("data: ").expect("data line")).unwrap(),
-            )
-        })
-        .collect()
+    named_events(body)
 }
 
 #[test]

@@ -22,18 +22,7 @@ fn post(h: &Harness, body: &Value) -> Resp {
 }
 
 fn events(body: &[u8]) -> Vec<(String, Value)> {
-    String::from_utf8(body.to_vec())
-        .unwrap()
-        .split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let (name, data) = e.split_once('\n').expect("event and data lines");
-            (
-                name.strip_prefix("event: ").unwrap().to_string(),
-                serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap(),
-            )
-        })
-        .collect()
+    named_events(body)
 }
 
 fn weather_tool() -> Value {

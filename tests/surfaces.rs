@@ -164,13 +164,9 @@ fn googles_openai_compatible_base_url_is_the_openai_surface() {
     assert_eq!(r.json()["error"]["param"], "model");
 }
 
-/// The `data:` payloads of an SSE body whose events may carry an `event:` line.
+/// The data of a stream whose events carry `event:` lines.
 fn data_lines(body: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(body)
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .collect()
+    named_events(body).into_iter().map(|(_, v)| v).collect()
 }
 
 /// Answer text is carried as the JSON string Gemini sent: quotes, backslashes, control

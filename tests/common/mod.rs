@@ -438,6 +438,25 @@ pub fn sse_events(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// `(event name, data)` of a stream whose events each carry an `event:` and a `data:` line
+/// (the Responses and Anthropic streams).
+pub fn named_events(body: &[u8]) -> Vec<(String, serde_json::Value)> {
+    String::from_utf8(body.to_vec())
+        .unwrap()
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let (name, data) = e.split_once('\n').expect("event and data lines");
+            (
+                name.strip_prefix("event: ")
+                    .expect("event line")
+                    .to_string(),
+                serde_json::from_str(data.strip_prefix("data: ").expect("data line")).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// Run `promtool` (Debian's prometheus package; CI installs it) with `args`, feeding it `stdin`,
 /// and assert it finds nothing to complain about. Without promtool outside CI: skipped, said so.
 pub fn promtool(args: &[&str], stdin: Option<&[u8]>) {
