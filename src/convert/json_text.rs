@@ -20,6 +20,11 @@ impl JsonText {
         }
     }
 
+    /// The JSON string literal, quotes included.
+    pub fn literal(&self) -> &str {
+        self.0.get()
+    }
+
     /// The escaped body between the quotes.
     pub fn escaped(&self) -> &str {
         let raw = self.0.get();
@@ -128,6 +133,19 @@ impl JsonTextBuf {
         self.first.is_none()
     }
 
+    /// Write the joined text as a JSON string literal.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match &self.first {
+            None => out.extend_from_slice(b"\"\""),
+            Some(f) if self.more.is_empty() => out.extend_from_slice(f.literal().as_bytes()),
+            Some(_) => {
+                out.push(b'"');
+                out.extend_from_slice(self.more.as_bytes());
+                out.push(b'"');
+            }
+        }
+    }
+
     pub fn finish(self) -> JsonText {
         match self.first {
             None => JsonText::default(),
@@ -175,6 +193,24 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&joined).unwrap()).unwrap();
         assert_eq!(v, serde_json::json!("line\n\"quoted\" é café ok and\ttab"));
         assert_eq!(JsonTextBuf::default().finish().plain(), "");
+        for buf in [
+            JsonTextBuf::default(),
+            {
+                let mut b = JsonTextBuf::default();
+                b.push(JsonText::from_plain("a\"b"));
+                b
+            },
+            {
+                let mut b = JsonTextBuf::default();
+                b.push(JsonText::from_plain("a\"b"));
+                b.push(JsonText::from_plain("\nc"));
+                b
+            },
+        ] {
+            let mut out = Vec::new();
+            buf.write(&mut out);
+            assert_eq!(out, serde_json::to_vec(&buf).unwrap(), "write = serialize");
+        }
         assert!(serde_json::from_str::<JsonText>("12").is_err());
         assert_eq!(format!("{:?}", JsonText::from("a\"b")), r#""a\"b""#);
     }

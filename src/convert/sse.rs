@@ -50,21 +50,18 @@ impl SseReader {
         let buf = std::mem::take(&mut self.buf);
         let mut start = 0;
         let mut i = self.scanned;
-        while i < buf.len() {
-            let b = buf[i];
-            if b != b'\n' && b != b'\r' {
-                i += 1;
-                continue;
-            }
-            let term = if b == b'\r' {
-                match buf.get(i + 1) {
-                    Some(b'\n') => 2,
-                    Some(_) => 1,
-                    // A trailing `\r` may be the first half of `\r\n`: wait for more bytes.
-                    None => break,
+        // Where the search for line ends stopped.
+        let mut scanned_to = buf.len();
+        while let Some(at) = memchr::memchr2(b'\n', b'\r', &buf[i..]) {
+            i += at;
+            let term = match (buf[i], buf.get(i + 1)) {
+                (b'\r', Some(b'\n')) => 2,
+                // A trailing `\r` may be the first half of `\r\n`: wait for more bytes.
+                (b'\r', None) => {
+                    scanned_to = i;
+                    break;
                 }
-            } else {
-                1
+                _ => 1,
             };
             if !self.line(&buf[start..i], event) {
                 return false;
@@ -74,7 +71,7 @@ impl SseReader {
         }
         self.buf = buf;
         self.buf.drain(..start);
-        self.scanned = i - start;
+        self.scanned = scanned_to - start;
         true
     }
 

@@ -13,25 +13,23 @@
 //!   alphanumerics; `id` `fc_…`).
 
 use crate::convert::gemini::{pieces, CallIds, Part, Piece, ToolCall};
+use crate::convert::json_out::Obj;
 use crate::convert::json_text::{JsonText, JsonTextBuf};
 use crate::convert::random_id;
-use serde::Serialize;
-use serde_json::{json, Value};
 
-/// One output item, serialised as the Responses API spells it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// One output item.
+#[derive(Debug, Clone)]
 pub(super) enum Item {
     Message {
         id: String,
         status: &'static str,
-        role: &'static str,
-        content: [OutputText; 1],
+        /// The answer's text as Gemini escaped it.
+        text: JsonTextBuf,
     },
     Reasoning {
         id: String,
-        summary: Vec<SummaryText>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        /// The thought summary (no `summary_text` part when empty).
+        summary: String,
         encrypted_content: Option<String>,
     },
     FunctionCall {
@@ -43,38 +41,93 @@ pub(super) enum Item {
     },
 }
 
+impl Item {
+    /// The item as the Responses API spells it.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut o = Obj::new(out);
+        match self {
+            Item::Message { id, status, text } => {
+                o.raw("type", "\"message\"")
+                    .str("id", id)
+                    .str("status", status)
+                    .raw("role", "\"assistant\"")
+                    .with("content", |b| {
+                        b.push(b'[');
+                        output_text(b, text);
+                        b.push(b']');
+                    });
+            }
+            Item::Reasoning {
+                id,
+                summary,
+                encrypted_content,
+            } => {
+                o.raw("type", "\"reasoning\"").str("id", id);
+                o.with("summary", |b| {
+                    b.push(b'[');
+                    if !summary.is_empty() {
+                        summary_text(b, summary);
+                    }
+                    b.push(b']');
+                });
+                if let Some(e) = encrypted_content {
+                    o.str("encrypted_content", e);
+                }
+            }
+            Item::FunctionCall {
+                id,
+                status,
+                call_id,
+                name,
+                arguments,
+            } => {
+                o.raw("type", "\"function_call\"")
+                    .str("id", id)
+                    .str("status", status)
+                    .str("call_id", call_id)
+                    .str("name", name)
+                    .str("arguments", arguments);
+            }
+        }
+        o.end();
+    }
+}
+
+/// Items as a JSON array.
+pub(super) fn write_items(out: &mut Vec<u8>, items: &[Item]) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item.write(out);
+    }
+    out.push(b']');
+}
+
 /// A message's `output_text` part.
-#[derive(Debug, Clone, Serialize)]
-pub(super) struct OutputText {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// The answer's text as Gemini escaped it.
-    text: JsonTextBuf,
-    annotations: [(); 0],
-    logprobs: [(); 0],
+fn output_text(out: &mut Vec<u8>, text: &JsonTextBuf) {
+    let mut o = Obj::new(out);
+    o.raw("type", "\"output_text\"")
+        .with("text", |b| text.write(b))
+        .raw("annotations", "[]")
+        .raw("logprobs", "[]");
+    o.end();
 }
 
 /// A reasoning item's `summary_text` part.
-#[derive(Debug, Clone, Serialize)]
-pub(super) struct SummaryText {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: String,
-}
-
-fn output_text(text: JsonTextBuf) -> OutputText {
-    OutputText {
-        kind: "output_text",
-        text,
-        annotations: [],
-        logprobs: [],
-    }
+fn summary_text(out: &mut Vec<u8>, text: &str) {
+    let mut o = Obj::new(out);
+    o.raw("type", "\"summary_text\"").str("text", text);
+    o.end();
 }
 
 /// Where stream events go (nowhere for a whole answer).
 pub(super) trait Sink {
-    fn event(&mut self, kind: &'static str, data: Value);
-    /// Whether events are wanted at all (they are not built otherwise).
+    /// One event: `data` writes its fields (after the `type` and `sequence_number` the sink
+    /// writes).
+    fn event(&mut self, kind: &'static str, data: &mut dyn FnMut(&mut Obj<'_>));
+    /// Whether events are wanted at all (they are not written otherwise).
     fn live(&self) -> bool {
         true
     }
@@ -84,16 +137,16 @@ pub(super) trait Sink {
 pub(super) struct NoEvents;
 
 impl Sink for NoEvents {
-    fn event(&mut self, _kind: &'static str, _data: Value) {}
+    fn event(&mut self, _kind: &'static str, _data: &mut dyn FnMut(&mut Obj<'_>)) {}
     fn live(&self) -> bool {
         false
     }
 }
 
-/// Build and send an event only when the sink wants events.
-fn emit(sink: &mut dyn Sink, kind: &'static str, data: impl FnOnce() -> Value) {
+/// Write an event only when the sink wants events.
+fn emit(sink: &mut dyn Sink, kind: &'static str, mut data: impl FnMut(&mut Obj<'_>)) {
     if sink.live() {
-        sink.event(kind, data());
+        sink.event(kind, &mut data);
     }
 }
 
@@ -145,25 +198,36 @@ impl Output {
         if !matches!(self.open, Some(Open::Message { .. })) {
             self.close(sink);
             let id = random_id("msg_", 48);
-            let output_index = self.index();
-            emit(sink, "response.output_item.added", || {
-                json!({"output_index": output_index, "item": {"id": id, "type": "message",
-                       "status": "in_progress", "role": "assistant", "content": []}})
+            let output_index = self.index() as u64;
+            emit(sink, "response.output_item.added", |o| {
+                o.u64("output_index", output_index);
+                let mut item = o.obj("item");
+                item.str("id", &id)
+                    .raw("type", "\"message\"")
+                    .raw("status", "\"in_progress\"")
+                    .raw("role", "\"assistant\"")
+                    .raw("content", "[]");
+                item.end();
             });
-            emit(sink, "response.content_part.added", || {
-                json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                       "part": output_text(JsonTextBuf::default())})
+            emit(sink, "response.content_part.added", |o| {
+                o.str("item_id", &id)
+                    .u64("output_index", output_index)
+                    .u64("content_index", 0)
+                    .with("part", |b| output_text(b, &JsonTextBuf::default()));
             });
             self.open = Some(Open::Message {
                 id,
                 text: JsonTextBuf::default(),
             });
         }
-        let output_index = self.index();
+        let output_index = self.index() as u64;
         if let Some(Open::Message { id, text }) = &mut self.open {
-            emit(sink, "response.output_text.delta", || {
-                json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                       "delta": t.plain(), "logprobs": []})
+            emit(sink, "response.output_text.delta", |o| {
+                o.str("item_id", id)
+                    .u64("output_index", output_index)
+                    .u64("content_index", 0)
+                    .raw("delta", t.literal())
+                    .raw("logprobs", "[]");
             });
             text.push(t);
         }
@@ -175,9 +239,14 @@ impl Output {
         }
         self.close(sink);
         let id = random_id("rs_", 48);
-        emit(sink, "response.output_item.added", || {
-            json!({"output_index": self.index(),
-                   "item": {"id": id, "type": "reasoning", "summary": []}})
+        let output_index = self.index() as u64;
+        emit(sink, "response.output_item.added", |o| {
+            o.u64("output_index", output_index);
+            let mut item = o.obj("item");
+            item.str("id", &id)
+                .raw("type", "\"reasoning\"")
+                .raw("summary", "[]");
+            item.end();
         });
         self.open = Some(Open::Reasoning {
             id,
@@ -187,17 +256,21 @@ impl Output {
 
     fn summary(&mut self, t: &str, sink: &mut dyn Sink) {
         self.open_reasoning(sink);
-        let output_index = self.index();
+        let output_index = self.index() as u64;
         if let Some(Open::Reasoning { id, text }) = &mut self.open {
             if text.is_empty() {
-                emit(sink, "response.reasoning_summary_part.added", || {
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                           "part": {"type": "summary_text", "text": ""}})
+                emit(sink, "response.reasoning_summary_part.added", |o| {
+                    o.str("item_id", id)
+                        .u64("output_index", output_index)
+                        .u64("summary_index", 0)
+                        .with("part", |b| summary_text(b, ""));
                 });
             }
-            emit(sink, "response.reasoning_summary_text.delta", || {
-                json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                       "delta": t})
+            emit(sink, "response.reasoning_summary_text.delta", |o| {
+                o.str("item_id", id)
+                    .u64("output_index", output_index)
+                    .u64("summary_index", 0)
+                    .str("delta", t);
             });
             text.push_str(t);
         }
@@ -214,47 +287,45 @@ impl Output {
             self.sign(s, sink);
         }
         self.close(sink);
-        let id = random_id("fc_", 48);
-        let output_index = self.index();
-        let added = Item::FunctionCall {
-            id,
+        let output_index = self.index() as u64;
+        let mut item = Item::FunctionCall {
+            id: random_id("fc_", 48),
             status: "in_progress",
             call_id: tc.id,
             name: tc.name,
             arguments: String::new(),
         };
-        emit(
-            sink,
-            "response.output_item.added",
-            || json!({"output_index": output_index, "item": added}),
-        );
+        emit(sink, "response.output_item.added", |o| {
+            o.u64("output_index", output_index)
+                .with("item", |b| item.write(b));
+        });
         let Item::FunctionCall {
-            id, call_id, name, ..
-        } = added
+            id,
+            status,
+            name,
+            arguments,
+            ..
+        } = &mut item
         else {
             unreachable!()
         };
-        emit(
-            sink,
-            "response.function_call_arguments.delta",
-            || json!({"item_id": id, "output_index": output_index, "delta": tc.arguments}),
-        );
-        emit(sink, "response.function_call_arguments.done", || {
-            json!({"item_id": id, "output_index": output_index, "name": name,
-                   "arguments": tc.arguments})
+        emit(sink, "response.function_call_arguments.delta", |o| {
+            o.str("item_id", id)
+                .u64("output_index", output_index)
+                .str("delta", &tc.arguments);
         });
-        let item = Item::FunctionCall {
-            id,
-            status: "completed",
-            call_id,
-            name,
-            arguments: tc.arguments,
-        };
-        emit(
-            sink,
-            "response.output_item.done",
-            || json!({"output_index": output_index, "item": item}),
-        );
+        emit(sink, "response.function_call_arguments.done", |o| {
+            o.str("item_id", id)
+                .u64("output_index", output_index)
+                .str("name", name)
+                .str("arguments", &tc.arguments);
+        });
+        *status = "completed";
+        *arguments = tc.arguments;
+        emit(sink, "response.output_item.done", |o| {
+            o.u64("output_index", output_index)
+                .with("item", |b| item.write(b));
+        });
         self.items.push(item);
         self.calls += 1;
     }
@@ -265,55 +336,55 @@ impl Output {
     }
 
     fn finish_open(&mut self, sig: Option<&str>, sink: &mut dyn Sink) {
-        let output_index = self.index();
+        let output_index = self.index() as u64;
         let item = match self.open.take() {
             None => return,
             Some(Open::Message { id, text }) => {
-                emit(sink, "response.output_text.done", || {
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                           "text": text, "logprobs": []})
+                emit(sink, "response.output_text.done", |o| {
+                    o.str("item_id", &id)
+                        .u64("output_index", output_index)
+                        .u64("content_index", 0)
+                        .with("text", |b| text.write(b))
+                        .raw("logprobs", "[]");
                 });
-                let part = output_text(text);
-                emit(sink, "response.content_part.done", || {
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                           "part": part})
+                emit(sink, "response.content_part.done", |o| {
+                    o.str("item_id", &id)
+                        .u64("output_index", output_index)
+                        .u64("content_index", 0)
+                        .with("part", |b| output_text(b, &text));
                 });
                 Item::Message {
                     id,
                     status: "completed",
-                    role: "assistant",
-                    content: [part],
+                    text,
                 }
             }
             Some(Open::Reasoning { id, text }) => {
-                let mut summary = Vec::new();
                 if !text.is_empty() {
-                    emit(sink, "response.reasoning_summary_text.done", || {
-                        json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                               "text": text})
+                    emit(sink, "response.reasoning_summary_text.done", |o| {
+                        o.str("item_id", &id)
+                            .u64("output_index", output_index)
+                            .u64("summary_index", 0)
+                            .str("text", &text);
                     });
-                    let part = SummaryText {
-                        kind: "summary_text",
-                        text,
-                    };
-                    emit(sink, "response.reasoning_summary_part.done", || {
-                        json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                               "part": part})
+                    emit(sink, "response.reasoning_summary_part.done", |o| {
+                        o.str("item_id", &id)
+                            .u64("output_index", output_index)
+                            .u64("summary_index", 0)
+                            .with("part", |b| summary_text(b, &text));
                     });
-                    summary.push(part);
                 }
                 Item::Reasoning {
                     id,
-                    summary,
+                    summary: text,
                     encrypted_content: sig.map(str::to_string),
                 }
             }
         };
-        emit(
-            sink,
-            "response.output_item.done",
-            || json!({"output_index": output_index, "item": item}),
-        );
+        emit(sink, "response.output_item.done", |o| {
+            o.u64("output_index", output_index)
+                .with("item", |b| item.write(b));
+        });
         self.items.push(item);
     }
 }
@@ -322,10 +393,12 @@ impl Output {
 mod tests {
     use super::*;
 
+    use serde_json::{json, Value};
+
     struct Names(Vec<String>);
 
     impl Sink for Names {
-        fn event(&mut self, kind: &'static str, _data: Value) {
+        fn event(&mut self, kind: &'static str, _data: &mut dyn FnMut(&mut Obj<'_>)) {
             self.0.push(kind.to_string());
         }
     }
@@ -336,8 +409,12 @@ mod tests {
         let mut names = Names(Vec::new());
         o.parts(&parts, &mut names);
         o.close(&mut names);
-        let items = o.items.iter().map(|i| serde_json::to_value(i).unwrap());
-        (items.collect(), names.0)
+        let mut out = Vec::new();
+        write_items(&mut out, &o.items);
+        let Value::Array(items) = serde_json::from_slice(&out).unwrap() else {
+            panic!("not an array")
+        };
+        (items, names.0)
     }
 
     #[test]

@@ -117,12 +117,12 @@ struct ContentPart<'a> {
 }
 
 /// `reasoning`, as the client sent it and as the response echoes it.
-#[derive(Deserialize, serde::Serialize, Debug, Clone, Default)]
+#[derive(Deserialize, Debug, Clone, Default)]
 pub(super) struct Reasoning {
     #[serde(default)]
-    effort: Option<String>,
+    pub effort: Option<String>,
     #[serde(default)]
-    summary: Option<String>,
+    pub summary: Option<String>,
 }
 
 /// A translated request.

@@ -1,14 +1,14 @@
 //! The `response` object (whole, and as the stream's lifecycle events carry it): what the request
 //! asked for echoed back, the output items, status and usage.
 
-use super::output::{Item, NoEvents, Output};
+use super::output::{write_items, Item, NoEvents, Output};
 use super::request::Reasoning;
 use crate::convert::gemini::{
     blocked_error, finish, upstream_error, Finish, GenerateResponse, UsageMetadata,
 };
+use crate::convert::json_out::Obj;
 use crate::convert::ConvertError;
 use crate::error::GatewayError;
-use serde::Serialize;
 use serde_json::Value;
 
 /// What every response object of one request repeats.
@@ -41,42 +41,6 @@ pub(super) struct Echo {
     pub user: Option<String>,
 }
 
-/// A client's value, or the API's default.
-struct OrDefault<'a>(&'a Option<Value>, Fallback);
-
-/// The defaults the response object shows for fields the client left out.
-#[derive(Clone, Copy)]
-enum Fallback {
-    /// `text`: `{"format": {"type": "text"}}`.
-    TextFormat,
-    /// `tool_choice`: `"auto"`.
-    Auto,
-    /// `metadata`: `{}`.
-    Empty,
-}
-
-impl Serialize for OrDefault<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match (self.0, self.1) {
-            (Some(v), _) => v.serialize(s),
-            (None, Fallback::Auto) => s.serialize_str("auto"),
-            (None, Fallback::Empty) => s.serialize_map(Some(0))?.end(),
-            (None, Fallback::TextFormat) => {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("format", &TextType { kind: "text" })?;
-                m.end()
-            }
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct TextType {
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
 /// How the answer ended.
 pub(super) struct Ending<'a> {
     pub status: &'static str,
@@ -87,111 +51,95 @@ pub(super) struct Ending<'a> {
     pub completed: bool,
 }
 
-/// `incomplete_details`.
-#[derive(Serialize)]
-pub(super) struct Reason {
-    reason: &'static str,
-}
-
-/// The response object, serialised straight from what it borrows (no `Value` tree is built).
-#[derive(Serialize)]
-pub(super) struct ResponseObject<'a> {
-    id: &'a str,
-    object: &'static str,
-    created_at: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    completed_at: Option<u64>,
-    status: &'static str,
-    background: bool,
-    error: Option<&'a Value>,
-    incomplete_details: Option<Reason>,
-    model: &'a str,
-    output: &'a [Item],
-    previous_response_id: Option<&'a str>,
-    /// Nothing is stored, whatever `store` asked.
-    store: bool,
-    truncation: &'static str,
-    instructions: &'a Option<String>,
-    max_output_tokens: Option<u64>,
-    parallel_tool_calls: bool,
-    reasoning: &'a Reasoning,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    text: OrDefault<'a>,
-    tool_choice: OrDefault<'a>,
-    tools: &'a [Value],
-    metadata: OrDefault<'a>,
-    user: &'a Option<String>,
-    usage: Option<Usage>,
-}
-
 impl Meta {
-    /// The response object with this status, output and usage.
-    pub fn object<'a>(&'a self, end: &'a Ending<'_>, output: &'a [Item]) -> ResponseObject<'a> {
-        ResponseObject {
-            id: &self.id,
-            object: "response",
-            created_at: self.created_at,
-            completed_at: end.completed.then_some(self.created_at),
-            status: end.status,
-            background: false,
-            error: end.error.as_ref(),
-            incomplete_details: end.incomplete.map(|reason| Reason { reason }),
-            model: &self.model,
-            output,
-            previous_response_id: None,
-            store: false,
-            truncation: "disabled",
-            instructions: &self.echo.instructions,
-            max_output_tokens: self.echo.max_output_tokens,
-            parallel_tool_calls: self.echo.parallel_tool_calls,
-            reasoning: &self.echo.reasoning,
-            temperature: self.echo.temperature,
-            top_p: self.echo.top_p,
-            text: OrDefault(&self.echo.text, Fallback::TextFormat),
-            tool_choice: OrDefault(&self.echo.tool_choice, Fallback::Auto),
-            tools: &self.echo.tools,
-            metadata: OrDefault(&self.echo.metadata, Fallback::Empty),
-            user: &self.echo.user,
-            usage: end.usage.map(usage),
+    /// Write the response object with this status, output and usage. Fields the client left
+    /// out show the API's defaults.
+    pub fn write_object(&self, out: &mut Vec<u8>, end: &Ending<'_>, output: &[Item]) {
+        let echo = &self.echo;
+        let mut o = Obj::new(out);
+        o.str("id", &self.id)
+            .raw("object", "\"response\"")
+            .u64("created_at", self.created_at);
+        if end.completed {
+            o.u64("completed_at", self.created_at);
         }
+        o.str("status", end.status).raw("background", "false");
+        match &end.error {
+            Some(e) => o.ser("error", e),
+            None => o.raw("error", "null"),
+        };
+        match end.incomplete {
+            Some(reason) => {
+                let mut d = o.obj("incomplete_details");
+                d.str("reason", reason);
+                d.end();
+            }
+            None => {
+                o.raw("incomplete_details", "null");
+            }
+        }
+        o.str("model", &self.model)
+            .with("output", |b| write_items(b, output))
+            .raw("previous_response_id", "null")
+            // Nothing is stored, whatever `store` asked.
+            .raw("store", "false")
+            .raw("truncation", "\"disabled\"")
+            .opt_str("instructions", echo.instructions.as_deref())
+            .opt_u64("max_output_tokens", echo.max_output_tokens)
+            .bool("parallel_tool_calls", echo.parallel_tool_calls);
+        let mut r = o.obj("reasoning");
+        r.opt_str("effort", echo.reasoning.effort.as_deref())
+            .opt_str("summary", echo.reasoning.summary.as_deref());
+        r.end();
+        o.ser("temperature", &echo.temperature)
+            .ser("top_p", &echo.top_p);
+        given_or(
+            &mut o,
+            "text",
+            &echo.text,
+            "{\"format\":{\"type\":\"text\"}}",
+        );
+        given_or(&mut o, "tool_choice", &echo.tool_choice, "\"auto\"");
+        o.ser("tools", &echo.tools);
+        given_or(&mut o, "metadata", &echo.metadata, "{}");
+        o.opt_str("user", echo.user.as_deref());
+        match end.usage {
+            Some(u) => {
+                let mut w = o.obj("usage");
+                write_usage(&mut w, u);
+                w.end();
+            }
+            None => {
+                o.raw("usage", "null");
+            }
+        }
+        o.end();
     }
 }
 
-/// Responses `usage`.
-#[derive(Serialize)]
-pub(super) struct Usage {
-    input_tokens: u64,
-    input_tokens_details: Cached,
-    output_tokens: u64,
-    output_tokens_details: ReasoningTokens,
-    total_tokens: u64,
+/// The client's value, or the API's default (JSON) when it left the field out.
+fn given_or(o: &mut Obj<'_>, key: &'static str, given: &Option<Value>, default: &'static str) {
+    match given {
+        Some(v) => o.ser(key, v),
+        None => o.raw(key, default),
+    };
 }
 
-#[derive(Serialize)]
-struct Cached {
-    cached_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct ReasoningTokens {
-    reasoning_tokens: u64,
-}
-
-/// Responses `usage` from Gemini's `usageMetadata`.
-pub(super) fn usage(u: &UsageMetadata) -> Usage {
+/// Responses `usage` fields from Gemini's `usageMetadata`.
+fn write_usage(o: &mut Obj<'_>, u: &UsageMetadata) {
     let (input, output) = (u.prompt(), u.completion());
-    Usage {
-        input_tokens: input,
-        input_tokens_details: Cached {
-            cached_tokens: u.cached_content_token_count.unwrap_or(0),
-        },
-        output_tokens: output,
-        output_tokens_details: ReasoningTokens {
-            reasoning_tokens: u.thoughts_token_count.unwrap_or(0),
-        },
-        total_tokens: u.total_token_count.unwrap_or(input + output),
-    }
+    o.u64("input_tokens", input);
+    let mut d = o.obj("input_tokens_details");
+    d.u64("cached_tokens", u.cached_content_token_count.unwrap_or(0));
+    d.end();
+    o.u64("output_tokens", output);
+    let mut d = o.obj("output_tokens_details");
+    d.u64("reasoning_tokens", u.thoughts_token_count.unwrap_or(0));
+    d.end();
+    o.u64(
+        "total_tokens",
+        u.total_token_count.unwrap_or(input + output),
+    );
 }
 
 /// Status and `incomplete_details.reason` for Gemini's finish reason.
@@ -240,8 +188,9 @@ pub(super) fn response(gemini: &[u8], meta: &Meta) -> Result<Vec<u8>, GatewayErr
         usage: resp.usage_metadata.as_ref(),
         completed: true,
     };
-    crate::convert::to_json(&meta.object(&end, &out.items), gemini.len() + 1024)
-        .map_err(|e| GatewayError::internal(e.to_string()))
+    let mut json = Vec::with_capacity(gemini.len() + 1024);
+    meta.write_object(&mut json, &end, &out.items);
+    Ok(json)
 }
 
 #[cfg(test)]

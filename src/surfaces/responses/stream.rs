@@ -21,10 +21,11 @@
 use super::output::{Output, Sink};
 use super::response::{status, Ending, Meta};
 use crate::convert::gemini::{blocked_error, upstream_error, GenerateResponse, UsageMetadata};
+use crate::convert::json_out::Obj;
 use crate::convert::sse::{pump, Events, SseReader};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::route::StreamReply;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const TRUNCATED: &str = "Gemini's stream ended before the answer was complete.";
 
@@ -42,18 +43,19 @@ struct Writer<'o> {
 }
 
 impl Sink for Writer<'_> {
-    fn event(&mut self, kind: &'static str, mut data: Value) {
-        if let Value::Object(m) = &mut data {
-            m.insert("type".into(), Value::from(kind));
-            m.insert("sequence_number".into(), Value::from(*self.seq));
-        }
+    fn event(&mut self, kind: &'static str, data: &mut dyn FnMut(&mut Obj<'_>)) {
+        let out = &mut *self.out;
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: {\"type\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\",\"sequence_number\":");
+        out.extend_from_slice(itoa::Buffer::new().format(*self.seq).as_bytes());
         *self.seq += 1;
-        self.out.extend_from_slice(b"event: ");
-        self.out.extend_from_slice(kind.as_bytes());
-        self.out.extend_from_slice(b"\ndata: ");
-        // A `Value` always serialises.
-        let _ = serde_json::to_writer(&mut *self.out, &data);
-        self.out.extend_from_slice(b"\n\n");
+        let mut o = Obj::resume(out);
+        data(&mut o);
+        o.end();
+        out.extend_from_slice(b"\n\n");
     }
 }
 
@@ -90,22 +92,23 @@ impl ResponseStream {
             return;
         }
         self.started = true;
-        let skeleton = self.meta.object(
-            &Ending {
-                status: "in_progress",
-                incomplete: None,
-                error: None,
-                usage: None,
-                completed: false,
-            },
-            &[],
-        );
+        let skeleton = Ending {
+            status: "in_progress",
+            incomplete: None,
+            error: None,
+            usage: None,
+            completed: false,
+        };
+        let meta = &self.meta;
         let mut w = Writer {
             out,
             seq: &mut self.seq,
         };
-        w.event("response.created", json!({ "response": skeleton }));
-        w.event("response.in_progress", json!({ "response": skeleton }));
+        for kind in ["response.created", "response.in_progress"] {
+            w.event(kind, &mut |o| {
+                o.with("response", |b| meta.write_object(b, &skeleton, &[]));
+            });
+        }
     }
 
     /// End with `error` and `response.failed`.
@@ -119,10 +122,11 @@ impl ResponseStream {
             out,
             seq: &mut self.seq,
         };
-        w.event(
-            "error",
-            json!({"code": code, "message": e.message(), "param": e.param()}),
-        );
+        w.event("error", &mut |o| {
+            o.str("code", code)
+                .str("message", e.message())
+                .opt_str("param", e.param());
+        });
         let end = Ending {
             status: "failed",
             incomplete: None,
@@ -130,8 +134,10 @@ impl ResponseStream {
             usage: self.usage.as_ref(),
             completed: false,
         };
-        let obj = self.meta.object(&end, &self.output.items);
-        w.event("response.failed", json!({ "response": obj }));
+        let (meta, items) = (&self.meta, &self.output.items);
+        w.event("response.failed", &mut |o| {
+            o.with("response", |b| meta.write_object(b, &end, items));
+        });
         self.state = State::Failed;
     }
 
@@ -218,13 +224,15 @@ impl StreamReply for ResponseStream {
             usage: self.usage.as_ref(),
             completed: true,
         };
-        let obj = self.meta.object(&end, &self.output.items);
         let kind = if status == "completed" {
             "response.completed"
         } else {
             "response.incomplete"
         };
-        w.event(kind, json!({ "response": obj }));
+        let (meta, items) = (&self.meta, &self.output.items);
+        w.event(kind, &mut |o| {
+            o.with("response", |b| meta.write_object(b, &end, items));
+        });
     }
 
     fn fail(&mut self, error: &GatewayError, out: &mut Vec<u8>) -> bool {
