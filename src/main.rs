@@ -5,6 +5,12 @@ use gemini_gateway::config::{Config, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: the request path allocates many small, short-lived
+/// buffers, which mimalloc serves from per-thread free lists without trimming and refaulting
+/// the heap (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Gemini API gateway: many keys behind one endpoint, OpenAI and Gemini surfaces, key failover.
 #[derive(Parser, Debug)]
 #[command(version, about)]

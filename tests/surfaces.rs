@@ -271,3 +271,94 @@ fn answer_text_with_escapes_is_the_same_text_on_every_surface() {
         .collect();
     assert_eq!(joined, text);
 }
+
+/// The tokens of every answer are counted once, with Gemini's numbers, whichever surface
+/// translated it — whole answers (whose transform reads the usage itself) and streams alike.
+#[test]
+fn every_surfaces_answers_are_counted_with_geminis_tokens() {
+    let h = Harness::basic();
+    let prompt = "Count the tokens of this request, please.";
+    let anthropic = |body: &Value| {
+        http(
+            h.addr,
+            "POST",
+            "/v1/messages",
+            &[
+                ("x-api-key", PASSWORD),
+                ("content-type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+    };
+    let native = json!({"contents": [{"role": "user", "parts": [{"text": prompt}]}]}).to_string();
+    let (mut input, mut output) = (0, 0);
+    let mut add = |i: &Value, o: &Value| {
+        input += i.as_u64().unwrap();
+        output += o.as_u64().unwrap();
+    };
+    let v = h
+        .post("/v1beta/models/gemini-2.5-flash:generateContent", &native)
+        .json();
+    add(
+        &v["usageMetadata"]["promptTokenCount"],
+        &v["usageMetadata"]["candidatesTokenCount"],
+    );
+    let v = h
+        .post_bearer(
+            "/v1/chat/completions",
+            &json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": prompt}]})
+                .to_string(),
+        )
+        .json();
+    add(
+        &v["usage"]["prompt_tokens"],
+        &v["usage"]["completion_tokens"],
+    );
+    let v = h
+        .post_bearer(
+            "/v1/responses",
+            &json!({"model": "gemini-2.5-flash", "input": prompt}).to_string(),
+        )
+        .json();
+    add(&v["usage"]["input_tokens"], &v["usage"]["output_tokens"]);
+    let v = anthropic(&json!({"model": "gemini-2.5-flash", "max_tokens": 100,
+                              "messages": [{"role": "user", "content": prompt}]}))
+    .json();
+    add(&v["usage"]["input_tokens"], &v["usage"]["output_tokens"]);
+    let r = h.post_bearer(
+        "/v1/responses",
+        &json!({"model": "gemini-2.5-flash", "input": prompt, "stream": true}).to_string(),
+    );
+    let done = named_events(&r.body).pop().unwrap().1;
+    add(
+        &done["response"]["usage"]["input_tokens"],
+        &done["response"]["usage"]["output_tokens"],
+    );
+    let r = anthropic(
+        &json!({"model": "gemini-2.5-flash", "max_tokens": 100, "stream": true,
+                              "messages": [{"role": "user", "content": prompt}]}),
+    );
+    let ev = named_events(&r.body);
+    let delta = &ev.iter().find(|(k, _)| k == "message_delta").unwrap().1;
+    add(
+        &delta["usage"]["input_tokens"],
+        &delta["usage"]["output_tokens"],
+    );
+    assert!(input > 0 && output > 0);
+
+    let metric = |direction: &str| {
+        let text = http(h.admin, "GET", "/metrics", &[], b"").text();
+        let name = format!(
+            r#"gemini_gateway_tokens_total{{direction="{direction}",model="gemini-2.5-flash"}} "#
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(name.as_str()))
+            .map(|v| v.parse::<u64>().unwrap())
+    };
+    assert!(
+        eventually(|| metric("input") == Some(input) && metric("output") == Some(output)),
+        "metrics {:?}/{:?}, answers {input}/{output}",
+        metric("input"),
+        metric("output")
+    );
+}

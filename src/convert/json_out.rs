@@ -100,6 +100,21 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// One server-sent event, `event: <kind>` with `data: {"type":"<kind>",…}` whose further fields
+/// `fields` writes: the event shape of the Responses and Anthropic streams.
+pub(crate) fn sse_event(out: &mut Vec<u8>, kind: &str, fields: impl FnOnce(&mut Obj<'_>)) {
+    debug_assert!(!needs_escape(kind.as_bytes()));
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\ndata: {\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'"');
+    let mut o = Obj::resume(out);
+    fields(&mut o);
+    o.end();
+    out.extend_from_slice(b"\n\n");
+}
+
 /// Whether a string needs JSON escaping: a control character, `"` or `\`. Eight bytes at a time.
 fn needs_escape(s: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -189,6 +204,19 @@ mod tests {
                 "{s:?}: same bytes as serde_json"
             );
         }
+    }
+
+    #[test]
+    fn events_carry_their_type_first() {
+        let mut out = Vec::new();
+        sse_event(&mut out, "ping", |_| {});
+        sse_event(&mut out, "x.y", |o| {
+            o.u64("n", 2);
+        });
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "event: ping\ndata: {\"type\":\"ping\"}\n\nevent: x.y\ndata: {\"type\":\"x.y\",\"n\":2}\n\n"
+        );
     }
 
     #[test]

@@ -173,12 +173,18 @@ pub fn last_usage(tail: &[u8]) -> Option<TokenUsage> {
     let mut it = serde_json::Deserializer::from_slice(&rest[colon + 1..])
         .into_iter::<gemini::UsageMetadata>();
     let u = it.next()?.ok()?;
-    Some(TokenUsage {
-        prompt: u.prompt_token_count.unwrap_or(0),
-        candidates: u.candidates_token_count.unwrap_or(0),
-        thoughts: u.thoughts_token_count.unwrap_or(0),
-        total: u.total_token_count.unwrap_or(0),
-    })
+    Some(TokenUsage::from(&u))
+}
+
+impl From<&gemini::UsageMetadata> for TokenUsage {
+    fn from(u: &gemini::UsageMetadata) -> Self {
+        TokenUsage {
+            prompt: u.prompt_token_count.unwrap_or(0),
+            candidates: u.candidates_token_count.unwrap_or(0),
+            thoughts: u.thoughts_token_count.unwrap_or(0),
+            total: u.total_token_count.unwrap_or(0),
+        }
+    }
 }
 
 /// Gateway options that shape the translation (from the gateway's config).

@@ -132,9 +132,16 @@ impl AttemptLog {
         }
     }
 
-    /// Read the tokens from the kept tail (once the answer is complete).
+    /// The tokens of the answer, as a transform read them.
+    pub(super) fn read_usage(&mut self, usage: Option<TokenUsage>) {
+        self.usage = usage;
+    }
+
+    /// The tokens of a complete answer: as a transform read them, else from the kept tail.
     pub(super) fn settle_usage(&mut self) {
-        if self.succeeded() {
+        if !self.succeeded() {
+            self.usage = None;
+        } else if self.usage.is_none() {
             self.usage = crate::convert::last_usage(&self.tail);
         }
         self.tail = Vec::new();

@@ -52,12 +52,16 @@ pub(super) async fn send(
                     "The upstream answer was cut off before it finished.",
                 ));
             }
-            log.keep_tail(&body);
             tell_stages(p, stages, &body);
-            let body = match t.transform(body) {
+            let answer = match t.transform(body.clone()) {
                 Ok(b) => b,
                 Err(e) => return Outcome::Failed(e),
             };
+            match t.usage() {
+                Some(u) => log.read_usage(Some(u)),
+                None => log.keep_tail(&body),
+            }
+            let body = answer;
             answered(p, stages);
             if head
                 .insert_header(http::header::CONTENT_LENGTH, body.len())

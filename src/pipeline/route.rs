@@ -1,6 +1,7 @@
 //! What a surface turns a client request into: the upstream request, the model, its quota use,
 //! and how the reply is handled. A [`Route`] is written once, by the surface that built it.
 
+use crate::convert::TokenUsage;
 use crate::error::GatewayError;
 use crate::model::{Method, ModelId, Resource};
 use bytes::Bytes;
@@ -42,6 +43,11 @@ pub struct QuotaUse {
 /// A whole-answer transform: the upstream's 2xx JSON body in, the client's body out.
 pub trait BufferedReply: Send + Sync {
     fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError>;
+    /// The answer's tokens, when the transform has read them (so the log need not look for
+    /// them in the answer again). Default: not read.
+    fn usage(&self) -> Option<TokenUsage> {
+        None
+    }
 }
 
 /// A per-event transform of a streamed answer; holds the translator's state between chunks.

@@ -7,6 +7,7 @@ mod request;
 mod response;
 mod stream;
 
+use crate::convert::TokenUsage;
 use crate::credentials::Identity;
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::{Method, Resource};
@@ -60,7 +61,7 @@ impl Anthropic {
         let reply = if plan.stream {
             Reply::Streamed(Box::new(stream::MessageStream::new(meta)))
         } else {
-            Reply::Buffered(Box::new(MessageJson(meta)))
+            Reply::Buffered(Box::new(MessageJson(meta, None)))
         };
         Ok(Routed::Upstream(Route::generate(
             plan.model,
@@ -201,11 +202,17 @@ impl Surface for Anthropic {
 }
 
 /// A whole answer → `message`.
-struct MessageJson(MessageMeta);
+struct MessageJson(MessageMeta, Option<TokenUsage>);
 
 impl BufferedReply for MessageJson {
     fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
-        Ok(Bytes::from(response::message(&body, &self.0)?))
+        let (json, usage) = response::message(&body, &self.0)?;
+        self.1 = usage;
+        Ok(Bytes::from(json))
+    }
+
+    fn usage(&self) -> Option<TokenUsage> {
+        self.1
     }
 }
 

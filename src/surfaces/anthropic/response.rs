@@ -4,9 +4,11 @@
 use super::blocks::{Blocks, Ev, Start};
 use crate::convert::gemini::blocked_error;
 use crate::convert::gemini::{finish, upstream_error, Finish, GenerateResponse, UsageMetadata};
+use crate::convert::json_out::Obj;
 use crate::convert::json_text::JsonTextBuf;
+use crate::convert::TokenUsage;
 use crate::error::GatewayError;
-use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// What an answer is translated for.
@@ -48,12 +50,24 @@ pub(super) fn usage(u: Option<&UsageMetadata>) -> Usage {
 }
 
 /// Anthropic's `usage` object.
-#[derive(Serialize)]
 pub(super) struct Usage {
     pub input_tokens: u64,
     pub cache_creation_input_tokens: u64,
     pub cache_read_input_tokens: u64,
     pub output_tokens: u64,
+}
+
+impl Usage {
+    /// The usage object's fields.
+    pub fn write(&self, o: &mut Obj<'_>) {
+        o.u64("input_tokens", self.input_tokens)
+            .u64(
+                "cache_creation_input_tokens",
+                self.cache_creation_input_tokens,
+            )
+            .u64("cache_read_input_tokens", self.cache_read_input_tokens)
+            .u64("output_tokens", self.output_tokens);
+    }
 }
 
 /// Read a Gemini answer, or the error it stands for.
@@ -69,8 +83,11 @@ pub(super) fn read(gemini: &[u8]) -> Result<GenerateResponse, GatewayError> {
     Ok(resp)
 }
 
-/// A whole `generateContent` answer → a `message`.
-pub(super) fn message(gemini: &[u8], meta: &MessageMeta) -> Result<Vec<u8>, GatewayError> {
+/// A whole `generateContent` answer → a `message`, and the answer's tokens.
+pub(super) fn message(
+    gemini: &[u8],
+    meta: &MessageMeta,
+) -> Result<(Vec<u8>, Option<TokenUsage>), GatewayError> {
     let resp = read(gemini)?;
     let Some(c) = resp.candidates.as_ref().and_then(|c| c.first()) else {
         return Err(blocked_error(resp.prompt_feedback.as_ref())
@@ -104,50 +121,51 @@ pub(super) fn message(gemini: &[u8], meta: &MessageMeta) -> Result<Vec<u8>, Gate
             Start::ToolUse { id, name } => Block::ToolUse {
                 id,
                 name,
-                input: Value::Object(Default::default()),
+                input: None,
             },
         }),
         (Ev::Text(t), Some(Block::Text { text })) => text.push(t),
         (Ev::Thinking(t), Some(Block::Thinking { thinking, .. })) => thinking.push(t),
         (Ev::Signature(t), Some(Block::Thinking { signature, .. })) => signature.push_str(t),
         (Ev::Json(j), Some(Block::ToolUse { input, .. })) => {
-            *input = serde_json::from_str(&j).unwrap_or_else(|_| json!({}));
+            // The arguments as JSON text, when they are an object (`{}` otherwise).
+            let object =
+                serde_json::from_str::<&RawValue>(&j).is_ok_and(|r| r.get().starts_with('{'));
+            *input = object.then_some(j);
         }
         _ => {}
     };
     blocks.parts(parts, &mut ev);
     blocks.close(&mut ev);
-    let out = Message {
-        id: &meta.id,
-        kind: "message",
-        role: "assistant",
-        model: &meta.model,
-        content,
-        stop_reason: stop_reason(c.finish_reason.as_deref(), blocks.tool_uses),
-        stop_sequence: None,
-        usage: usage(resp.usage_metadata.as_ref()),
-    };
-    crate::convert::to_json(&out, gemini.len() + 512)
-        .map_err(|e| GatewayError::internal(e.to_string()))
-}
-
-/// A whole `message`, serialised straight from its parts.
-#[derive(Serialize)]
-struct Message<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    role: &'static str,
-    model: &'a str,
-    content: Vec<Block>,
-    stop_reason: &'static str,
-    stop_sequence: Option<&'a str>,
-    usage: Usage,
+    let mut out = Vec::with_capacity(gemini.len() + 512);
+    let mut o = Obj::new(&mut out);
+    o.str("id", &meta.id)
+        .raw("type", "\"message\"")
+        .raw("role", "\"assistant\"")
+        .str("model", &meta.model)
+        .with("content", |b| {
+            b.push(b'[');
+            for (i, block) in content.iter().enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                block.write(b);
+            }
+            b.push(b']');
+        })
+        .str(
+            "stop_reason",
+            stop_reason(c.finish_reason.as_deref(), blocks.tool_uses),
+        )
+        .raw("stop_sequence", "null");
+    let mut u = o.obj("usage");
+    usage(resp.usage_metadata.as_ref()).write(&mut u);
+    u.end();
+    o.end();
+    Ok((out, resp.usage_metadata.as_ref().map(TokenUsage::from)))
 }
 
 /// A content block of a whole message.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
 enum Block {
     Text {
         text: JsonTextBuf,
@@ -159,8 +177,35 @@ enum Block {
     ToolUse {
         id: String,
         name: String,
-        input: Value,
+        /// The input object as JSON text (`{}` when there is none).
+        input: Option<String>,
     },
+}
+
+impl Block {
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut o = Obj::new(out);
+        match self {
+            Block::Text { text } => {
+                o.raw("type", "\"text\"").with("text", |b| text.write(b));
+            }
+            Block::Thinking {
+                thinking,
+                signature,
+            } => {
+                o.raw("type", "\"thinking\"")
+                    .with("thinking", |b| thinking.write(b))
+                    .str("signature", signature);
+            }
+            Block::ToolUse { id, name, input } => {
+                o.raw("type", "\"tool_use\"")
+                    .str("id", id)
+                    .str("name", name)
+                    .raw("input", input.as_deref().unwrap_or("{}"));
+            }
+        }
+        o.end();
+    }
 }
 
 /// Gemini `countTokens` → `{"input_tokens": N}`.
@@ -220,7 +265,7 @@ mod tests {
                               "thoughtsTokenCount": 3, "cachedContentTokenCount": 5}
         });
         let out: Value =
-            serde_json::from_slice(&message(g.to_string().as_bytes(), &meta(true)).unwrap())
+            serde_json::from_slice(&message(g.to_string().as_bytes(), &meta(true)).unwrap().0)
                 .unwrap();
         let c = &out["content"];
         assert_eq!(

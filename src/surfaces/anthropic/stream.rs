@@ -16,10 +16,10 @@ use super::blocks::{Blocks, Ev, Start};
 use super::response::{stop_reason, usage, MessageMeta};
 use crate::convert::gemini::blocked_error;
 use crate::convert::gemini::{upstream_error, GenerateResponse, UsageMetadata};
+use crate::convert::json_out::{sse_event, Obj};
 use crate::convert::sse::{pump, Events, SseReader};
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::pipeline::route::{Framing, StreamReply};
-use serde_json::{json, Value};
 
 const TRUNCATED: &str = "Gemini's stream ended before the answer was complete.";
 
@@ -40,15 +40,6 @@ pub(super) struct MessageStream {
     usage: Option<UsageMetadata>,
     state: State,
     at_eof: bool,
-}
-
-fn write(out: &mut Vec<u8>, kind: &str, data: &Value) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    // A `Value` always serialises.
-    let _ = serde_json::to_writer(&mut *out, data);
-    out.extend_from_slice(b"\n\n");
 }
 
 impl MessageStream {
@@ -79,16 +70,22 @@ impl MessageStream {
         self.started = true;
         let mut u = usage(self.usage.as_ref());
         u.output_tokens = 0;
-        write(
-            out,
-            "message_start",
-            &json!({"type": "message_start", "message": {
-                "id": self.meta.id, "type": "message", "role": "assistant",
-                "model": self.meta.model, "content": [], "stop_reason": null,
-                "stop_sequence": null, "usage": u,
-            }}),
-        );
-        write(out, "ping", &json!({"type": "ping"}));
+        let meta = &self.meta;
+        sse_event(out, "message_start", |o| {
+            let mut m = o.obj("message");
+            m.str("id", &meta.id)
+                .raw("type", "\"message\"")
+                .raw("role", "\"assistant\"")
+                .str("model", &meta.model)
+                .raw("content", "[]")
+                .raw("stop_reason", "null")
+                .raw("stop_sequence", "null");
+            let mut w = m.obj("usage");
+            u.write(&mut w);
+            w.end();
+            m.end();
+        });
+        sse_event(out, "ping", |_| {});
     }
 
     fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
@@ -150,44 +147,58 @@ struct Writer<'o> {
 
 impl Writer<'_> {
     fn event(&mut self, e: Ev<'_>) {
-        let index = self.next.saturating_sub(1);
-        let (kind, data) = match e {
+        let index = self.next.saturating_sub(1) as u64;
+        match e {
             Ev::Start(s) => {
-                let block = match s {
-                    Start::Text => json!({"type": "text", "text": ""}),
-                    Start::Thinking => json!({"type": "thinking", "thinking": "", "signature": ""}),
-                    Start::ToolUse { id, name } => {
-                        json!({"type": "tool_use", "id": id, "name": name, "input": {}})
-                    }
-                };
                 self.next += 1;
-                let data = json!({"type": "content_block_start", "index": self.next - 1, "content_block": block});
-                ("content_block_start", data)
+                let index = (self.next - 1) as u64;
+                sse_event(self.out, "content_block_start", |o| {
+                    o.u64("index", index);
+                    let mut b = o.obj("content_block");
+                    match s {
+                        Start::Text => b.raw("type", "\"text\"").raw("text", "\"\""),
+                        Start::Thinking => b
+                            .raw("type", "\"thinking\"")
+                            .raw("thinking", "\"\"")
+                            .raw("signature", "\"\""),
+                        Start::ToolUse { id, name } => b
+                            .raw("type", "\"tool_use\"")
+                            .str("id", &id)
+                            .str("name", &name)
+                            .raw("input", "{}"),
+                    };
+                    b.end();
+                });
             }
-            Ev::Text(t) => delta(index, json!({"type": "text_delta", "text": t.plain()})),
-            Ev::Thinking(t) => delta(
-                index,
-                json!({"type": "thinking_delta", "thinking": t.plain()}),
-            ),
-            Ev::Signature(s) => delta(index, json!({"type": "signature_delta", "signature": s})),
-            Ev::Json(j) => delta(
-                index,
-                json!({"type": "input_json_delta", "partial_json": j}),
-            ),
-            Ev::Stop => (
-                "content_block_stop",
-                json!({"type": "content_block_stop", "index": index}),
-            ),
-        };
-        write(self.out, kind, &data);
+            Ev::Text(t) => delta(self.out, index, |d| {
+                d.raw("type", "\"text_delta\"").raw("text", t.literal());
+            }),
+            Ev::Thinking(t) => delta(self.out, index, |d| {
+                d.raw("type", "\"thinking_delta\"")
+                    .raw("thinking", t.literal());
+            }),
+            Ev::Signature(sig) => delta(self.out, index, |d| {
+                d.raw("type", "\"signature_delta\"").str("signature", sig);
+            }),
+            Ev::Json(j) => delta(self.out, index, |d| {
+                d.raw("type", "\"input_json_delta\"")
+                    .str("partial_json", &j);
+            }),
+            Ev::Stop => sse_event(self.out, "content_block_stop", |o| {
+                o.u64("index", index);
+            }),
+        }
     }
 }
 
-fn delta(index: usize, d: Value) -> (&'static str, Value) {
-    (
-        "content_block_delta",
-        json!({"type": "content_block_delta", "index": index, "delta": d}),
-    )
+/// `content_block_delta` with the `delta` object `fields` writes.
+fn delta(out: &mut Vec<u8>, index: u64, fields: impl FnOnce(&mut Obj<'_>)) {
+    sse_event(out, "content_block_delta", |o| {
+        o.u64("index", index);
+        let mut d = o.obj("delta");
+        fields(&mut d);
+        d.end();
+    });
 }
 
 impl StreamReply for MessageStream {
@@ -214,18 +225,19 @@ impl StreamReply for MessageStream {
         };
         self.blocks.close(&mut |e| w.event(e));
         let u = usage(self.usage.as_ref());
-        // message_delta's usage has no cache_creation_input_tokens.
-        let u = json!({"input_tokens": u.input_tokens, "cache_read_input_tokens": u.cache_read_input_tokens,
-                       "output_tokens": u.output_tokens});
-        write(
-            out,
-            "message_delta",
-            &json!({"type": "message_delta",
-                    "delta": {"stop_reason": stop_reason(Some(&reason), self.blocks.tool_uses),
-                              "stop_sequence": null},
-                    "usage": u}),
-        );
-        write(out, "message_stop", &json!({"type": "message_stop"}));
+        let stop = stop_reason(Some(&reason), self.blocks.tool_uses);
+        sse_event(out, "message_delta", |o| {
+            let mut d = o.obj("delta");
+            d.str("stop_reason", stop).raw("stop_sequence", "null");
+            d.end();
+            // message_delta's usage has no cache_creation_input_tokens.
+            let mut w = o.obj("usage");
+            w.u64("input_tokens", u.input_tokens)
+                .u64("cache_read_input_tokens", u.cache_read_input_tokens)
+                .u64("output_tokens", u.output_tokens);
+            w.end();
+        });
+        sse_event(out, "message_stop", |_| {});
     }
 }
 

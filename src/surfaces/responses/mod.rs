@@ -8,6 +8,7 @@ mod response;
 mod stream;
 mod tools;
 
+use crate::convert::TokenUsage;
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::ModelId;
 use crate::pipeline::body::{parse_json, read_json};
@@ -57,7 +58,7 @@ impl Responses {
         let reply = if plan.stream {
             Reply::Streamed(Box::new(stream::ResponseStream::new(meta)))
         } else {
-            Reply::Buffered(Box::new(ResponseJson(meta)))
+            Reply::Buffered(Box::new(ResponseJson(meta, None)))
         };
         Ok(Routed::Upstream(Route::generate(
             plan.model,
@@ -120,11 +121,17 @@ impl Surface for Responses {
 }
 
 /// A whole answer → the `response` object.
-struct ResponseJson(Meta);
+struct ResponseJson(Meta, Option<TokenUsage>);
 
 impl BufferedReply for ResponseJson {
     fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
-        Ok(Bytes::from(response::response(&body, &self.0)?))
+        let (json, usage) = response::response(&body, &self.0)?;
+        self.1 = usage;
+        Ok(Bytes::from(json))
+    }
+
+    fn usage(&self) -> Option<TokenUsage> {
+        self.1
     }
 }
 

@@ -7,7 +7,7 @@ use crate::convert::gemini::{
     blocked_error, finish, upstream_error, Finish, GenerateResponse, UsageMetadata,
 };
 use crate::convert::json_out::Obj;
-use crate::convert::ConvertError;
+use crate::convert::{ConvertError, TokenUsage};
 use crate::error::GatewayError;
 use serde_json::Value;
 
@@ -151,8 +151,11 @@ pub(super) fn status(gemini: Option<&str>, calls: usize) -> (&'static str, Optio
     }
 }
 
-/// A whole `generateContent` answer → the `response` object.
-pub(super) fn response(gemini: &[u8], meta: &Meta) -> Result<Vec<u8>, GatewayError> {
+/// A whole `generateContent` answer → the `response` object, and the answer's tokens.
+pub(super) fn response(
+    gemini: &[u8],
+    meta: &Meta,
+) -> Result<(Vec<u8>, Option<TokenUsage>), GatewayError> {
     let resp: GenerateResponse = serde_json::from_slice(gemini).map_err(|e| {
         ConvertError::upstream(format!(
             "Gemini sent a response that could not be read: {e}"
@@ -190,7 +193,7 @@ pub(super) fn response(gemini: &[u8], meta: &Meta) -> Result<Vec<u8>, GatewayErr
     };
     let mut json = Vec::with_capacity(gemini.len() + 1024);
     meta.write_object(&mut json, &end, &out.items);
-    Ok(json)
+    Ok((json, resp.usage_metadata.as_ref().map(TokenUsage::from)))
 }
 
 #[cfg(test)]
@@ -216,7 +219,8 @@ mod tests {
                               "thoughtsTokenCount": 3, "totalTokenCount": 9}
         });
         let v: Value =
-            serde_json::from_slice(&response(g.to_string().as_bytes(), &meta()).unwrap()).unwrap();
+            serde_json::from_slice(&response(g.to_string().as_bytes(), &meta()).unwrap().0)
+                .unwrap();
         assert_eq!(v["object"], "response");
         assert_eq!(v["status"], "incomplete");
         assert_eq!(v["incomplete_details"]["reason"], "max_output_tokens");

@@ -21,7 +21,7 @@
 use super::output::{Output, Sink};
 use super::response::{status, Ending, Meta};
 use crate::convert::gemini::{blocked_error, upstream_error, GenerateResponse, UsageMetadata};
-use crate::convert::json_out::Obj;
+use crate::convert::json_out::{sse_event, Obj};
 use crate::convert::sse::{pump, Events, SseReader};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::route::StreamReply;
@@ -44,18 +44,12 @@ struct Writer<'o> {
 
 impl Sink for Writer<'_> {
     fn event(&mut self, kind: &'static str, data: &mut dyn FnMut(&mut Obj<'_>)) {
-        let out = &mut *self.out;
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: {\"type\":\"");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\",\"sequence_number\":");
-        out.extend_from_slice(itoa::Buffer::new().format(*self.seq).as_bytes());
+        let seq = *self.seq;
         *self.seq += 1;
-        let mut o = Obj::resume(out);
-        data(&mut o);
-        o.end();
-        out.extend_from_slice(b"\n\n");
+        sse_event(self.out, kind, |o| {
+            o.u64("sequence_number", seq);
+            data(o);
+        });
     }
 }
 
