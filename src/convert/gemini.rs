@@ -11,6 +11,15 @@ use serde_json::Value;
 use super::json_text::JsonText;
 use super::random_id;
 
+/// Read a Gemini answer or stream event. The bytes are checked to be UTF-8 once, as a whole:
+/// `serde_json` reading from a `str` does not check every key and string again.
+pub(crate) fn read_response(bytes: &[u8]) -> Result<GenerateResponse, serde_json::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => serde_json::from_str(s),
+        Err(e) => Err(serde::de::Error::custom(e)),
+    }
+}
+
 /// `GenerateContentResponse`, one whole answer or one SSE event.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -12,17 +12,21 @@ pub(crate) struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     /// Open an object.
+    #[inline(always)]
     pub fn new(out: &'a mut Vec<u8>) -> Self {
         out.push(b'{');
         Obj { out, empty: true }
     }
 
     /// Go on with an object whose `{` and first fields the caller has written.
+    #[inline(always)]
     pub fn resume(out: &'a mut Vec<u8>) -> Self {
         Obj { out, empty: false }
     }
 
     /// `"key":`. Keys are constants of this crate: plain ASCII with nothing to escape.
+    // Inlined, so that the constant keys are copied as constants (no call to memcpy).
+    #[inline(always)]
     fn key(&mut self, key: &'static str) {
         debug_assert!(!needs_escape(key.as_bytes()), "key {key:?}");
         if !self.empty {
@@ -34,7 +38,20 @@ impl<'a> Obj<'a> {
         self.out.extend_from_slice(b"\":");
     }
 
+    /// Fields written as JSON already (`"a":1,"b":2`, no braces).
+    pub fn fields(&mut self, json: &str) -> &mut Self {
+        if !json.is_empty() {
+            if !self.empty {
+                self.out.push(b',');
+            }
+            self.empty = false;
+            self.out.extend_from_slice(json.as_bytes());
+        }
+        self
+    }
+
     /// A string value, escaped as JSON requires.
+    #[inline(always)]
     pub fn str(&mut self, key: &'static str, value: &str) -> &mut Self {
         self.key(key);
         string(self.out, value);
@@ -50,12 +67,14 @@ impl<'a> Obj<'a> {
     }
 
     /// A value that is JSON already (a literal, or text kept as the JSON it came as).
+    #[inline(always)]
     pub fn raw(&mut self, key: &'static str, json: &str) -> &mut Self {
         self.key(key);
         self.out.extend_from_slice(json.as_bytes());
         self
     }
 
+    #[inline(always)]
     pub fn u64(&mut self, key: &'static str, value: u64) -> &mut Self {
         self.key(key);
         self.out
@@ -70,6 +89,7 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline(always)]
     pub fn bool(&mut self, key: &'static str, value: bool) -> &mut Self {
         self.raw(key, if value { "true" } else { "false" })
     }
@@ -83,18 +103,21 @@ impl<'a> Obj<'a> {
     }
 
     /// A nested object under `key`; close it with [`Obj::end`] before writing on here.
+    #[inline(always)]
     pub fn obj(&mut self, key: &'static str) -> Obj<'_> {
         self.key(key);
         Obj::new(self.out)
     }
 
     /// A value the caller writes under `key` (an array, say) straight into the buffer.
+    #[inline(always)]
     pub fn with(&mut self, key: &'static str, write: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
         self.key(key);
         write(self.out);
         self
     }
 
+    #[inline(always)]
     pub fn end(self) {
         self.out.push(b'}');
     }
@@ -162,6 +185,7 @@ mod tests {
             .u64("n", 42)
             .bool("t", true)
             .opt_u64("none", None);
+        o.fields("").fields("\"f\":1,\"g\":[]");
         let mut inner = o.obj("inner");
         inner.opt_str("s", Some("x")).raw("r", "[1]");
         inner.end();
@@ -171,7 +195,7 @@ mod tests {
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
-            json!({"a": "plain", "n": 42, "t": true, "none": null,
+            json!({"a": "plain", "n": 42, "t": true, "none": null, "f": 1, "g": [],
                    "inner": {"s": "x", "r": [1]}, "v": {"k": [null]}, "list": []})
         );
     }

@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::gemini::{
-    blocked_error, finish_reason, pieces, upstream_error, CallIds, GenerateResponse, OpenAiUsage,
-    Piece,
+    blocked_error, finish_reason, pieces, read_response, upstream_error, CallIds, GenerateResponse,
+    OpenAiUsage, Piece,
 };
 use super::json_text::{JsonText, JsonTextBuf};
 use super::{ChatMeta, ConvertError};
@@ -59,7 +59,7 @@ pub(crate) struct FunctionOut {
 
 /// Translate a whole Gemini answer.
 pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertError> {
-    let resp: GenerateResponse = serde_json::from_slice(gemini).map_err(|e| {
+    let resp: GenerateResponse = read_response(gemini).map_err(|e| {
         ConvertError::upstream(format!(
             "Gemini sent a response that could not be read: {e}"
         ))

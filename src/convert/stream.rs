@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::gemini::blocked_error;
+use super::gemini::{blocked_error, read_response};
 use super::gemini::{
     error_parts, finish_reason, openai_error_type, pieces, CallIds, GenerateResponse, OpenAiUsage,
     Piece, UsageMetadata,
@@ -164,7 +164,7 @@ impl ChatStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let resp: GenerateResponse = match serde_json::from_slice(trimmed) {
+        let resp: GenerateResponse = match read_response(trimmed) {
             Ok(r) => r,
             Err(_) if self.at_eof => {
                 self.fail(out, TRUNCATED, "server_error", Some("stream_truncated"));

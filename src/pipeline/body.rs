@@ -57,7 +57,9 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Ga
             "The request body must be a JSON object.",
         ));
     }
-    if let Ok(v) = serde_json::from_slice(body) {
+    // Checked to be UTF-8 once, as a whole: `serde_json` reading from a `str` does not check
+    // every key and string again.
+    if let Ok(Ok(v)) = std::str::from_utf8(body).map(serde_json::from_str::<T>) {
         return Ok(v);
     }
     let mut de = serde_json::Deserializer::from_slice(body);

@@ -2,7 +2,7 @@
 //! `count_tokens` answer, and model descriptions.
 
 use super::blocks::{Blocks, Ev, Start};
-use crate::convert::gemini::blocked_error;
+use crate::convert::gemini::{blocked_error, read_response};
 use crate::convert::gemini::{finish, upstream_error, Finish, GenerateResponse, UsageMetadata};
 use crate::convert::json_out::Obj;
 use crate::convert::json_text::JsonTextBuf;
@@ -72,7 +72,7 @@ impl Usage {
 
 /// Read a Gemini answer, or the error it stands for.
 pub(super) fn read(gemini: &[u8]) -> Result<GenerateResponse, GatewayError> {
-    let resp: GenerateResponse = serde_json::from_slice(gemini).map_err(|e| {
+    let resp: GenerateResponse = read_response(gemini).map_err(|e| {
         GatewayError::from(crate::convert::ConvertError::upstream(format!(
             "Gemini sent a response that could not be read: {e}"
         )))

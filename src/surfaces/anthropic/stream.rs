@@ -14,7 +14,7 @@
 
 use super::blocks::{Blocks, Ev, Start};
 use super::response::{stop_reason, usage, MessageMeta};
-use crate::convert::gemini::blocked_error;
+use crate::convert::gemini::{blocked_error, read_response};
 use crate::convert::gemini::{upstream_error, GenerateResponse, UsageMetadata};
 use crate::convert::json_out::{sse_event, Obj};
 use crate::convert::sse::{pump, Events, SseReader};
@@ -93,7 +93,7 @@ impl MessageStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let resp: GenerateResponse = match serde_json::from_slice(trimmed) {
+        let resp: GenerateResponse = match read_response(trimmed) {
             Ok(r) => r,
             Err(_) => {
                 let msg = if self.at_eof {

@@ -53,7 +53,7 @@ impl Responses {
             created_at: u64::try_from(self.state.clock.now_utc().timestamp()).unwrap_or(0),
             model: req.model.to_string(),
             summaries: plan.summaries,
-            echo: echo(&req, plan.reasoning),
+            echo: echo(&req, plan.reasoning).render(),
         };
         let reply = if plan.stream {
             Reply::Streamed(Box::new(stream::ResponseStream::new(meta)))

@@ -4,7 +4,7 @@
 use super::output::{write_items, Item, NoEvents, Output};
 use super::request::Reasoning;
 use crate::convert::gemini::{
-    blocked_error, finish, upstream_error, Finish, GenerateResponse, UsageMetadata,
+    blocked_error, finish, read_response, upstream_error, Finish, GenerateResponse, UsageMetadata,
 };
 use crate::convert::json_out::Obj;
 use crate::convert::{ConvertError, TokenUsage};
@@ -20,8 +20,8 @@ pub(super) struct Meta {
     /// The model as the client named it.
     pub model: String,
     pub summaries: bool,
-    /// The request's settings as the response echoes them.
-    pub echo: Echo,
+    /// The request's settings as the response echoes them, written once ([`Echo::render`]).
+    pub echo: String,
 }
 
 /// The request's settings as every response object repeats them (`None`: the client left the
@@ -41,6 +41,37 @@ pub(super) struct Echo {
     pub user: Option<String>,
 }
 
+impl Echo {
+    /// The echoed fields as JSON (`"instructions":…,"user":…`, no braces): a stream repeats them
+    /// in three events, so they are written once.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(256);
+        let mut o = Obj::new(&mut out);
+        o.opt_str("instructions", self.instructions.as_deref())
+            .opt_u64("max_output_tokens", self.max_output_tokens)
+            .bool("parallel_tool_calls", self.parallel_tool_calls);
+        let mut r = o.obj("reasoning");
+        r.opt_str("effort", self.reasoning.effort.as_deref())
+            .opt_str("summary", self.reasoning.summary.as_deref());
+        r.end();
+        o.ser("temperature", &self.temperature)
+            .ser("top_p", &self.top_p);
+        given_or(
+            &mut o,
+            "text",
+            &self.text,
+            "{\"format\":{\"type\":\"text\"}}",
+        );
+        given_or(&mut o, "tool_choice", &self.tool_choice, "\"auto\"");
+        o.ser("tools", &self.tools);
+        given_or(&mut o, "metadata", &self.metadata, "{}");
+        o.opt_str("user", self.user.as_deref());
+        // Without the braces: `{` opened it and nothing closes it.
+        out.remove(0);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
 /// How the answer ended.
 pub(super) struct Ending<'a> {
     pub status: &'static str,
@@ -55,7 +86,6 @@ impl Meta {
     /// Write the response object with this status, output and usage. Fields the client left
     /// out show the API's defaults.
     pub fn write_object(&self, out: &mut Vec<u8>, end: &Ending<'_>, output: &[Item]) {
-        let echo = &self.echo;
         let mut o = Obj::new(out);
         o.str("id", &self.id)
             .raw("object", "\"response\"")
@@ -84,25 +114,7 @@ impl Meta {
             // Nothing is stored, whatever `store` asked.
             .raw("store", "false")
             .raw("truncation", "\"disabled\"")
-            .opt_str("instructions", echo.instructions.as_deref())
-            .opt_u64("max_output_tokens", echo.max_output_tokens)
-            .bool("parallel_tool_calls", echo.parallel_tool_calls);
-        let mut r = o.obj("reasoning");
-        r.opt_str("effort", echo.reasoning.effort.as_deref())
-            .opt_str("summary", echo.reasoning.summary.as_deref());
-        r.end();
-        o.ser("temperature", &echo.temperature)
-            .ser("top_p", &echo.top_p);
-        given_or(
-            &mut o,
-            "text",
-            &echo.text,
-            "{\"format\":{\"type\":\"text\"}}",
-        );
-        given_or(&mut o, "tool_choice", &echo.tool_choice, "\"auto\"");
-        o.ser("tools", &echo.tools);
-        given_or(&mut o, "metadata", &echo.metadata, "{}");
-        o.opt_str("user", echo.user.as_deref());
+            .fields(&self.echo);
         match end.usage {
             Some(u) => {
                 let mut w = o.obj("usage");
@@ -156,7 +168,7 @@ pub(super) fn response(
     gemini: &[u8],
     meta: &Meta,
 ) -> Result<(Vec<u8>, Option<TokenUsage>), GatewayError> {
-    let resp: GenerateResponse = serde_json::from_slice(gemini).map_err(|e| {
+    let resp: GenerateResponse = read_response(gemini).map_err(|e| {
         ConvertError::upstream(format!(
             "Gemini sent a response that could not be read: {e}"
         ))
@@ -207,7 +219,7 @@ mod tests {
             created_at: 1,
             model: "gemini-2.5-flash".into(),
             summaries: false,
-            echo: Echo::default(),
+            echo: Echo::default().render(),
         }
     }
 

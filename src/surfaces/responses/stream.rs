@@ -20,7 +20,9 @@
 
 use super::output::{Output, Sink};
 use super::response::{status, Ending, Meta};
-use crate::convert::gemini::{blocked_error, upstream_error, GenerateResponse, UsageMetadata};
+use crate::convert::gemini::{
+    blocked_error, read_response, upstream_error, GenerateResponse, UsageMetadata,
+};
 use crate::convert::json_out::{sse_event, Obj};
 use crate::convert::sse::{pump, Events, SseReader};
 use crate::error::{ErrorKind, GatewayError};
@@ -140,7 +142,7 @@ impl ResponseStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let resp: GenerateResponse = match serde_json::from_slice(trimmed) {
+        let resp: GenerateResponse = match read_response(trimmed) {
             Ok(r) => r,
             Err(_) => {
                 let msg = if self.at_eof {

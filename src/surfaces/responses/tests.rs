@@ -207,7 +207,7 @@ fn meta(summaries: bool) -> Meta {
         created_at: 7,
         model: "gemini-2.5-flash".into(),
         summaries,
-        echo: Default::default(),
+        echo: super::response::Echo::default().render(),
     }
 }
 
