@@ -46,6 +46,16 @@ pub(crate) struct Candidate {
     pub index: Option<u64>,
 }
 
+impl Candidate {
+    /// The candidate's parts, for [`pieces`] to take the text out of.
+    pub fn parts_mut(&mut self) -> &mut [Part] {
+        match self.content.as_mut().and_then(|c| c.parts.as_deref_mut()) {
+            Some(p) => p,
+            None => &mut [],
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Content {
     #[serde(default)]
@@ -377,7 +387,7 @@ impl CallIds {
 /// * `inlineData` (image output) → Markdown image with a `data:` URI;
 /// * `executableCode` / `codeExecutionResult` → fenced code blocks.
 pub(crate) fn pieces(
-    parts: &[Part],
+    parts: &mut [Part],
     include_thoughts: bool,
     roo: bool,
     ids: &mut CallIds,
@@ -407,20 +417,17 @@ pub(crate) fn pieces(
             .filter(|s| !s.is_empty())
             .map(|s| Piece::Signature(s.clone()));
         if p.thought == Some(true) {
-            if let Some(text) = p
-                .text
-                .as_ref()
-                .filter(|t| !t.is_empty() && include_thoughts)
-            {
-                out.push(Piece::Reasoning(text.clone()));
+            // Taken, not copied: the caller is done with the parts.
+            if let Some(text) = p.text.take().filter(|t| !t.is_empty() && include_thoughts) {
+                out.push(Piece::Reasoning(text));
             }
             out.extend(sig);
             continue;
         }
         out.extend(sig);
-        if let Some(text) = &p.text {
+        if let Some(text) = p.text.take() {
             if !text.is_empty() {
-                out.push(Piece::Text(text.clone()));
+                out.push(Piece::Text(text));
             }
             continue;
         }
@@ -619,18 +626,18 @@ mod tests {
 
     #[test]
     fn pieces_translate_each_part_kind() {
-        let parts: Vec<Part> = serde_json::from_value(json!([
-            {"text": "thinking...", "thought": true},
-            {"text": "Hello"},
-            {"text": ""},
-            {"functionCall": {"id": "g1", "name": "f", "args": {"a": 1}}, "thoughtSignature": "SIG"},
-            {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
-            {"executableCode": {"language": "PYTHON", "code": "print(1)"}},
-            {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1\n"}}
-        ]))
-        .unwrap();
+        let given = json!([
+        {"text": "thinking...", "thought": true},
+        {"text": "Hello"},
+        {"text": ""},
+        {"functionCall": {"id": "g1", "name": "f", "args": {"a": 1}}, "thoughtSignature": "SIG"},
+        {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
+        {"executableCode": {"language": "PYTHON", "code": "print(1)"}},
+        {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1\n"}}
+            ]);
+        let mut parts: Vec<Part> = serde_json::from_value(given.clone()).unwrap();
         let mut ids = CallIds::default();
-        let p = pieces(&parts, false, false, &mut ids);
+        let p = pieces(&mut parts, false, false, &mut ids);
         assert_eq!(p.len(), 5);
         assert_eq!(p[0], Piece::Text("Hello".into()));
         assert_eq!(
@@ -648,16 +655,17 @@ mod tests {
         );
         assert_eq!(p[3], Piece::Text("\n```python\nprint(1)\n```\n".into()));
         assert_eq!(p[4], Piece::Text("\n```output\n1\n\n```\n".into()));
-        let mut ids = CallIds::default();
-        let p = pieces(&parts, true, false, &mut ids);
+        // The text was taken out of the parts; the thoughts of fresh ones, when asked for:
+        let mut parts: Vec<Part> = serde_json::from_value(given).unwrap();
+        let p = pieces(&mut parts, true, false, &mut CallIds::default());
         assert_eq!(p[0], Piece::Reasoning("thinking...".into()));
     }
 
     #[test]
     fn function_call_without_args_gets_empty_object() {
-        let parts: Vec<Part> =
+        let mut parts: Vec<Part> =
             serde_json::from_value(json!([{"functionCall": {"name": "now"}}])).unwrap();
-        let p = pieces(&parts, false, false, &mut CallIds::default());
+        let p = pieces(&mut parts, false, false, &mut CallIds::default());
         let Piece::Call(c) = &p[0] else { panic!() };
         assert_eq!(c.arguments, "{}");
         assert!(c.id.starts_with("call_"));
@@ -679,15 +687,15 @@ mod tests {
 
     #[test]
     fn roo_fix_applies_through_pieces() {
-        let parts: Vec<Part> = serde_json::from_value(
+        let mut parts: Vec<Part> = serde_json::from_value(
             json!([{"functionCall": {"name": "write_to_file", "args": {"path": "p", "content": "a\nb"}}}]),
         )
         .unwrap();
-        let p = pieces(&parts, false, true, &mut CallIds::default());
+        let p = pieces(&mut parts, false, true, &mut CallIds::default());
         let Piece::Call(c) = &p[0] else { panic!() };
         let args: Value = serde_json::from_str(&c.arguments).unwrap();
         assert_eq!(args["line_count"], 2);
-        let p = pieces(&parts, false, false, &mut CallIds::default());
+        let p = pieces(&mut parts, false, false, &mut CallIds::default());
         let Piece::Call(c) = &p[0] else { panic!() };
         assert!(!c.arguments.contains("line_count"));
     }

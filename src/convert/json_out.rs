@@ -123,6 +123,17 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Fields written once to be repeated in several objects ([`Obj::fields`]): `"a":1,"b":2`,
+/// without braces.
+pub(crate) fn fields_of(write: impl FnOnce(&mut Obj<'_>)) -> String {
+    let mut out = Vec::with_capacity(128);
+    let mut o = Obj::new(&mut out);
+    write(&mut o);
+    out.remove(0);
+    // Only valid UTF-8 is ever written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// One server-sent event, `event: <kind>` with `data: {"type":"<kind>",…}` whose further fields
 /// `fields` writes: the event shape of the Responses and Anthropic streams.
 pub(crate) fn sse_event(out: &mut Vec<u8>, kind: &str, fields: impl FnOnce(&mut Obj<'_>)) {
@@ -185,7 +196,9 @@ mod tests {
             .u64("n", 42)
             .bool("t", true)
             .opt_u64("none", None);
-        o.fields("").fields("\"f\":1,\"g\":[]");
+        o.fields("").fields(&fields_of(|f| {
+            f.u64("f", 1).raw("g", "[]");
+        }));
         let mut inner = o.obj("inner");
         inner.opt_str("s", Some("x")).raw("r", "[1]");
         inner.end();

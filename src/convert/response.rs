@@ -67,7 +67,7 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
     if let Some(err) = &resp.error {
         return Err(upstream_error(err));
     }
-    let candidates = resp.candidates.unwrap_or_default();
+    let mut candidates = resp.candidates.unwrap_or_default();
     if candidates.is_empty() {
         return Err(
             blocked_error(resp.prompt_feedback.as_ref()).unwrap_or_else(|| {
@@ -78,12 +78,8 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
 
     let mut ids = CallIds::default();
     let mut choices = Vec::with_capacity(candidates.len());
-    for (pos, c) in candidates.iter().enumerate() {
-        let parts = c
-            .content
-            .as_ref()
-            .and_then(|c| c.parts.as_deref())
-            .unwrap_or(&[]);
+    for (pos, c) in candidates.iter_mut().enumerate() {
+        let parts = c.parts_mut();
         let mut text = JsonTextBuf::default();
         let mut reasoning = JsonTextBuf::default();
         let mut calls = Vec::new();

@@ -189,7 +189,7 @@ impl ChatStream {
         if let Some(u) = resp.usage_metadata {
             self.usage = Some(u);
         }
-        let candidates = resp.candidates.unwrap_or_default();
+        let mut candidates = resp.candidates.unwrap_or_default();
         if candidates.is_empty() {
             if self.choices.is_empty() {
                 if let Some(e) = blocked_error(resp.prompt_feedback.as_ref()) {
@@ -198,7 +198,7 @@ impl ChatStream {
             }
             return;
         }
-        for (pos, c) in candidates.iter().enumerate() {
+        for (pos, c) in candidates.iter_mut().enumerate() {
             let index = c.index.unwrap_or(pos as u64);
             if let std::collections::btree_map::Entry::Vacant(e) = self.choices.entry(index) {
                 e.insert(ChoiceState::default());
@@ -212,11 +212,7 @@ impl ChatStream {
             if self.choices.get(&index).is_some_and(|s| s.finish.is_some()) {
                 continue; // Nothing may follow a choice's finish.
             }
-            let parts = c
-                .content
-                .as_ref()
-                .and_then(|c| c.parts.as_deref())
-                .unwrap_or(&[]);
+            let parts = c.parts_mut();
             let ps = pieces(
                 parts,
                 self.meta.include_thoughts,

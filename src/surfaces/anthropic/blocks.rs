@@ -103,7 +103,7 @@ impl Blocks {
     }
 
     /// Translate one event's parts of the first candidate.
-    pub fn parts(&mut self, parts: &[Part], ev: &mut dyn FnMut(Ev<'_>)) {
+    pub fn parts(&mut self, parts: &mut [Part], ev: &mut dyn FnMut(Ev<'_>)) {
         for piece in pieces(parts, self.thinking, false, &mut self.ids) {
             match piece {
                 Piece::Reasoning(t) => {
@@ -143,11 +143,11 @@ mod tests {
     use serde_json::Value;
 
     fn run(thinking: bool, parts: Value) -> Vec<String> {
-        let parts: Vec<Part> = serde_json::from_value(parts).unwrap();
+        let mut parts: Vec<Part> = serde_json::from_value(parts).unwrap();
         let mut b = Blocks::new(thinking);
         let mut out = Vec::new();
         let mut ev = |e: Ev<'_>| out.push(format!("{e:?}"));
-        b.parts(&parts, &mut ev);
+        b.parts(&mut parts, &mut ev);
         b.close(&mut ev);
         out
     }

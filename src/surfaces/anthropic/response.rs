@@ -88,8 +88,8 @@ pub(super) fn message(
     gemini: &[u8],
     meta: &MessageMeta,
 ) -> Result<(Vec<u8>, Option<TokenUsage>), GatewayError> {
-    let resp = read(gemini)?;
-    let Some(c) = resp.candidates.as_ref().and_then(|c| c.first()) else {
+    let mut resp = read(gemini)?;
+    let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
         return Err(blocked_error(resp.prompt_feedback.as_ref())
             .map(|mut e| {
                 e.param = Some("messages".into());
@@ -102,11 +102,7 @@ pub(super) fn message(
             })
             .into());
     };
-    let parts = c
-        .content
-        .as_ref()
-        .and_then(|c| c.parts.as_deref())
-        .unwrap_or(&[]);
+    let parts = c.parts_mut();
     let mut blocks = Blocks::new(meta.thinking);
     let mut content: Vec<Block> = Vec::new();
     let mut ev = |e: Ev<'_>| match (e, content.last_mut()) {

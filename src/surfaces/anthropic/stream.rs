@@ -93,7 +93,7 @@ impl MessageStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let resp: GenerateResponse = match read_response(trimmed) {
+        let mut resp: GenerateResponse = match read_response(trimmed) {
             Ok(r) => r,
             Err(_) => {
                 let msg = if self.at_eof {
@@ -110,7 +110,7 @@ impl MessageStream {
         if let Some(u) = resp.usage_metadata {
             self.usage = Some(u);
         }
-        let Some(c) = resp.candidates.as_ref().and_then(|c| c.first()) else {
+        let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
             if !self.started {
                 if let Some(e) = blocked_error(resp.prompt_feedback.as_ref()) {
                     self.fail(out, e.into());
@@ -122,11 +122,7 @@ impl MessageStream {
         if self.finish.is_some() {
             return; // nothing may follow the finish
         }
-        let parts = c
-            .content
-            .as_ref()
-            .and_then(|c| c.parts.as_deref())
-            .unwrap_or(&[]);
+        let parts = c.parts_mut();
         let mut w = Writer {
             out,
             next: self.blocks.count,

@@ -13,7 +13,7 @@
 //!   alphanumerics; `id` `fc_…`).
 
 use crate::convert::gemini::{pieces, CallIds, Part, Piece, ToolCall};
-use crate::convert::json_out::Obj;
+use crate::convert::json_out::{fields_of, Obj};
 use crate::convert::json_text::{JsonText, JsonTextBuf};
 use crate::convert::random_id;
 
@@ -151,8 +151,17 @@ fn emit(sink: &mut dyn Sink, kind: &'static str, mut data: impl FnMut(&mut Obj<'
 }
 
 enum Open {
-    Message { id: String, text: JsonTextBuf },
-    Reasoning { id: String, text: String },
+    Message {
+        id: String,
+        /// `"item_id":…,"output_index":…,"content_index":0`, which every event of the message
+        /// repeats (written once).
+        head: String,
+        text: JsonTextBuf,
+    },
+    Reasoning {
+        id: String,
+        text: String,
+    },
 }
 
 /// The output translator of one answer.
@@ -182,7 +191,7 @@ impl Output {
     }
 
     /// Translate one event's parts of the first candidate.
-    pub fn parts(&mut self, parts: &[Part], sink: &mut dyn Sink) {
+    pub fn parts(&mut self, parts: &mut [Part], sink: &mut dyn Sink) {
         for piece in pieces(parts, self.summaries, false, &mut self.ids) {
             match piece {
                 Piece::Reasoning(t) => self.summary(&t.plain(), sink),
@@ -209,23 +218,28 @@ impl Output {
                     .raw("content", "[]");
                 item.end();
             });
+            // Only events use it: a whole answer does not write it.
+            let head = match sink.live() {
+                true => fields_of(|o| {
+                    o.str("item_id", &id)
+                        .u64("output_index", output_index)
+                        .u64("content_index", 0);
+                }),
+                false => String::new(),
+            };
             emit(sink, "response.content_part.added", |o| {
-                o.str("item_id", &id)
-                    .u64("output_index", output_index)
-                    .u64("content_index", 0)
+                o.fields(&head)
                     .with("part", |b| output_text(b, &JsonTextBuf::default()));
             });
             self.open = Some(Open::Message {
                 id,
+                head,
                 text: JsonTextBuf::default(),
             });
         }
-        let output_index = self.index() as u64;
-        if let Some(Open::Message { id, text }) = &mut self.open {
+        if let Some(Open::Message { head, text, .. }) = &mut self.open {
             emit(sink, "response.output_text.delta", |o| {
-                o.str("item_id", id)
-                    .u64("output_index", output_index)
-                    .u64("content_index", 0)
+                o.fields(head)
                     .raw("delta", t.literal())
                     .raw("logprobs", "[]");
             });
@@ -339,19 +353,14 @@ impl Output {
         let output_index = self.index() as u64;
         let item = match self.open.take() {
             None => return,
-            Some(Open::Message { id, text }) => {
+            Some(Open::Message { id, head, text }) => {
                 emit(sink, "response.output_text.done", |o| {
-                    o.str("item_id", &id)
-                        .u64("output_index", output_index)
-                        .u64("content_index", 0)
+                    o.fields(&head)
                         .with("text", |b| text.write(b))
                         .raw("logprobs", "[]");
                 });
                 emit(sink, "response.content_part.done", |o| {
-                    o.str("item_id", &id)
-                        .u64("output_index", output_index)
-                        .u64("content_index", 0)
-                        .with("part", |b| output_text(b, &text));
+                    o.fields(&head).with("part", |b| output_text(b, &text));
                 });
                 Item::Message {
                     id,
@@ -404,10 +413,10 @@ mod tests {
     }
 
     fn run(summaries: bool, parts: Value) -> (Vec<Value>, Vec<String>) {
-        let parts: Vec<Part> = serde_json::from_value(parts).unwrap();
+        let mut parts: Vec<Part> = serde_json::from_value(parts).unwrap();
         let mut o = Output::new(summaries);
         let mut names = Names(Vec::new());
-        o.parts(&parts, &mut names);
+        o.parts(&mut parts, &mut names);
         o.close(&mut names);
         let mut out = Vec::new();
         write_items(&mut out, &o.items);

@@ -6,7 +6,7 @@ use super::request::Reasoning;
 use crate::convert::gemini::{
     blocked_error, finish, read_response, upstream_error, Finish, GenerateResponse, UsageMetadata,
 };
-use crate::convert::json_out::Obj;
+use crate::convert::json_out::{fields_of, Obj};
 use crate::convert::{ConvertError, TokenUsage};
 use crate::error::GatewayError;
 use serde_json::Value;
@@ -45,30 +45,22 @@ impl Echo {
     /// The echoed fields as JSON (`"instructions":…,"user":…`, no braces): a stream repeats them
     /// in three events, so they are written once.
     pub fn render(&self) -> String {
-        let mut out = Vec::with_capacity(256);
-        let mut o = Obj::new(&mut out);
-        o.opt_str("instructions", self.instructions.as_deref())
-            .opt_u64("max_output_tokens", self.max_output_tokens)
-            .bool("parallel_tool_calls", self.parallel_tool_calls);
-        let mut r = o.obj("reasoning");
-        r.opt_str("effort", self.reasoning.effort.as_deref())
-            .opt_str("summary", self.reasoning.summary.as_deref());
-        r.end();
-        o.ser("temperature", &self.temperature)
-            .ser("top_p", &self.top_p);
-        given_or(
-            &mut o,
-            "text",
-            &self.text,
-            "{\"format\":{\"type\":\"text\"}}",
-        );
-        given_or(&mut o, "tool_choice", &self.tool_choice, "\"auto\"");
-        o.ser("tools", &self.tools);
-        given_or(&mut o, "metadata", &self.metadata, "{}");
-        o.opt_str("user", self.user.as_deref());
-        // Without the braces: `{` opened it and nothing closes it.
-        out.remove(0);
-        String::from_utf8(out).unwrap_or_default()
+        fields_of(|o| {
+            o.opt_str("instructions", self.instructions.as_deref())
+                .opt_u64("max_output_tokens", self.max_output_tokens)
+                .bool("parallel_tool_calls", self.parallel_tool_calls);
+            let mut r = o.obj("reasoning");
+            r.opt_str("effort", self.reasoning.effort.as_deref())
+                .opt_str("summary", self.reasoning.summary.as_deref());
+            r.end();
+            o.ser("temperature", &self.temperature)
+                .ser("top_p", &self.top_p);
+            given_or(o, "text", &self.text, "{\"format\":{\"type\":\"text\"}}");
+            given_or(o, "tool_choice", &self.tool_choice, "\"auto\"");
+            o.ser("tools", &self.tools);
+            given_or(o, "metadata", &self.metadata, "{}");
+            o.opt_str("user", self.user.as_deref());
+        })
     }
 }
 
@@ -168,7 +160,7 @@ pub(super) fn response(
     gemini: &[u8],
     meta: &Meta,
 ) -> Result<(Vec<u8>, Option<TokenUsage>), GatewayError> {
-    let resp: GenerateResponse = read_response(gemini).map_err(|e| {
+    let mut resp: GenerateResponse = read_response(gemini).map_err(|e| {
         ConvertError::upstream(format!(
             "Gemini sent a response that could not be read: {e}"
         ))
@@ -176,7 +168,7 @@ pub(super) fn response(
     if let Some(err) = &resp.error {
         return Err(upstream_error(err).into());
     }
-    let Some(c) = resp.candidates.as_ref().and_then(|c| c.first()) else {
+    let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
         let e = blocked_error(resp.prompt_feedback.as_ref())
             .map(|mut e| {
                 e.param = Some("input".into());
@@ -187,11 +179,7 @@ pub(super) fn response(
             });
         return Err(e.into());
     };
-    let parts = c
-        .content
-        .as_ref()
-        .and_then(|c| c.parts.as_deref())
-        .unwrap_or(&[]);
+    let parts = c.parts_mut();
     let mut out = Output::new(meta.summaries);
     out.parts(parts, &mut NoEvents);
     out.close(&mut NoEvents);

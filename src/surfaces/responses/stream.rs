@@ -142,7 +142,7 @@ impl ResponseStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let resp: GenerateResponse = match read_response(trimmed) {
+        let mut resp: GenerateResponse = match read_response(trimmed) {
             Ok(r) => r,
             Err(_) => {
                 let msg = if self.at_eof {
@@ -159,7 +159,7 @@ impl ResponseStream {
         if let Some(u) = resp.usage_metadata {
             self.usage = Some(u);
         }
-        let Some(c) = resp.candidates.as_ref().and_then(|c| c.first()) else {
+        let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
             if !self.started {
                 if let Some(e) = blocked_error(resp.prompt_feedback.as_ref()) {
                     self.failed(out, &e.into());
@@ -171,11 +171,7 @@ impl ResponseStream {
         if self.finish.is_some() {
             return; // nothing may follow the finish
         }
-        let parts = c
-            .content
-            .as_ref()
-            .and_then(|c| c.parts.as_deref())
-            .unwrap_or(&[]);
+        let parts = c.parts_mut();
         let mut w = Writer {
             out,
             seq: &mut self.seq,
