@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 /// mimalloc instead of glibc's malloc: the request path allocates many small, short-lived
 /// buffers, which mimalloc serves from per-thread free lists without trimming and refaulting
-/// the heap (see docs/benchmarks.md).
+/// the heap. Built without transparent huge pages (`no_thp`), which would otherwise add ~11 MB
+/// to the idle RSS for no measurable speed (see docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
