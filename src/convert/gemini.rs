@@ -20,6 +20,20 @@ pub(crate) fn read_response(bytes: &[u8]) -> Result<GenerateResponse, serde_json
     }
 }
 
+/// Read a whole `generateContent` answer: one that cannot be read, or Gemini's error object in it,
+/// is the error.
+pub(crate) fn read_answer(bytes: &[u8]) -> Result<GenerateResponse, super::ConvertError> {
+    let resp = read_response(bytes).map_err(|e| {
+        super::ConvertError::upstream(format!(
+            "Gemini sent a response that could not be read: {e}"
+        ))
+    })?;
+    match &resp.error {
+        Some(err) => Err(upstream_error(err)),
+        None => Ok(resp),
+    }
+}
+
 /// `GenerateContentResponse`, one whole answer or one SSE event.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

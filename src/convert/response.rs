@@ -4,8 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::gemini::{
-    blocked_error, finish_reason, pieces, read_response, upstream_error, CallIds, GenerateResponse,
-    OpenAiUsage, Piece,
+    blocked_error, finish_reason, pieces, read_answer, CallIds, OpenAiUsage, Piece,
 };
 use super::json_text::{JsonText, JsonTextBuf};
 use super::{ChatMeta, ConvertError};
@@ -59,14 +58,7 @@ pub(crate) struct FunctionOut {
 
 /// Translate a whole Gemini answer.
 pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertError> {
-    let resp: GenerateResponse = read_response(gemini).map_err(|e| {
-        ConvertError::upstream(format!(
-            "Gemini sent a response that could not be read: {e}"
-        ))
-    })?;
-    if let Some(err) = &resp.error {
-        return Err(upstream_error(err));
-    }
+    let resp = read_answer(gemini)?;
     let mut candidates = resp.candidates.unwrap_or_default();
     if candidates.is_empty() {
         return Err(

@@ -2,8 +2,8 @@
 //! `count_tokens` answer, and model descriptions.
 
 use super::blocks::{Blocks, Ev, Start};
-use crate::convert::gemini::{blocked_error, read_response};
-use crate::convert::gemini::{finish, upstream_error, Finish, GenerateResponse, UsageMetadata};
+use crate::convert::gemini::{blocked_error, read_answer};
+use crate::convert::gemini::{finish, Finish, UsageMetadata};
 use crate::convert::json_out::Obj;
 use crate::convert::json_text::JsonTextBuf;
 use crate::convert::TokenUsage;
@@ -70,25 +70,12 @@ impl Usage {
     }
 }
 
-/// Read a Gemini answer, or the error it stands for.
-pub(super) fn read(gemini: &[u8]) -> Result<GenerateResponse, GatewayError> {
-    let resp: GenerateResponse = read_response(gemini).map_err(|e| {
-        GatewayError::from(crate::convert::ConvertError::upstream(format!(
-            "Gemini sent a response that could not be read: {e}"
-        )))
-    })?;
-    if let Some(err) = &resp.error {
-        return Err(upstream_error(err).into());
-    }
-    Ok(resp)
-}
-
 /// A whole `generateContent` answer → a `message`, and the answer's tokens.
 pub(super) fn message(
     gemini: &[u8],
     meta: &MessageMeta,
 ) -> Result<(Vec<u8>, Option<TokenUsage>), GatewayError> {
-    let mut resp = read(gemini)?;
+    let mut resp = read_answer(gemini)?;
     let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
         return Err(blocked_error(resp.prompt_feedback.as_ref())
             .map(|mut e| {

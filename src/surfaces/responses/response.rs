@@ -3,9 +3,7 @@
 
 use super::output::{write_items, Item, NoEvents, Output};
 use super::request::Reasoning;
-use crate::convert::gemini::{
-    blocked_error, finish, read_response, upstream_error, Finish, GenerateResponse, UsageMetadata,
-};
+use crate::convert::gemini::{blocked_error, finish, read_answer, Finish, UsageMetadata};
 use crate::convert::json_out::{fields_of, Obj};
 use crate::convert::{ConvertError, TokenUsage};
 use crate::error::GatewayError;
@@ -160,14 +158,7 @@ pub(super) fn response(
     gemini: &[u8],
     meta: &Meta,
 ) -> Result<(Vec<u8>, Option<TokenUsage>), GatewayError> {
-    let mut resp: GenerateResponse = read_response(gemini).map_err(|e| {
-        ConvertError::upstream(format!(
-            "Gemini sent a response that could not be read: {e}"
-        ))
-    })?;
-    if let Some(err) = &resp.error {
-        return Err(upstream_error(err).into());
-    }
+    let mut resp = read_answer(gemini)?;
     let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
         let e = blocked_error(resp.prompt_feedback.as_ref())
             .map(|mut e| {
