@@ -7,7 +7,7 @@ use super::gemini::{
     blocked_error, finish_reason, pieces, read_answer, CallIds, OpenAiUsage, Piece,
 };
 use super::json_text::{JsonText, JsonTextBuf};
-use super::{ChatMeta, ConvertError};
+use super::{ChatMeta, ConvertError, TokenUsage};
 
 #[derive(Serialize)]
 struct Completion<'a> {
@@ -57,7 +57,11 @@ pub(crate) struct FunctionOut {
 }
 
 /// Translate a whole Gemini answer.
-pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertError> {
+/// A whole `generateContent` answer → a `chat.completion`, and the answer's tokens.
+pub fn chat_response(
+    gemini: &[u8],
+    meta: &ChatMeta,
+) -> Result<(Vec<u8>, Option<TokenUsage>), ConvertError> {
     let resp = read_answer(gemini)?;
     let mut candidates = resp.candidates.unwrap_or_default();
     if candidates.is_empty() {
@@ -127,8 +131,9 @@ pub fn chat_response(gemini: &[u8], meta: &ChatMeta) -> Result<Vec<u8>, ConvertE
         usage: resp.usage_metadata.unwrap_or_default().to_openai(),
         system_fingerprint: None,
     };
-    super::to_json(&out, gemini.len() + 512)
-        .map_err(|e| ConvertError::upstream(format!("could not encode the answer: {e}")))
+    let json = super::to_json(&out, gemini.len() + 512)
+        .map_err(|e| ConvertError::upstream(format!("could not encode the answer: {e}")))?;
+    Ok((json, resp.usage_metadata.as_ref().map(TokenUsage::from)))
 }
 
 #[cfg(test)]
@@ -148,7 +153,7 @@ mod tests {
     }
 
     fn translate(v: Value, meta: &ChatMeta) -> Value {
-        serde_json::from_slice(&chat_response(v.to_string().as_bytes(), meta).unwrap()).unwrap()
+        serde_json::from_slice(&chat_response(v.to_string().as_bytes(), meta).unwrap().0).unwrap()
     }
 
     #[test]
@@ -190,7 +195,7 @@ mod tests {
         };
         let body = raw[start..].trim_start();
         let out: Value =
-            serde_json::from_slice(&chat_response(body.as_bytes(), &meta()).unwrap()).unwrap();
+            serde_json::from_slice(&chat_response(body.as_bytes(), &meta()).unwrap().0).unwrap();
         assert_eq!(out["choices"][0]["message"]["content"], "Paris");
         assert_eq!(out["usage"]["total_tokens"], 46);
     }

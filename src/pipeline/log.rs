@@ -133,8 +133,8 @@ impl AttemptLog {
     }
 
     /// The tokens of the answer, as a transform read them.
-    pub(super) fn read_usage(&mut self, usage: Option<TokenUsage>) {
-        self.usage = usage;
+    pub(super) fn read_usage(&mut self, usage: TokenUsage) {
+        self.usage = Some(usage);
     }
 
     /// The tokens of a complete answer: as a transform read them, else from the kept tail.

@@ -58,7 +58,7 @@ pub(super) async fn send(
                 Err(e) => return Outcome::Failed(e),
             };
             match t.usage() {
-                Some(u) => log.read_usage(Some(u)),
+                Some(u) => log.read_usage(u),
                 None => log.keep_tail(&body),
             }
             let body = answer;

@@ -1,7 +1,7 @@
 //! The OpenAI-compatible surface (`/v1`): chat completions, embeddings and model lookups routed to
 //! Gemini, with the answers translated back — whole (buffered) or event by event (streamed).
 
-use crate::convert::{self, ChatMeta, ChatStream, ConvertOptions, EmbedPlan};
+use crate::convert::{self, ChatMeta, ChatStream, ConvertOptions, EmbedPlan, TokenUsage};
 use crate::credentials::Identity;
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::{Method, ModelId, Resource};
@@ -44,7 +44,7 @@ impl OpenAi {
         let reply = if plan.stream {
             Reply::Streamed(Box::new(ChatEvents(ChatStream::new(plan.meta))))
         } else {
-            Reply::Buffered(Box::new(ChatJson(plan.meta)))
+            Reply::Buffered(Box::new(ChatJson(plan.meta, None)))
         };
         Ok(Routed::Upstream(Route::generate(
             plan.model,
@@ -178,11 +178,17 @@ impl Surface for OpenAi {
 }
 
 /// A whole chat answer → `chat.completion`.
-struct ChatJson(ChatMeta);
+struct ChatJson(ChatMeta, Option<TokenUsage>);
 
 impl BufferedReply for ChatJson {
     fn transform(&mut self, body: Bytes) -> Result<Bytes, GatewayError> {
-        Ok(Bytes::from(convert::chat_response(&body, &self.0)?))
+        let (json, usage) = convert::chat_response(&body, &self.0)?;
+        self.1 = usage;
+        Ok(Bytes::from(json))
+    }
+
+    fn usage(&self) -> Option<TokenUsage> {
+        self.1
     }
 }
 
