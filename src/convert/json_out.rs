@@ -123,6 +123,18 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// A JSON array of `items`, each written by `write`.
+pub(crate) fn array<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
+}
+
 /// Fields written once to be repeated in several objects ([`Obj::fields`]): `"a":1,"b":2`,
 /// without braces.
 pub(crate) fn fields_of(write: impl FnOnce(&mut Obj<'_>)) -> String {
@@ -203,13 +215,16 @@ mod tests {
         inner.opt_str("s", Some("x")).raw("r", "[1]");
         inner.end();
         o.ser("v", &json!({"k": [null]}))
-            .with("list", |b| b.extend_from_slice(b"[]"));
+            .with("list", |b| b.extend_from_slice(b"[]"))
+            .with("nums", |b| {
+                array(b, &[1u64, 2], |n, b| b.push(b'0' + *n as u8))
+            });
         o.end();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
             json!({"a": "plain", "n": 42, "t": true, "none": null, "f": 1, "g": [],
-                   "inner": {"s": "x", "r": [1]}, "v": {"k": [null]}, "list": []})
+                   "inner": {"s": "x", "r": [1]}, "v": {"k": [null]}, "list": [], "nums": [1, 2]})
         );
     }
 

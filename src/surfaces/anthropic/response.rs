@@ -4,7 +4,7 @@
 use super::blocks::{Blocks, Ev, Start};
 use crate::convert::gemini::{blocked_error, read_answer};
 use crate::convert::gemini::{finish, Finish, UsageMetadata};
-use crate::convert::json_out::Obj;
+use crate::convert::json_out::{array, Obj};
 use crate::convert::json_text::JsonTextBuf;
 use crate::convert::TokenUsage;
 use crate::error::GatewayError;
@@ -126,16 +126,7 @@ pub(super) fn message(
         .raw("type", "\"message\"")
         .raw("role", "\"assistant\"")
         .str("model", &meta.model)
-        .with("content", |b| {
-            b.push(b'[');
-            for (i, block) in content.iter().enumerate() {
-                if i > 0 {
-                    b.push(b',');
-                }
-                block.write(b);
-            }
-            b.push(b']');
-        })
+        .with("content", |b| array(b, &content, Block::write))
         .str(
             "stop_reason",
             stop_reason(c.finish_reason.as_deref(), blocks.tool_uses),

@@ -13,7 +13,7 @@
 //!   alphanumerics; `id` `fc_…`).
 
 use crate::convert::gemini::{pieces, CallIds, Part, Piece, ToolCall};
-use crate::convert::json_out::{fields_of, Obj};
+use crate::convert::json_out::{array, fields_of, Obj};
 use crate::convert::json_text::{JsonText, JsonTextBuf};
 use crate::convert::random_id;
 
@@ -95,14 +95,7 @@ impl Item {
 
 /// Items as a JSON array.
 pub(super) fn write_items(out: &mut Vec<u8>, items: &[Item]) {
-    out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        item.write(out);
-    }
-    out.push(b']');
+    array(out, items, Item::write);
 }
 
 /// A message's `output_text` part.
@@ -141,6 +134,18 @@ impl Sink for NoEvents {
     fn live(&self) -> bool {
         false
     }
+}
+
+/// `response.output_item.added` / `.done`: the item's output index and the item `write` writes.
+fn item_event(
+    sink: &mut dyn Sink,
+    kind: &'static str,
+    output_index: u64,
+    write: impl Fn(&mut Vec<u8>),
+) {
+    emit(sink, kind, |o| {
+        o.u64("output_index", output_index).with("item", &write);
+    });
 }
 
 /// Write an event only when the sink wants events.
@@ -208,9 +213,8 @@ impl Output {
             self.close(sink);
             let id = random_id("msg_", 48);
             let output_index = self.index() as u64;
-            emit(sink, "response.output_item.added", |o| {
-                o.u64("output_index", output_index);
-                let mut item = o.obj("item");
+            item_event(sink, "response.output_item.added", output_index, |b| {
+                let mut item = Obj::new(b);
                 item.str("id", &id)
                     .raw("type", "\"message\"")
                     .raw("status", "\"in_progress\"")
@@ -254,9 +258,8 @@ impl Output {
         self.close(sink);
         let id = random_id("rs_", 48);
         let output_index = self.index() as u64;
-        emit(sink, "response.output_item.added", |o| {
-            o.u64("output_index", output_index);
-            let mut item = o.obj("item");
+        item_event(sink, "response.output_item.added", output_index, |b| {
+            let mut item = Obj::new(b);
             item.str("id", &id)
                 .raw("type", "\"reasoning\"")
                 .raw("summary", "[]");
@@ -309,9 +312,8 @@ impl Output {
             name: tc.name,
             arguments: String::new(),
         };
-        emit(sink, "response.output_item.added", |o| {
-            o.u64("output_index", output_index)
-                .with("item", |b| item.write(b));
+        item_event(sink, "response.output_item.added", output_index, |b| {
+            item.write(b)
         });
         let Item::FunctionCall {
             id,
@@ -336,9 +338,8 @@ impl Output {
         });
         *status = "completed";
         *arguments = tc.arguments;
-        emit(sink, "response.output_item.done", |o| {
-            o.u64("output_index", output_index)
-                .with("item", |b| item.write(b));
+        item_event(sink, "response.output_item.done", output_index, |b| {
+            item.write(b)
         });
         self.items.push(item);
         self.calls += 1;
@@ -390,9 +391,8 @@ impl Output {
                 }
             }
         };
-        emit(sink, "response.output_item.done", |o| {
-            o.u64("output_index", output_index)
-                .with("item", |b| item.write(b));
+        item_event(sink, "response.output_item.done", output_index, |b| {
+            item.write(b)
         });
         self.items.push(item);
     }
