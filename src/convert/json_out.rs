@@ -29,10 +29,7 @@ impl<'a> Obj<'a> {
     #[inline(always)]
     fn key(&mut self, key: &'static str) {
         debug_assert!(!needs_escape(key.as_bytes()), "key {key:?}");
-        if !self.empty {
-            self.out.push(b',');
-        }
-        self.empty = false;
+        self.comma();
         self.out.push(b'"');
         self.out.extend_from_slice(key.as_bytes());
         self.out.extend_from_slice(b"\":");
@@ -41,13 +38,19 @@ impl<'a> Obj<'a> {
     /// Fields written as JSON already (`"a":1,"b":2`, no braces).
     pub fn fields(&mut self, json: &str) -> &mut Self {
         if !json.is_empty() {
-            if !self.empty {
-                self.out.push(b',');
-            }
-            self.empty = false;
+            self.comma();
             self.out.extend_from_slice(json.as_bytes());
         }
         self
+    }
+
+    /// The `,` before a field that is not the first.
+    #[inline(always)]
+    fn comma(&mut self) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
     }
 
     /// A string value, escaped as JSON requires.
