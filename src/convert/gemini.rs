@@ -11,9 +11,12 @@ use serde_json::Value;
 use super::json_text::JsonText;
 use super::random_id;
 
-/// Read a Gemini answer or stream event. The bytes are checked to be UTF-8 once, as a whole:
-/// `serde_json` reading from a `str` does not check every key and string again.
-pub(crate) fn read_response(bytes: &[u8]) -> Result<GenerateResponse, serde_json::Error> {
+/// Read a Gemini answer or stream event ([`GenerateResponse`] or [`StreamEvent`]). The bytes are
+/// checked to be UTF-8 once, as a whole: `serde_json` reading from a `str` does not check every
+/// key and string again.
+pub(crate) fn read_response<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+) -> Result<T, serde_json::Error> {
     match std::str::from_utf8(bytes) {
         Ok(s) => serde_json::from_str(s),
         Err(e) => Err(serde::de::Error::custom(e)),
@@ -23,7 +26,7 @@ pub(crate) fn read_response(bytes: &[u8]) -> Result<GenerateResponse, serde_json
 /// Read a whole `generateContent` answer: one that cannot be read, or Gemini's error object in it,
 /// is the error.
 pub(crate) fn read_answer(bytes: &[u8]) -> Result<GenerateResponse, super::ConvertError> {
-    let resp = read_response(bytes).map_err(|e| {
+    let resp: GenerateResponse = read_response(bytes).map_err(|e| {
         super::ConvertError::upstream(format!(
             "Gemini sent a response that could not be read: {e}"
         ))
@@ -34,16 +37,16 @@ pub(crate) fn read_answer(bytes: &[u8]) -> Result<GenerateResponse, super::Conve
     }
 }
 
-/// `GenerateContentResponse`, one whole answer or one SSE event.
+/// `GenerateContentResponse`, one whole answer or (as [`StreamEvent`]) one SSE event.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct GenerateResponse {
+#[serde(rename_all = "camelCase", bound(deserialize = "U: Deserialize<'de>"))]
+pub(crate) struct GenerateResponse<U = UsageMetadata> {
     #[serde(default)]
     pub candidates: Option<Vec<Candidate>>,
     #[serde(default, alias = "prompt_feedback")]
     pub prompt_feedback: Option<PromptFeedback>,
     #[serde(default, alias = "usage_metadata")]
-    pub usage_metadata: Option<UsageMetadata>,
+    pub usage_metadata: Option<U>,
     /// A `google.rpc.Status` error (mid-stream errors arrive as `data: {"error": {...}}`).
     #[serde(default)]
     pub error: Option<Value>,
@@ -86,14 +89,16 @@ pub(crate) struct Part {
     pub thought: Option<bool>,
     #[serde(default, alias = "thought_signature")]
     pub thought_signature: Option<String>,
+    // The rarer kinds are boxed: a `Part` stays small, and so does the `Vec` of them every event
+    // allocates.
     #[serde(default, alias = "function_call")]
-    pub function_call: Option<FunctionCall>,
+    pub function_call: Option<Box<FunctionCall>>,
     #[serde(default, alias = "inline_data")]
-    pub inline_data: Option<InlineData>,
+    pub inline_data: Option<Box<InlineData>>,
     #[serde(default, alias = "executable_code")]
-    pub executable_code: Option<ExecutableCode>,
+    pub executable_code: Option<Box<ExecutableCode>>,
     #[serde(default, alias = "code_execution_result")]
-    pub code_execution_result: Option<CodeExecutionResult>,
+    pub code_execution_result: Option<Box<CodeExecutionResult>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -392,7 +397,7 @@ impl CallIds {
     }
 }
 
-/// Translate one candidate's parts.
+/// Translate one candidate's parts, in order (an iterator: nothing is collected).
 ///
 /// * text → `Text` (empty text, e.g. Gemini 3's signature-only closing part, is skipped);
 /// * `thought: true` text → `Reasoning` when `include_thoughts`, else dropped;
@@ -400,82 +405,72 @@ impl CallIds {
 /// * `functionCall` → `Call` (with the Roo Code `line_count` fix when `roo`);
 /// * `inlineData` (image output) → Markdown image with a `data:` URI;
 /// * `executableCode` / `codeExecutionResult` → fenced code blocks.
-pub(crate) fn pieces(
-    parts: &mut [Part],
+pub(crate) fn pieces<'p>(
+    parts: &'p mut [Part],
+    include_thoughts: bool,
+    roo: bool,
+    ids: &'p mut CallIds,
+) -> impl Iterator<Item = Piece> + 'p {
+    parts.iter_mut().flat_map(move |p| {
+        let [a, b] = part_pieces(p, include_thoughts, roo, ids);
+        a.into_iter().chain(b)
+    })
+}
+
+/// The (at most two) pieces of one part.
+fn part_pieces(
+    p: &mut Part,
     include_thoughts: bool,
     roo: bool,
     ids: &mut CallIds,
-) -> Vec<Piece> {
-    let mut out = Vec::new();
-    for p in parts {
-        if let Some(fc) = &p.function_call {
-            let mut args = match &fc.args {
-                Some(Value::Object(m)) => Value::Object(m.clone()),
-                Some(Value::Null) | None => Value::Object(Default::default()),
-                Some(other) => other.clone(),
-            };
-            if roo {
-                roo_line_count(&fc.name, &mut args);
-            }
-            out.push(Piece::Call(ToolCall {
-                id: ids.next(fc.id.as_deref()),
-                name: fc.name.clone(),
-                arguments: args.to_string(),
-                signature: p.thought_signature.clone().filter(|s| !s.is_empty()),
-            }));
-            continue;
+) -> [Option<Piece>; 2] {
+    if let Some(fc) = &p.function_call {
+        let mut args = match &fc.args {
+            Some(Value::Object(m)) => Value::Object(m.clone()),
+            Some(Value::Null) | None => Value::Object(Default::default()),
+            Some(other) => other.clone(),
+        };
+        if roo {
+            roo_line_count(&fc.name, &mut args);
         }
-        let sig = p
-            .thought_signature
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|s| Piece::Signature(s.clone()));
-        if p.thought == Some(true) {
-            // Taken, not copied: the caller is done with the parts.
-            if let Some(text) = p.text.take().filter(|t| !t.is_empty() && include_thoughts) {
-                out.push(Piece::Reasoning(text));
-            }
-            out.extend(sig);
-            continue;
-        }
-        out.extend(sig);
-        if let Some(text) = p.text.take() {
-            if !text.is_empty() {
-                out.push(Piece::Text(text));
-            }
-            continue;
-        }
-        if let Some(d) = &p.inline_data {
-            if !d.data.is_empty() {
-                out.push(Piece::Text(JsonText::from(format!(
-                    "![image](data:{};base64,{})",
-                    d.mime_type, d.data
-                ))));
-            }
-            continue;
-        }
-        if let Some(c) = &p.executable_code {
-            let lang = c.language.as_deref().unwrap_or("").to_ascii_lowercase();
-            let lang = if lang == "language_unspecified" {
-                ""
-            } else {
-                lang.as_str()
-            };
-            out.push(Piece::Text(JsonText::from(format!(
-                "\n```{lang}\n{}\n```\n",
-                c.code
-            ))));
-            continue;
-        }
-        if let Some(r) = &p.code_execution_result {
-            if let Some(o) = r.output.as_deref().filter(|o| !o.is_empty()) {
-                out.push(Piece::Text(JsonText::from(format!(
-                    "\n```output\n{o}\n```\n"
-                ))));
-            }
-        }
+        let call = Piece::Call(ToolCall {
+            id: ids.next(fc.id.as_deref()),
+            name: fc.name.clone(),
+            arguments: args.to_string(),
+            signature: p.thought_signature.clone().filter(|s| !s.is_empty()),
+        });
+        return [Some(call), None];
     }
-    out
+    let sig = p
+        .thought_signature
+        .as_ref()
+        .filter(|s| !s.is_empty())
+        .map(|s| Piece::Signature(s.clone()));
+    // Text is taken, not copied: the caller is done with the parts.
+    if p.thought == Some(true) {
+        let thought = p.text.take().filter(|t| !t.is_empty() && include_thoughts);
+        return [thought.map(Piece::Reasoning), sig];
+    }
+    if let Some(text) = p.text.take() {
+        return [sig, Some(text).filter(|t| !t.is_empty()).map(Piece::Text)];
+    }
+    let text = if let Some(d) = &p.inline_data {
+        (!d.data.is_empty()).then(|| format!("![image](data:{};base64,{})", d.mime_type, d.data))
+    } else if let Some(c) = &p.executable_code {
+        let lang = c.language.as_deref().unwrap_or("").to_ascii_lowercase();
+        let lang = if lang == "language_unspecified" {
+            ""
+        } else {
+            lang.as_str()
+        };
+        Some(format!("\n```{lang}\n{}\n```\n", c.code))
+    } else if let Some(r) = &p.code_execution_result {
+        let output = r.output.as_deref().filter(|o| !o.is_empty());
+        output.map(|o| format!("\n```output\n{o}\n```\n"))
+    } else {
+        None
+    };
+    [sig, text.map(|t| Piece::Text(JsonText::from(t)))]
 }
 
 /// Roo Code compatibility: `write_to_file` without `line_count` gets one computed from
@@ -651,7 +646,7 @@ mod tests {
             ]);
         let mut parts: Vec<Part> = serde_json::from_value(given.clone()).unwrap();
         let mut ids = CallIds::default();
-        let p = pieces(&mut parts, false, false, &mut ids);
+        let p: Vec<Piece> = pieces(&mut parts, false, false, &mut ids).collect();
         assert_eq!(p.len(), 5);
         assert_eq!(p[0], Piece::Text("Hello".into()));
         assert_eq!(
@@ -671,7 +666,7 @@ mod tests {
         assert_eq!(p[4], Piece::Text("\n```output\n1\n\n```\n".into()));
         // The text was taken out of the parts; the thoughts of fresh ones, when asked for:
         let mut parts: Vec<Part> = serde_json::from_value(given).unwrap();
-        let p = pieces(&mut parts, true, false, &mut CallIds::default());
+        let p: Vec<Piece> = pieces(&mut parts, true, false, &mut CallIds::default()).collect();
         assert_eq!(p[0], Piece::Reasoning("thinking...".into()));
     }
 
@@ -679,7 +674,7 @@ mod tests {
     fn function_call_without_args_gets_empty_object() {
         let mut parts: Vec<Part> =
             serde_json::from_value(json!([{"functionCall": {"name": "now"}}])).unwrap();
-        let p = pieces(&mut parts, false, false, &mut CallIds::default());
+        let p: Vec<Piece> = pieces(&mut parts, false, false, &mut CallIds::default()).collect();
         let Piece::Call(c) = &p[0] else { panic!() };
         assert_eq!(c.arguments, "{}");
         assert!(c.id.starts_with("call_"));
@@ -705,11 +700,11 @@ mod tests {
             json!([{"functionCall": {"name": "write_to_file", "args": {"path": "p", "content": "a\nb"}}}]),
         )
         .unwrap();
-        let p = pieces(&mut parts, false, true, &mut CallIds::default());
+        let p: Vec<Piece> = pieces(&mut parts, false, true, &mut CallIds::default()).collect();
         let Piece::Call(c) = &p[0] else { panic!() };
         let args: Value = serde_json::from_str(&c.arguments).unwrap();
         assert_eq!(args["line_count"], 2);
-        let p = pieces(&mut parts, false, false, &mut CallIds::default());
+        let p: Vec<Piece> = pieces(&mut parts, false, false, &mut CallIds::default()).collect();
         let Piece::Call(c) = &p[0] else { panic!() };
         assert!(!c.arguments.contains("line_count"));
     }

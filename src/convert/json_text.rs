@@ -7,28 +7,35 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// A JSON string literal, quotes included, as it appeared on the wire.
+/// A JSON string literal, quotes included, as it appeared on the wire. Always a valid literal: it
+/// is made only by reading JSON, by escaping text, by joining the bodies of such literals, or from
+/// a literal the stream-event reader checked.
 #[derive(Clone)]
-pub(crate) struct JsonText(Box<RawValue>);
+pub(crate) struct JsonText(Box<str>);
 
 impl JsonText {
     /// Escape plain text.
     pub fn from_plain(s: &str) -> JsonText {
-        match serde_json::value::to_raw_value(s) {
-            Ok(r) => JsonText(r),
+        match serde_json::to_string(s) {
+            Ok(lit) => JsonText(lit.into()),
             Err(_) => JsonText::default(),
         }
     }
 
+    /// A literal (quotes included) that the caller has checked to be a valid JSON string.
+    pub(crate) fn from_checked_literal(literal: &str) -> JsonText {
+        debug_assert!(serde_json::from_str::<String>(literal).is_ok(), "{literal}");
+        JsonText(literal.into())
+    }
+
     /// The JSON string literal, quotes included.
     pub fn literal(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The escaped body between the quotes.
     pub fn escaped(&self) -> &str {
-        let raw = self.0.get();
-        raw.get(1..raw.len().saturating_sub(1)).unwrap_or("")
+        self.0.get(1..self.0.len().saturating_sub(1)).unwrap_or("")
     }
 
     pub fn is_empty(&self) -> bool {
@@ -41,7 +48,7 @@ impl JsonText {
         if !body.contains('\\') {
             return Cow::Borrowed(body);
         }
-        Cow::Owned(serde_json::from_str::<String>(self.0.get()).unwrap_or_default())
+        Cow::Owned(serde_json::from_str::<String>(&self.0).unwrap_or_default())
     }
 
     /// A literal from an escaped body that is known to be valid (the concatenation of bodies).
@@ -50,10 +57,7 @@ impl JsonText {
         s.push('"');
         s.push_str(body);
         s.push('"');
-        match RawValue::from_string(s) {
-            Ok(r) => JsonText(r),
-            Err(_) => JsonText::default(),
-        }
+        JsonText(s.into())
     }
 }
 
@@ -88,9 +92,13 @@ impl PartialEq for JsonText {
     }
 }
 
+/// Written as it came (through `RawValue`, which checks it once more).
 impl Serialize for JsonText {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        match serde_json::from_str::<&RawValue>(&self.0) {
+            Ok(raw) => raw.serialize(s),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
     }
 }
 
@@ -98,7 +106,7 @@ impl<'de> Deserialize<'de> for JsonText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
         if raw.get().starts_with('"') {
-            Ok(JsonText(raw))
+            Ok(JsonText(raw.into()))
         } else {
             Err(serde::de::Error::custom("expected a string"))
         }

@@ -19,6 +19,7 @@ mod response;
 pub(crate) mod schema;
 pub(crate) mod sse;
 mod stream;
+pub(crate) mod stream_event;
 pub(crate) mod thinking;
 
 use crate::error::{ErrorKind, GatewayError};

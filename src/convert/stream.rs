@@ -24,12 +24,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::gemini::{blocked_error, read_response};
+use super::gemini::blocked_error;
 use super::gemini::{
-    error_parts, finish_reason, openai_error_type, pieces, CallIds, GenerateResponse, OpenAiUsage,
-    Piece, UsageMetadata,
+    error_parts, finish_reason, openai_error_type, pieces, CallIds, OpenAiUsage, Piece,
 };
 use super::sse::{pump, Events, SseReader};
+use super::stream_event::{read_event, StreamUsage};
 use super::ChatMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,7 +56,7 @@ pub struct ChatStream {
     sse: SseReader,
     choices: BTreeMap<u64, ChoiceState>,
     ids: CallIds,
-    usage: Option<UsageMetadata>,
+    usage: StreamUsage,
     state: State,
     /// `finish` is flushing what was left: an unreadable event there is a cut-off one.
     at_eof: bool,
@@ -146,7 +146,7 @@ impl ChatStream {
             sse: SseReader::default(),
             choices: BTreeMap::new(),
             ids: CallIds::default(),
-            usage: None,
+            usage: StreamUsage::default(),
             state: State::Open,
             at_eof: false,
         }
@@ -164,7 +164,7 @@ impl ChatStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let resp: GenerateResponse = match read_response(trimmed) {
+        let resp = match read_event(trimmed) {
             Ok(r) => r,
             Err(_) if self.at_eof => {
                 self.fail(out, TRUNCATED, "server_error", Some("stream_truncated"));
@@ -186,9 +186,7 @@ impl ChatStream {
             self.fail(out, &message, openai_error_type(code), status.as_deref());
             return;
         }
-        if let Some(u) = resp.usage_metadata {
-            self.usage = Some(u);
-        }
+        self.usage.note(resp.usage_metadata);
         let mut candidates = resp.candidates.unwrap_or_default();
         if candidates.is_empty() {
             if self.choices.is_empty() {
@@ -218,7 +216,8 @@ impl ChatStream {
                 self.meta.include_thoughts,
                 self.meta.roo_line_count,
                 &mut self.ids,
-            );
+            )
+            .collect();
             self.emit_pieces(out, index, ps);
             if let Some(r) = &c.finish_reason {
                 if let Some(s) = self.choices.get_mut(&index) {
@@ -387,7 +386,7 @@ impl ChatStream {
                 created: self.meta.created,
                 model: &self.meta.model,
                 choices: Vec::new(),
-                usage: Some(Some(self.usage.unwrap_or_default().to_openai())),
+                usage: Some(Some(self.usage.get().unwrap_or_default().to_openai())),
             };
             write_event(out, &c);
         }
@@ -396,7 +395,7 @@ impl ChatStream {
 
     /// Token usage seen so far (last cumulative usageMetadata): (prompt, completion incl. thoughts).
     pub fn usage(&self) -> Option<(u64, u64)> {
-        self.usage.map(|u| (u.prompt(), u.completion()))
+        self.usage.get().map(|u| (u.prompt(), u.completion()))
     }
 }
 

@@ -104,7 +104,9 @@ impl Blocks {
 
     /// Translate one event's parts of the first candidate.
     pub fn parts(&mut self, parts: &mut [Part], ev: &mut dyn FnMut(Ev<'_>)) {
-        for piece in pieces(parts, self.thinking, false, &mut self.ids) {
+        // The ids are lent to the pieces while the blocks are built.
+        let mut ids = std::mem::take(&mut self.ids);
+        for piece in pieces(parts, self.thinking, false, &mut ids) {
             match piece {
                 Piece::Reasoning(t) => {
                     if self.open != Some(Open::Thinking) {
@@ -134,6 +136,7 @@ impl Blocks {
                 }
             }
         }
+        self.ids = ids;
     }
 }
 

@@ -14,10 +14,10 @@
 
 use super::blocks::{Blocks, Ev, Start};
 use super::response::{stop_reason, usage, MessageMeta};
-use crate::convert::gemini::{blocked_error, read_response};
-use crate::convert::gemini::{upstream_error, GenerateResponse, UsageMetadata};
+use crate::convert::gemini::{blocked_error, upstream_error};
 use crate::convert::json_out::{sse_event, Obj};
 use crate::convert::sse::{pump, Events, SseReader};
+use crate::convert::stream_event::{read_event, StreamUsage};
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::pipeline::route::{Framing, StreamReply};
 
@@ -37,7 +37,7 @@ pub(super) struct MessageStream {
     blocks: Blocks,
     started: bool,
     finish: Option<String>,
-    usage: Option<UsageMetadata>,
+    usage: StreamUsage,
     state: State,
     at_eof: bool,
 }
@@ -50,7 +50,7 @@ impl MessageStream {
             sse: SseReader::default(),
             started: false,
             finish: None,
-            usage: None,
+            usage: StreamUsage::default(),
             state: State::Open,
             at_eof: false,
         }
@@ -68,7 +68,7 @@ impl MessageStream {
             return;
         }
         self.started = true;
-        let mut u = usage(self.usage.as_ref());
+        let mut u = usage(self.usage.get().as_ref());
         u.output_tokens = 0;
         let meta = &self.meta;
         sse_event(out, "message_start", |o| {
@@ -93,7 +93,7 @@ impl MessageStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let mut resp: GenerateResponse = match read_response(trimmed) {
+        let mut resp = match read_event(trimmed) {
             Ok(r) => r,
             Err(_) => {
                 let msg = if self.at_eof {
@@ -107,9 +107,7 @@ impl MessageStream {
         if let Some(err) = &resp.error {
             return self.fail(out, upstream_error(err).into());
         }
-        if let Some(u) = resp.usage_metadata {
-            self.usage = Some(u);
-        }
+        self.usage.note(resp.usage_metadata);
         let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
             if !self.started {
                 if let Some(e) = blocked_error(resp.prompt_feedback.as_ref()) {
@@ -220,7 +218,7 @@ impl StreamReply for MessageStream {
             next: self.blocks.count,
         };
         self.blocks.close(&mut |e| w.event(e));
-        let u = usage(self.usage.as_ref());
+        let u = usage(self.usage.get().as_ref());
         let stop = stop_reason(Some(&reason), self.blocks.tool_uses);
         sse_event(out, "message_delta", |o| {
             let mut d = o.obj("delta");

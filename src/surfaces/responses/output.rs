@@ -197,7 +197,9 @@ impl Output {
 
     /// Translate one event's parts of the first candidate.
     pub fn parts(&mut self, parts: &mut [Part], sink: &mut dyn Sink) {
-        for piece in pieces(parts, self.summaries, false, &mut self.ids) {
+        // The ids are lent to the pieces while the items are built.
+        let mut ids = std::mem::take(&mut self.ids);
+        for piece in pieces(parts, self.summaries, false, &mut ids) {
             match piece {
                 Piece::Reasoning(t) => self.summary(&t.plain(), sink),
                 Piece::Signature(s) if self.summaries => self.sign(&s, sink),
@@ -206,6 +208,7 @@ impl Output {
                 Piece::Call(tc) => self.call(tc, sink),
             }
         }
+        self.ids = ids;
     }
 
     fn text(&mut self, t: JsonText, sink: &mut dyn Sink) {

@@ -20,11 +20,10 @@
 
 use super::output::{Output, Sink};
 use super::response::{status, Ending, Meta};
-use crate::convert::gemini::{
-    blocked_error, read_response, upstream_error, GenerateResponse, UsageMetadata,
-};
+use crate::convert::gemini::{blocked_error, upstream_error};
 use crate::convert::json_out::{sse_event, Obj};
 use crate::convert::sse::{pump, Events, SseReader};
+use crate::convert::stream_event::{read_event, StreamUsage};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::route::StreamReply;
 use serde_json::json;
@@ -63,7 +62,7 @@ pub(super) struct ResponseStream {
     seq: u64,
     started: bool,
     finish: Option<String>,
-    usage: Option<UsageMetadata>,
+    usage: StreamUsage,
     state: State,
     at_eof: bool,
 }
@@ -77,7 +76,7 @@ impl ResponseStream {
             seq: 0,
             started: false,
             finish: None,
-            usage: None,
+            usage: StreamUsage::default(),
             state: State::Open,
             at_eof: false,
         }
@@ -123,11 +122,12 @@ impl ResponseStream {
                 .str("message", e.message())
                 .opt_str("param", e.param());
         });
+        let usage = self.usage.get();
         let end = Ending {
             status: "failed",
             incomplete: None,
             error: Some(json!({"code": code, "message": e.message()})),
-            usage: self.usage.as_ref(),
+            usage: usage.as_ref(),
             completed: false,
         };
         let (meta, items) = (&self.meta, &self.output.items);
@@ -142,7 +142,7 @@ impl ResponseStream {
         if trimmed.is_empty() || trimmed == b"[DONE]" {
             return;
         }
-        let mut resp: GenerateResponse = match read_response(trimmed) {
+        let mut resp = match read_event(trimmed) {
             Ok(r) => r,
             Err(_) => {
                 let msg = if self.at_eof {
@@ -156,9 +156,7 @@ impl ResponseStream {
         if let Some(err) = &resp.error {
             return self.failed(out, &upstream_error(err).into());
         }
-        if let Some(u) = resp.usage_metadata {
-            self.usage = Some(u);
-        }
+        self.usage.note(resp.usage_metadata);
         let Some(c) = resp.candidates.as_mut().and_then(|c| c.first_mut()) else {
             if !self.started {
                 if let Some(e) = blocked_error(resp.prompt_feedback.as_ref()) {
@@ -209,11 +207,12 @@ impl StreamReply for ResponseStream {
         };
         self.output.close(&mut w);
         let (status, incomplete) = status(Some(&reason), self.output.calls);
+        let usage = self.usage.get();
         let end = Ending {
             status,
             incomplete,
             error: None,
-            usage: self.usage.as_ref(),
+            usage: usage.as_ref(),
             completed: true,
         };
         let kind = if status == "completed" {
