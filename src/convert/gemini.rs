@@ -334,8 +334,8 @@ pub(crate) enum Piece {
     Text(JsonText),
     /// A thought summary (only produced when the client asked for thoughts).
     Reasoning(JsonText),
-    /// A function call (its own signature travels with it).
-    Call(ToolCall),
+    /// A function call (its own signature travels with it); boxed, as it is rare and large.
+    Call(Box<ToolCall>),
     /// The thought signature of a text or thought part: after that part's `Reasoning`, before its
     /// `Text`. Surfaces without a place for it ignore it.
     Signature(String),
@@ -433,12 +433,12 @@ fn part_pieces(
         if roo {
             roo_line_count(&fc.name, &mut args);
         }
-        let call = Piece::Call(ToolCall {
+        let call = Piece::Call(Box::new(ToolCall {
             id: ids.next(fc.id.as_deref()),
             name: fc.name.clone(),
             arguments: args.to_string(),
             signature: p.thought_signature.clone().filter(|s| !s.is_empty()),
-        });
+        }));
         return [Some(call), None];
     }
     let sig = p
@@ -651,12 +651,12 @@ mod tests {
         assert_eq!(p[0], Piece::Text("Hello".into()));
         assert_eq!(
             p[1],
-            Piece::Call(ToolCall {
+            Piece::Call(Box::new(ToolCall {
                 id: "g1".into(),
                 name: "f".into(),
                 arguments: "{\"a\":1}".into(),
                 signature: Some("SIG".into())
-            })
+            }))
         );
         assert_eq!(
             p[2],

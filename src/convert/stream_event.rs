@@ -65,6 +65,7 @@ fn common(s: &str) -> Option<StreamEvent<'_>> {
         s,
         b: s.as_bytes(),
         i: 0,
+        escaped: false,
     };
     let mut candidates = None;
     let mut usage = None;
@@ -117,6 +118,8 @@ struct Scan<'a> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    /// Whether the last string read had escapes.
+    escaped: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -148,6 +151,7 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.i - 1;
         let b = self.b;
+        self.escaped = false;
         loop {
             while let Some(chunk) = b.get(self.i..self.i + 8) {
                 let flags = specials(u64::from_le_bytes(chunk.try_into().ok()?));
@@ -162,31 +166,38 @@ impl<'a> Scan<'a> {
                     self.i += 1;
                     return self.s.get(start..self.i);
                 }
-                b'\\' => match *b.get(self.i + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
-                    b'u' => {
-                        let hex = b.get(self.i + 2..self.i + 6)?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit)
-                            || matches!(hex[0], b'd' | b'D')
-                                && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-                        {
-                            return None;
-                        }
-                        self.i += 6;
-                    }
-                    _ => return None,
-                },
+                b'\\' => {
+                    self.escaped = true;
+                    self.escape()?;
+                }
                 c if c < 0x20 => return None,
                 _ => self.i += 1,
             }
         }
     }
 
+    /// The escape at the cursor.
+    fn escape(&mut self) -> Option<()> {
+        match *self.b.get(self.i + 1)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+            b'u' => {
+                let hex = self.b.get(self.i + 2..self.i + 6)?;
+                let surrogate = matches!(hex[0], b'd' | b'D')
+                    && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F');
+                if surrogate || !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                self.i += 6;
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
     /// A string with no escapes, as text.
     fn plain_string(&mut self) -> Option<&'a str> {
         let lit = self.string()?;
-        let body = &lit[1..lit.len() - 1];
-        (!body.contains('\\')).then_some(body)
+        (!self.escaped).then(|| &lit[1..lit.len() - 1])
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -276,10 +287,10 @@ impl<'a> Scan<'a> {
         }
         loop {
             let key = self.string()?;
-            let key = &key.as_bytes()[1..key.len() - 1];
-            if key.contains(&b'\\') {
+            if self.escaped {
                 return None; // the key is what it means unescaped: serde_json's to read
             }
+            let key = &key.as_bytes()[1..key.len() - 1];
             self.eat(b':')?;
             field(self, key)?;
             match self.peek()? {

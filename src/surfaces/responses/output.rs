@@ -205,7 +205,7 @@ impl Output {
                 Piece::Signature(s) if self.summaries => self.sign(&s, sink),
                 Piece::Signature(_) => {}
                 Piece::Text(t) => self.text(t, sink),
-                Piece::Call(tc) => self.call(tc, sink),
+                Piece::Call(tc) => self.call(*tc, sink),
             }
         }
         self.ids = ids;

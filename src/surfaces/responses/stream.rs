@@ -99,9 +99,12 @@ impl ResponseStream {
             out,
             seq: &mut self.seq,
         };
+        // Both events carry the same response object: written once.
+        let mut object = Vec::with_capacity(1024);
+        meta.write_object(&mut object, &skeleton, &[]);
         for kind in ["response.created", "response.in_progress"] {
             w.event(kind, &mut |o| {
-                o.with("response", |b| meta.write_object(b, &skeleton, &[]));
+                o.with("response", |b| b.extend_from_slice(&object));
             });
         }
     }
