@@ -10,9 +10,12 @@ pub(crate) struct SseReader {
     buf: Vec<u8>,
     /// Bytes of `buf` already searched for a line end.
     scanned: usize,
-    /// `data:` payload of the event being read.
+    /// `data:` payload of the event being read, when it is not `pending`.
     data: Vec<u8>,
     has_data: bool,
+    /// The event's one `data:` line so far, still in the buffer being read (where in it): most
+    /// events are one line, handed over without being copied.
+    pending: Option<(usize, usize)>,
 }
 
 /// A stream translator that owns its SSE reader and stops at its first terminal event.
@@ -63,16 +66,25 @@ impl SseReader {
                 }
                 _ => 1,
             };
-            if !self.line(&buf[start..i], event) {
+            if !self.line(&buf, start..i, event) {
+                self.pending = None;
                 return false;
             }
             i += term;
             start = i;
         }
+        self.keep_pending(&buf);
         self.buf = buf;
         self.buf.drain(..start);
         self.scanned = scanned_to - start;
         true
+    }
+
+    /// The buffer is about to change: copy a pending line out of it.
+    fn keep_pending(&mut self, buf: &[u8]) {
+        if let Some((from, to)) = self.pending.take() {
+            self.data.extend_from_slice(&buf[from..to]);
+        }
     }
 
     /// The stream ended: a last line without its terminator, then a last event without its
@@ -81,34 +93,50 @@ impl SseReader {
         if !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
             self.scanned = 0;
-            let rest = rest.strip_suffix(b"\r").unwrap_or(&rest);
-            if !self.line(rest, event) {
+            let end = rest.len() - usize::from(rest.ends_with(b"\r"));
+            let more = self.line(&rest, 0..end, event);
+            self.keep_pending(&rest);
+            if !more {
                 return false;
             }
         }
-        !self.has_data || self.line(b"", event)
+        !self.has_data || self.line(b"", 0..0, event)
     }
 
-    /// One line (without its terminator).
-    fn line(&mut self, line: &[u8], event: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+    /// One line of `buf` (without its terminator).
+    fn line(
+        &mut self,
+        buf: &[u8],
+        line: std::ops::Range<usize>,
+        event: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> bool {
         if line.is_empty() {
             if !self.has_data {
                 return true;
             }
-            let mut data = std::mem::take(&mut self.data);
             self.has_data = false;
+            if let Some((from, to)) = self.pending.take() {
+                return event(&buf[from..to]);
+            }
+            let mut data = std::mem::take(&mut self.data);
             let more = event(&data);
             // keep the buffer's capacity for the next event
             data.clear();
             self.data = data;
             return more;
         }
-        if let Some(rest) = line.strip_prefix(b"data:") {
-            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-            if self.has_data {
+        let text = &buf[line.clone()];
+        if let Some(rest) = text.strip_prefix(b"data:") {
+            let space = usize::from(rest.first() == Some(&b' '));
+            let from = line.end - rest.len() + space;
+            if !self.has_data {
+                self.pending = Some((from, line.end));
+            } else {
+                // A second line: the event is built in `data`.
+                self.keep_pending(buf);
                 self.data.push(b'\n');
+                self.data.extend_from_slice(&buf[from..line.end]);
             }
-            self.data.extend_from_slice(rest);
             self.has_data = true;
         }
         // `:comment`, `event:`, `id:`, `retry:` and anything else: ignored.

@@ -146,7 +146,7 @@ impl<'a> Scan<'a> {
 
     /// A string; its literal, quotes included. Escapes are checked; `\u` escapes of surrogates
     /// (which must pair up) are left to serde_json.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i - 1;
@@ -327,7 +327,7 @@ impl<'a> Scan<'a> {
 
     /// `candidates`: exactly one.
     fn candidates(&mut self) -> Option<Vec<Candidate>> {
-        let mut list = Vec::new();
+        let mut list = Vec::with_capacity(1);
         self.array(|r| {
             if !list.is_empty() {
                 return None;
@@ -367,7 +367,8 @@ impl<'a> Scan<'a> {
         let mut parts = None;
         self.object(|r, key| match key {
             b"parts" if parts.is_none() => {
-                let mut list = Vec::new();
+                // Stream events have one part, as a rule.
+                let mut list = Vec::with_capacity(1);
                 r.array(|r| {
                     list.push(r.part()?);
                     Some(())
