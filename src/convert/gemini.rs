@@ -11,12 +11,10 @@ use serde_json::Value;
 use super::json_text::JsonText;
 use super::random_id;
 
-/// Read a Gemini answer or stream event ([`GenerateResponse`] or [`StreamEvent`]). The bytes are
-/// checked to be UTF-8 once, as a whole: `serde_json` reading from a `str` does not check every
-/// key and string again.
-pub(crate) fn read_response<'a, T: Deserialize<'a>>(
-    bytes: &'a [u8],
-) -> Result<T, serde_json::Error> {
+/// Read a Gemini answer. The bytes are checked to be UTF-8 once, as a whole: `serde_json` reading
+/// from a `str` does not check every key and string again. (Stream events:
+/// [`super::stream_event::read_event`].)
+fn read_response(bytes: &[u8]) -> Result<GenerateResponse, serde_json::Error> {
     match std::str::from_utf8(bytes) {
         Ok(s) => serde_json::from_str(s),
         Err(e) => Err(serde::de::Error::custom(e)),
@@ -26,7 +24,7 @@ pub(crate) fn read_response<'a, T: Deserialize<'a>>(
 /// Read a whole `generateContent` answer: one that cannot be read, or Gemini's error object in it,
 /// is the error.
 pub(crate) fn read_answer(bytes: &[u8]) -> Result<GenerateResponse, super::ConvertError> {
-    let resp: GenerateResponse = read_response(bytes).map_err(|e| {
+    let resp = read_response(bytes).map_err(|e| {
         super::ConvertError::upstream(format!(
             "Gemini sent a response that could not be read: {e}"
         ))
