@@ -33,7 +33,7 @@ fi
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee /tmp/gg-cargo-test.log | grep -E '^(test result|running|error|failures|---- |thread )' || true
 if grep -qE '^test result: FAILED|^error' /tmp/gg-cargo-test.log; then
-  cat /tmp/gg-cargo-test.log | tail -80
+  tail -80 /tmp/gg-cargo-test.log
   exit 1
 fi
 echo "rust tests: $(grep -E '^test result:' /tmp/gg-cargo-test.log | awk '{p+=$4; f+=$6} END {print p" passed, "f" failed"}')"

@@ -25,9 +25,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::gemini::blocked_error;
-use super::gemini::{
-    error_parts, finish_reason, openai_error_type, pieces, CallIds, OpenAiUsage, Piece,
-};
+use super::gemini::{error_parts, finish_reason, openai_error_type, pieces, CallIds, Piece};
+use super::json_out::Obj;
 use super::sse::{pump, Events, SseReader};
 use super::stream_event::{read_event, StreamUsage};
 use super::ChatMeta;
@@ -62,35 +61,12 @@ pub struct ChatStream {
     at_eof: bool,
 }
 
-#[derive(Serialize)]
-struct Chunk<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: Vec<ChunkChoice>,
-    /// Absent without include_usage; `null` on ordinary chunks with it; the totals on the last.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<OpenAiUsage>>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoice {
-    index: u64,
-    delta: Delta,
-    logprobs: Option<()>,
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize, Default)]
+/// A chunk's `delta` (absent fields are not written).
+#[derive(Default)]
 struct Delta {
-    #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ToolCallDelta>,
 }
 
@@ -315,21 +291,42 @@ impl ChatStream {
         self.chunk(out, index, d, None);
     }
 
+    /// One `chat.completion.chunk` with one choice, written by the JSON writer (the fields in the
+    /// order OpenAI sends them).
     fn chunk(&self, out: &mut Vec<u8>, index: u64, delta: Delta, finish: Option<&'static str>) {
-        let c = Chunk {
-            id: &self.meta.id,
-            object: "chat.completion.chunk",
-            created: self.meta.created,
-            model: &self.meta.model,
-            choices: vec![ChunkChoice {
-                index,
-                delta,
-                logprobs: None,
-                finish_reason: finish,
-            }],
-            usage: self.meta.include_usage.then_some(None),
-        };
-        write_event(out, &c);
+        out.extend_from_slice(b"data: ");
+        let mut o = Obj::new(out);
+        o.str("id", &self.meta.id)
+            .raw("object", "\"chat.completion.chunk\"")
+            .u64("created", self.meta.created)
+            .str("model", &self.meta.model)
+            .with("choices", |b| {
+                b.push(b'[');
+                let mut c = Obj::new(b);
+                c.u64("index", index);
+                let mut d = c.obj("delta");
+                if let Some(role) = delta.role {
+                    d.str("role", role);
+                }
+                if let Some(text) = &delta.content {
+                    d.str("content", text);
+                }
+                if let Some(text) = &delta.reasoning_content {
+                    d.str("reasoning_content", text);
+                }
+                if !delta.tool_calls.is_empty() {
+                    d.ser("tool_calls", &delta.tool_calls);
+                }
+                d.end();
+                c.raw("logprobs", "null").opt_str("finish_reason", finish);
+                c.end();
+                b.push(b']');
+            });
+        if self.meta.include_usage {
+            o.raw("usage", "null");
+        }
+        o.end();
+        out.extend_from_slice(b"\n\n");
     }
 
     fn fail(&mut self, out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>) {
@@ -380,15 +377,17 @@ impl ChatStream {
             self.chunk(out, i, Delta::default(), Some(f));
         }
         if self.meta.include_usage {
-            let c = Chunk {
-                id: &self.meta.id,
-                object: "chat.completion.chunk",
-                created: self.meta.created,
-                model: &self.meta.model,
-                choices: Vec::new(),
-                usage: Some(Some(self.usage.get().unwrap_or_default().to_openai())),
-            };
-            write_event(out, &c);
+            let usage = self.usage.get().unwrap_or_default().to_openai();
+            out.extend_from_slice(b"data: ");
+            let mut o = Obj::new(out);
+            o.str("id", &self.meta.id)
+                .raw("object", "\"chat.completion.chunk\"")
+                .u64("created", self.meta.created)
+                .str("model", &self.meta.model)
+                .raw("choices", "[]")
+                .ser("usage", &usage);
+            o.end();
+            out.extend_from_slice(b"\n\n");
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
@@ -465,6 +464,46 @@ mod tests {
             v.extend_from_slice(b"\r\n\r\n");
         }
         v
+    }
+
+    #[test]
+    fn chunks_are_written_as_openai_spells_them() {
+        let mut m = meta();
+        m.include_usage = true;
+        let mut s = ChatStream::new(m);
+        let mut out = Vec::new();
+        s.feed(
+            &sse(&[
+                json!({"candidates": [{"content": {"parts": [{"text": "Hi \"x\""}]},
+                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 1}}),
+            ]),
+            &mut out,
+        );
+        s.finish(&mut out);
+        let head = r#"{"id":"chatcmpl-s","object":"chat.completion.chunk","created":1700000000,"model":"gemini-2.5-flash","choices":"#;
+        let want = [
+            format!(
+                r#"{head}[{{"index":0,"delta":{{"role":"assistant","content":""}},"logprobs":null,"finish_reason":null}}],"usage":null}}"#
+            ),
+            format!(
+                r#"{head}[{{"index":0,"delta":{{"content":"Hi \"x\""}},"logprobs":null,"finish_reason":null}}],"usage":null}}"#
+            ),
+            format!(
+                r#"{head}[{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"stop"}}],"usage":null}}"#
+            ),
+            format!(
+                r#"{head}[],"usage":{{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3,"prompt_tokens_details":{{"cached_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0}}}}}}"#
+            ),
+            "[DONE]".to_string(),
+        ];
+        let got: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| e.strip_prefix("data: ").unwrap().to_string())
+            .collect();
+        assert_eq!(got, want);
     }
 
     fn text_event(t: &str, finish: Option<&str>) -> Value {
