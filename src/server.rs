@@ -168,6 +168,10 @@ struct Shutdown {
 /// Time after the grace period for cut streams to write their last event and log.
 const SHUTDOWN_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a drained process waits for requests on connections it accepted just before its
+/// listeners closed.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(50);
+
 #[async_trait]
 impl BackgroundService for Shutdown {
     async fn start(&self, mut shutdown: ShutdownWatch) {
@@ -182,15 +186,30 @@ impl BackgroundService for Shutdown {
             "shutting down: new connections refused, open requests may finish"
         );
         st.drain.begin(grace);
-        let drained = st.drain.drained(grace + SHUTDOWN_MARGIN).await;
-        let st2 = st.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            st2.writer.flush();
-            if let Err(e) = st2.store.checkpoint() {
-                tracing::warn!(error = %e, "store checkpoint at shutdown failed");
+        let until = std::time::Instant::now() + grace + SHUTDOWN_MARGIN;
+        let left = || until.saturating_duration_since(std::time::Instant::now());
+        let mut drained = st.drain.drained(left()).await;
+        loop {
+            // A connection accepted just before the listeners closed can start its request a
+            // moment after the wait: give it that moment, wait for it, and only then write the
+            // usage, so that no answered request goes uncounted.
+            tokio::time::sleep(SETTLE.min(left())).await;
+            if st.drain.inflight() > 0 && !left().is_zero() {
+                drained = st.drain.drained(left()).await;
+                continue;
             }
-        })
-        .await;
+            let st2 = st.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                st2.writer.flush();
+                if let Err(e) = st2.store.checkpoint() {
+                    tracing::warn!(error = %e, "store checkpoint at shutdown failed");
+                }
+            })
+            .await;
+            if st.drain.inflight() == 0 || left().is_zero() {
+                break;
+            }
+        }
         tracing::info!(
             drained,
             left = st.drain.inflight(),
