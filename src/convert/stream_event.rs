@@ -61,12 +61,7 @@ pub(crate) fn read_event(data: &[u8]) -> Result<StreamEvent<'_>, serde_json::Err
 
 /// The common shape, or `None` for `serde_json` to read.
 fn common(s: &str) -> Option<StreamEvent<'_>> {
-    let mut r = Scan {
-        s,
-        b: s.as_bytes(),
-        i: 0,
-        escaped: false,
-    };
+    let mut r = Scan { s, i: 0 };
     let mut candidates = None;
     let mut usage = None;
     r.object(|r, key| match key {
@@ -116,18 +111,20 @@ const MAX_DEPTH: u32 = 64;
 /// A cursor over the event; every step returns `None` when the input is not what it expects.
 struct Scan<'a> {
     s: &'a str,
-    b: &'a [u8],
     i: usize,
-    /// Whether the last string read had escapes.
-    escaped: bool,
 }
 
 impl<'a> Scan<'a> {
+    #[inline(always)]
+    fn bytes(&self) -> &'a [u8] {
+        self.s.as_bytes()
+    }
+
     /// Skip whitespace; the next byte.
     #[inline(always)]
     fn peek(&mut self) -> Option<u8> {
         loop {
-            let c = *self.b.get(self.i)?;
+            let c = *self.bytes().get(self.i)?;
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 return Some(c);
             }
@@ -144,14 +141,14 @@ impl<'a> Scan<'a> {
         self.peek().is_none().then_some(())
     }
 
-    /// A string; its literal, quotes included. Escapes are checked; `\u` escapes of surrogates
-    /// (which must pair up) are left to serde_json.
+    /// A string: its literal, quotes included, and whether it has escapes. Escapes are checked;
+    /// `\u` escapes of surrogates (which must pair up) are left to serde_json.
     #[inline(always)]
-    fn string(&mut self) -> Option<&'a str> {
+    fn string(&mut self) -> Option<(&'a str, bool)> {
         self.eat(b'"')?;
         let start = self.i - 1;
-        let b = self.b;
-        self.escaped = false;
+        let b = self.bytes();
+        let mut escaped = false;
         loop {
             while let Some(chunk) = b.get(self.i..self.i + 8) {
                 let flags = specials(u64::from_le_bytes(chunk.try_into().ok()?));
@@ -164,10 +161,10 @@ impl<'a> Scan<'a> {
             match *b.get(self.i)? {
                 b'"' => {
                     self.i += 1;
-                    return self.s.get(start..self.i);
+                    return Some((self.s.get(start..self.i)?, escaped));
                 }
                 b'\\' => {
-                    self.escaped = true;
+                    escaped = true;
                     self.escape()?;
                 }
                 c if c < 0x20 => return None,
@@ -178,10 +175,10 @@ impl<'a> Scan<'a> {
 
     /// The escape at the cursor.
     fn escape(&mut self) -> Option<()> {
-        match *self.b.get(self.i + 1)? {
+        match *self.bytes().get(self.i + 1)? {
             b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
             b'u' => {
-                let hex = self.b.get(self.i + 2..self.i + 6)?;
+                let hex = self.bytes().get(self.i + 2..self.i + 6)?;
                 let surrogate = matches!(hex[0], b'd' | b'D')
                     && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F');
                 if surrogate || !hex.iter().all(u8::is_ascii_hexdigit) {
@@ -196,19 +193,19 @@ impl<'a> Scan<'a> {
 
     /// A string with no escapes, as text.
     fn plain_string(&mut self) -> Option<&'a str> {
-        let lit = self.string()?;
-        (!self.escaped).then(|| &lit[1..lit.len() - 1])
+        let (lit, escaped) = self.string()?;
+        (!escaped).then(|| &lit[1..lit.len() - 1])
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        self.b[self.i..]
+        self.bytes()[self.i..]
             .starts_with(word)
             .then(|| self.i += word.len())
     }
 
     fn digits(&mut self) -> usize {
         let start = self.i;
-        while matches!(self.b.get(self.i), Some(b'0'..=b'9')) {
+        while matches!(self.bytes().get(self.i), Some(b'0'..=b'9')) {
             self.i += 1;
         }
         self.i - start
@@ -216,21 +213,21 @@ impl<'a> Scan<'a> {
 
     /// A number as JSON spells it.
     fn number(&mut self) -> Option<()> {
-        if self.b.get(self.i) == Some(&b'-') {
+        if self.bytes().get(self.i) == Some(&b'-') {
             self.i += 1;
         }
-        match self.b.get(self.i)? {
+        match self.bytes().get(self.i)? {
             b'0' => self.i += 1,
             b'1'..=b'9' => _ = self.digits(),
             _ => return None,
         }
-        if self.b.get(self.i) == Some(&b'.') {
+        if self.bytes().get(self.i) == Some(&b'.') {
             self.i += 1;
             (self.digits() > 0).then_some(())?;
         }
-        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+        if matches!(self.bytes().get(self.i), Some(b'e' | b'E')) {
             self.i += 1;
-            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+            if matches!(self.bytes().get(self.i), Some(b'+' | b'-')) {
                 self.i += 1;
             }
             (self.digits() > 0).then_some(())?;
@@ -243,10 +240,10 @@ impl<'a> Scan<'a> {
         self.peek()?;
         let start = self.i;
         let n = self.digits();
-        if n == 0 || n > 18 || (n > 1 && self.b[start] == b'0') {
+        if n == 0 || n > 18 || (n > 1 && self.bytes()[start] == b'0') {
             return None;
         }
-        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+        if matches!(self.bytes().get(self.i), Some(b'.' | b'e' | b'E')) {
             return None;
         }
         self.s[start..self.i].parse().ok()
@@ -277,52 +274,48 @@ impl<'a> Scan<'a> {
         self.s.get(start..self.i)
     }
 
+    /// The `open` of a container; whether it has elements (an immediate `close` is read too).
+    #[inline(always)]
+    fn open(&mut self, open: u8, close: u8) -> Option<bool> {
+        self.eat(open)?;
+        let empty = self.peek()? == close;
+        self.i += usize::from(empty);
+        Some(!empty)
+    }
+
+    /// After an element: whether another follows (`,`) or the container ends (`close`).
+    #[inline(always)]
+    fn more(&mut self, close: u8) -> Option<bool> {
+        let c = self.peek()?;
+        (c == b',' || c == close).then(|| self.i += 1)?;
+        Some(c == b',')
+    }
+
     /// An object: `field` is called with each key, before its value.
     #[inline]
     fn object(&mut self, mut field: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.string()?;
-            if self.escaped {
+        let mut more = self.open(b'{', b'}')?;
+        while more {
+            let (key, escaped) = self.string()?;
+            if escaped {
                 return None; // the key is what it means unescaped: serde_json's to read
             }
-            let key = &key.as_bytes()[1..key.len() - 1];
             self.eat(b':')?;
-            field(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
+            field(self, &key.as_bytes()[1..key.len() - 1])?;
+            more = self.more(b'}')?;
         }
+        Some(())
     }
 
     /// An array: `item` reads each element.
     #[inline]
     fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
+        let mut more = self.open(b'[', b']')?;
+        while more {
             item(self)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
+            more = self.more(b']')?;
         }
+        Some(())
     }
 
     /// `candidates`: exactly one.
@@ -387,7 +380,7 @@ impl<'a> Scan<'a> {
         let mut p = Part::default();
         self.object(|r, key| match key {
             b"text" if p.text.is_none() => {
-                p.text = Some(JsonText::from_checked_literal(r.string()?));
+                p.text = Some(JsonText::from_checked_literal(r.string()?.0));
                 Some(())
             }
             b"thought" if p.thought.is_none() => {
