@@ -27,6 +27,7 @@ use serde_json::Value;
 use super::gemini::blocked_error;
 use super::gemini::{error_parts, finish_reason, openai_error_type, pieces, CallIds, Piece};
 use super::json_out::Obj;
+use super::json_text::JsonTextBuf;
 use super::sse::{pump, Events, SseReader};
 use super::stream_event::{read_event, StreamUsage};
 use super::ChatMeta;
@@ -61,12 +62,12 @@ pub struct ChatStream {
     at_eof: bool,
 }
 
-/// A chunk's `delta` (absent fields are not written).
+/// A chunk's `delta` (absent fields are not written); text stays as Gemini escaped it.
 #[derive(Default)]
 struct Delta {
     role: Option<&'static str>,
-    content: Option<String>,
-    reasoning_content: Option<String>,
+    content: Option<JsonTextBuf>,
+    reasoning_content: Option<JsonTextBuf>,
     tool_calls: Vec<ToolCallDelta>,
 }
 
@@ -178,7 +179,7 @@ impl ChatStream {
                 e.insert(ChoiceState::default());
                 let role = Delta {
                     role: Some("assistant"),
-                    content: Some(String::new()),
+                    content: Some(JsonTextBuf::default()),
                     ..Delta::default()
                 };
                 self.chunk(out, index, role, None);
@@ -186,15 +187,11 @@ impl ChatStream {
             if self.choices.get(&index).is_some_and(|s| s.finish.is_some()) {
                 continue; // Nothing may follow a choice's finish.
             }
-            let parts = c.parts_mut();
-            let ps = pieces(
-                parts,
-                self.meta.include_thoughts,
-                self.meta.roo_line_count,
-                &mut self.ids,
-            )
-            .collect();
-            self.emit_pieces(out, index, ps);
+            // The ids are lent to the pieces while the chunks are written.
+            let mut ids = std::mem::take(&mut self.ids);
+            let (thoughts, roo) = (self.meta.include_thoughts, self.meta.roo_line_count);
+            self.emit_pieces(out, index, pieces(c.parts_mut(), thoughts, roo, &mut ids));
+            self.ids = ids;
             if let Some(r) = &c.finish_reason {
                 if let Some(s) = self.choices.get_mut(&index) {
                     s.finish = Some(r.clone());
@@ -204,23 +201,23 @@ impl ChatStream {
     }
 
     /// Write the deltas for one event's pieces; adjacent text (or thought) pieces share a chunk.
-    fn emit_pieces(&mut self, out: &mut Vec<u8>, index: u64, ps: Vec<Piece>) {
-        let mut text = String::new();
-        let mut thought = String::new();
+    fn emit_pieces(&mut self, out: &mut Vec<u8>, index: u64, ps: impl Iterator<Item = Piece>) {
+        let mut text = JsonTextBuf::default();
+        let mut thought = JsonTextBuf::default();
         for p in ps {
             match p {
                 Piece::Text(t) => {
                     if !thought.is_empty() {
                         self.reasoning_chunk(out, index, std::mem::take(&mut thought));
                     }
-                    text.push_str(&t.plain());
+                    text.push(t);
                 }
                 Piece::Signature(_) => {}
                 Piece::Reasoning(r) => {
                     if !text.is_empty() {
                         self.text_chunk(out, index, std::mem::take(&mut text));
                     }
-                    thought.push_str(&r.plain());
+                    thought.push(r);
                 }
                 Piece::Call(tc) => {
                     if !thought.is_empty() {
@@ -275,7 +272,7 @@ impl ChatStream {
         }
     }
 
-    fn text_chunk(&self, out: &mut Vec<u8>, index: u64, text: String) {
+    fn text_chunk(&self, out: &mut Vec<u8>, index: u64, text: JsonTextBuf) {
         let d = Delta {
             content: Some(text),
             ..Delta::default()
@@ -283,7 +280,7 @@ impl ChatStream {
         self.chunk(out, index, d, None);
     }
 
-    fn reasoning_chunk(&self, out: &mut Vec<u8>, index: u64, text: String) {
+    fn reasoning_chunk(&self, out: &mut Vec<u8>, index: u64, text: JsonTextBuf) {
         let d = Delta {
             reasoning_content: Some(text),
             ..Delta::default()
@@ -291,16 +288,24 @@ impl ChatStream {
         self.chunk(out, index, d, None);
     }
 
-    /// One `chat.completion.chunk` with one choice, written by the JSON writer (the fields in the
-    /// order OpenAI sends them).
-    fn chunk(&self, out: &mut Vec<u8>, index: u64, delta: Delta, finish: Option<&'static str>) {
+    /// One `chat.completion.chunk` event, written by the JSON writer in the order OpenAI sends
+    /// the fields: `id`, `object`, `created`, `model`, then what `rest` writes.
+    fn write_chunk(&self, out: &mut Vec<u8>, rest: impl FnOnce(&mut Obj<'_>)) {
         out.extend_from_slice(b"data: ");
         let mut o = Obj::new(out);
         o.str("id", &self.meta.id)
             .raw("object", "\"chat.completion.chunk\"")
             .u64("created", self.meta.created)
-            .str("model", &self.meta.model)
-            .with("choices", |b| {
+            .str("model", &self.meta.model);
+        rest(&mut o);
+        o.end();
+        out.extend_from_slice(b"\n\n");
+    }
+
+    /// A chunk with one choice.
+    fn chunk(&self, out: &mut Vec<u8>, index: u64, delta: Delta, finish: Option<&'static str>) {
+        self.write_chunk(out, |o| {
+            o.with("choices", |b| {
                 b.push(b'[');
                 let mut c = Obj::new(b);
                 c.u64("index", index);
@@ -309,10 +314,10 @@ impl ChatStream {
                     d.str("role", role);
                 }
                 if let Some(text) = &delta.content {
-                    d.str("content", text);
+                    d.with("content", |b| text.write(b));
                 }
                 if let Some(text) = &delta.reasoning_content {
-                    d.str("reasoning_content", text);
+                    d.with("reasoning_content", |b| text.write(b));
                 }
                 if !delta.tool_calls.is_empty() {
                     d.ser("tool_calls", &delta.tool_calls);
@@ -322,11 +327,10 @@ impl ChatStream {
                 c.end();
                 b.push(b']');
             });
-        if self.meta.include_usage {
-            o.raw("usage", "null");
-        }
-        o.end();
-        out.extend_from_slice(b"\n\n");
+            if self.meta.include_usage {
+                o.raw("usage", "null");
+            }
+        });
     }
 
     fn fail(&mut self, out: &mut Vec<u8>, message: &str, kind: &str, code: Option<&str>) {
@@ -378,16 +382,9 @@ impl ChatStream {
         }
         if self.meta.include_usage {
             let usage = self.usage.get().unwrap_or_default().to_openai();
-            out.extend_from_slice(b"data: ");
-            let mut o = Obj::new(out);
-            o.str("id", &self.meta.id)
-                .raw("object", "\"chat.completion.chunk\"")
-                .u64("created", self.meta.created)
-                .str("model", &self.meta.model)
-                .raw("choices", "[]")
-                .ser("usage", &usage);
-            o.end();
-            out.extend_from_slice(b"\n\n");
+            self.write_chunk(out, |o| {
+                o.raw("choices", "[]").ser("usage", &usage);
+            });
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
