@@ -188,28 +188,24 @@ impl BackgroundService for Shutdown {
         st.drain.begin(grace);
         let until = std::time::Instant::now() + grace + SHUTDOWN_MARGIN;
         let left = || until.saturating_duration_since(std::time::Instant::now());
-        let mut drained = st.drain.drained(left()).await;
-        loop {
-            // A connection accepted just before the listeners closed can start its request a
-            // moment after the wait: give it that moment, wait for it, and only then write the
-            // usage, so that no answered request goes uncounted.
+        // A connection accepted just before the listeners closed can start its request a moment
+        // after the wait: give it that moment and wait for it too, so that usage is written only
+        // once no answered request can be left uncounted.
+        let drained = loop {
+            st.drain.drained(left()).await;
             tokio::time::sleep(SETTLE.min(left())).await;
-            if st.drain.inflight() > 0 && !left().is_zero() {
-                drained = st.drain.drained(left()).await;
-                continue;
-            }
-            let st2 = st.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                st2.writer.flush();
-                if let Err(e) = st2.store.checkpoint() {
-                    tracing::warn!(error = %e, "store checkpoint at shutdown failed");
-                }
-            })
-            .await;
             if st.drain.inflight() == 0 || left().is_zero() {
-                break;
+                break st.drain.inflight() == 0;
             }
-        }
+        };
+        let st2 = st.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            st2.writer.flush();
+            if let Err(e) = st2.store.checkpoint() {
+                tracing::warn!(error = %e, "store checkpoint at shutdown failed");
+            }
+        })
+        .await;
         tracing::info!(
             drained,
             left = st.drain.inflight(),
