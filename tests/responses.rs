@@ -47,7 +47,10 @@ fn a_response_becomes_this_gemini_request_and_answer() {
     assert!(v["id"].as_str().unwrap().starts_with("resp_"));
     assert_eq!(v["status"], "completed");
     assert_eq!(v["model"], "gemini-2.5-flash");
-    assert_eq!(v["store"], false, "nothing is stored, whatever store asked");
+    assert_eq!(
+        v["store"], true,
+        "stored (tests/stored_responses.rs continues them)"
+    );
     assert_eq!(v["instructions"], "You are terse.");
     assert_eq!(v["output"][0]["type"], "message");
     assert_eq!(v["output"][0]["content"][0]["type"], "output_text");
@@ -220,6 +223,10 @@ fn what_cannot_be_honoured_is_refused_without_an_upstream_call() {
             "previous_response_id",
         ),
         (
+            json!({"model": "gemini-2.5-flash", "input": "x", "conversation": "conv_1"}),
+            "conversation",
+        ),
+        (
             json!({"model": "gemini-2.5-flash", "input": "x", "tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}]}),
             "tools[0].type",
         ),
@@ -255,7 +262,7 @@ fn what_cannot_be_honoured_is_refused_without_an_upstream_call() {
     assert!(r.json()["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("does not store"));
+        .contains("previous_response_id"));
     assert_eq!(h.sim.calls(), 0);
 }
 

@@ -19,6 +19,10 @@ pub struct Turn {
     opens: bool,
     /// A model turn.
     model: bool,
+    /// The stored response this model turn answered (the Responses API's `store`).
+    pub response: Option<Box<str>>,
+    /// The turn this one follows, when it is not the one before it (0: none; stored responses).
+    pub follows: Option<u64>,
 }
 
 /// What [`Turn`] needs to know of a content's JSON.
@@ -62,6 +66,8 @@ impl Turn {
             seq: 0,
             opens,
             model,
+            response: None,
+            follows: None,
         }
     }
 
@@ -88,6 +94,11 @@ impl Turn {
 
     fn opens_exchange(&self) -> bool {
         self.opens
+    }
+
+    /// Whether this is a model turn.
+    pub fn is_model(&self) -> bool {
+        self.model
     }
 }
 

@@ -4,6 +4,7 @@
 //! (TTL, mode) kept in the store's `settings` table.
 
 pub mod history;
+pub mod thread;
 
 use crate::config::{ContextConfig, ContextMode};
 use crate::store::{
@@ -50,6 +51,8 @@ impl Conversation {
                     seq: t.seq,
                     content: String::from_utf8_lossy(t.raw()).into_owned(),
                     tokens: t.tokens,
+                    response: t.response.as_deref().map(str::to_owned),
+                    follows: t.follows,
                 })
                 .collect(),
         }
@@ -65,6 +68,8 @@ impl Conversation {
                 .map(|t| {
                     let mut turn = Turn::from_raw(bytes::Bytes::from(t.content), Some(t.tokens));
                     turn.seq = t.seq;
+                    turn.response = t.response.map(String::into_boxed_str);
+                    turn.follows = t.follows;
                     turn
                 })
                 .collect(),
@@ -84,6 +89,20 @@ impl Conversation {
             tokens: self.tokens(),
         }
     }
+}
+
+/// The history window of `model`: its input limit (or `context.default_max_tokens` when unknown)
+/// less `context.safety_margin`.
+pub fn window(state: &crate::state::AppState, model: &str) -> u64 {
+    let c = state.contexts.config();
+    state
+        .pool
+        .limits
+        .table()
+        .lookup(model)
+        .and_then(|l| l.input_token_limit)
+        .unwrap_or(c.default_max_tokens)
+        .saturating_sub(c.safety_margin)
 }
 
 /// The id of a credential's named conversation: stable, and telling nothing of either part.

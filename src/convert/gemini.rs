@@ -359,11 +359,16 @@ impl ToolCall {
 }
 
 /// Hands out tool-call ids, unique within one response: Gemini's own `functionCall.id` when it
-/// sent one, else the prefix (`call_`, or the surface's own) + 24 random alphanumerics.
+/// sent one, else the prefix (`call_`, or the surface's own) + 24 alphanumerics — random, or, for
+/// a response that is stored, derived from its id and the call's place ([`derived_call_id`]), so
+/// the ids can be known again from the stored turn.
 #[derive(Debug)]
 pub(crate) struct CallIds {
     prefix: &'static str,
     used: HashSet<String>,
+    seed: Option<Box<str>>,
+    /// Calls so far.
+    calls: usize,
 }
 
 impl Default for CallIds {
@@ -377,14 +382,31 @@ impl CallIds {
         CallIds {
             prefix,
             used: HashSet::new(),
+            seed: None,
+            calls: 0,
+        }
+    }
+
+    /// Ids derived from `seed` (a stored response's id) where Gemini gave none.
+    pub fn derived(prefix: &'static str, seed: &str) -> Self {
+        CallIds {
+            seed: Some(seed.into()),
+            ..CallIds::with_prefix(prefix)
         }
     }
 
     pub fn next(&mut self, gemini_id: Option<&str>) -> String {
+        let k = self.calls;
+        self.calls += 1;
         if let Some(id) = gemini_id.filter(|s| !s.is_empty()) {
             if self.used.insert(id.to_string()) {
                 return id.to_string();
             }
+        }
+        if let Some(seed) = &self.seed {
+            let id = derived_call_id(self.prefix, seed, k);
+            self.used.insert(id.clone());
+            return id;
         }
         loop {
             let id = random_id(self.prefix, 24);
@@ -393,6 +415,21 @@ impl CallIds {
             }
         }
     }
+}
+
+/// The id of the `k`-th function call (counting from 0) of the response `seed`: the prefix and 24
+/// alphanumerics of SHA-256(seed, k).
+pub(crate) fn derived_call_id(prefix: &str, seed: &str, k: usize) -> String {
+    const DIGITS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let d = crate::secret::digest(format!("{seed}\u{0}{k}").as_bytes());
+    let mut id = String::with_capacity(prefix.len() + 24);
+    id.push_str(prefix);
+    id.extend(
+        d[..24]
+            .iter()
+            .map(|&b| char::from(DIGITS[(usize::from(b) * 62) >> 8])),
+    );
+    id
 }
 
 /// Translate one candidate's parts, in order (an iterator: nothing is collected).

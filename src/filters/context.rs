@@ -5,10 +5,13 @@
 //! Serves `/v1/chat/completions` and the native `generateContent`, `streamGenerateContent` and
 //! `countTokens` (which counts with the history, saving nothing). Mode `auto` injects only into a
 //! request without a model turn of its own; a request with its own history replaces the stored one.
+//! A route carrying a [`Thread`] (a stored OpenAI Responses exchange) is only saved: its surface
+//! has already put the branch it continues in front.
 
 use crate::config::ContextMode;
 use crate::context::history::Members;
 use crate::context::history::{self, Turn};
+use crate::context::thread::Thread;
 use crate::context::{conversation_id, Contexts};
 use crate::credentials::Kind;
 use crate::error::GatewayError;
@@ -46,32 +49,29 @@ impl Context {
     fn contexts(&self) -> &Arc<Contexts> {
         &self.state.contexts
     }
-
-    /// The model's window, less the safety margin.
-    fn window(&self, model: &str) -> u64 {
-        let c = self.contexts().config();
-        self.state
-            .pool
-            .limits
-            .table()
-            .lookup(model)
-            .and_then(|l| l.input_token_limit)
-            .unwrap_or(c.default_max_tokens)
-            .saturating_sub(c.safety_margin)
-    }
 }
 
 /// What is saved when the answer is complete.
 struct Save {
-    id: String,
-    owner: String,
-    name: String,
-    /// The request's own turns.
-    turns: Vec<Turn>,
-    /// The request brought its own history: it replaces the stored conversation.
-    replace: bool,
+    target: Target,
     framing: Framing,
-    window: u64,
+}
+
+/// Where the exchange goes.
+enum Target {
+    /// The credential's named conversation.
+    Conversation {
+        id: String,
+        owner: String,
+        name: String,
+        /// The request's own turns.
+        turns: Vec<Turn>,
+        /// The request brought its own history: it replaces the stored conversation.
+        replace: bool,
+        window: u64,
+    },
+    /// A stored response (the surface chose it and sent its branch).
+    Thread(Box<Thread>),
 }
 
 /// This request's context state.
@@ -144,6 +144,14 @@ impl Stage for Context {
         let Some(plan) = state.get_mut::<Plan>() else {
             return Ok(Flow::Continue);
         };
+        if let Some(thread) = route.thread.take() {
+            // A stored response: the surface put its branch in front already; save the exchange.
+            plan.save = Some(Save {
+                target: Target::Thread(thread),
+                framing: route.upstream.framing,
+            });
+            return Ok(Flow::Continue);
+        }
         let contexts = self.contexts().clone();
         let mode = contexts.mode();
         let (Some(identity), Some(model)) = (client.identity(), route.model.clone()) else {
@@ -196,7 +204,7 @@ impl Stage for Context {
         let name = plan.name.clone().unwrap_or_else(|| "default".into());
         let owner = identity.id.to_string();
         let id = conversation_id(&owner, &name);
-        let window = self.window(&model);
+        let window = crate::context::window(&self.state, &model);
         let replace = mode == ContextMode::Auto && history::has_model_turn(&turns);
         if !replace {
             let now = self.state.clock.now_utc().timestamp();
@@ -246,13 +254,15 @@ impl Stage for Context {
             route.reply = Reply::Buffered(Box::new(Unchanged));
         }
         plan.save = Some(Save {
-            id,
-            owner,
-            name,
-            turns,
-            replace,
+            target: Target::Conversation {
+                id,
+                owner,
+                name,
+                turns,
+                replace,
+                window,
+            },
             framing: route.upstream.framing,
-            window,
         });
         Ok(Flow::Continue)
     }
@@ -290,24 +300,34 @@ impl Stage for Context {
             return;
         };
         let now = self.state.clock.now_utc().timestamp();
-        let Save {
-            id,
-            owner,
-            name,
-            turns,
-            replace,
-            window,
-            ..
-        } = save;
-        self.contexts().commit(&id, &owner, &name, now, move |all| {
-            if replace {
-                all.clear();
+        match save.target {
+            Target::Conversation {
+                id,
+                owner,
+                name,
+                turns,
+                replace,
+                window,
+            } => self.contexts().commit(&id, &owner, &name, now, move |all| {
+                if replace {
+                    all.clear();
+                }
+                all.extend(turns);
+                all.push(Turn::new(reply));
+                let keep = history::fit(all, window).len();
+                let drop = all.len() - keep;
+                all.drain(..drop);
+            }),
+            Target::Thread(thread) => {
+                let (id, owner, name) = (
+                    thread.conversation.clone(),
+                    thread.owner.clone(),
+                    thread.name.clone(),
+                );
+                self.contexts().commit(&id, &owner, &name, now, move |all| {
+                    thread.append(all, Turn::new(reply))
+                });
             }
-            all.extend(turns);
-            all.push(Turn::new(reply));
-            let keep = history::fit(all, window).len();
-            let drop = all.len() - keep;
-            all.drain(..drop);
-        });
+        }
     }
 }

@@ -94,6 +94,8 @@ pub struct Route {
     pub reply: Reply,
     /// The route's metric label (`generateContent`, `chat.completions`, `models`, ...).
     pub label: &'static str,
+    /// An exchange to store when it succeeds (the Responses API's `store`), for the context stage.
+    pub thread: Option<Box<crate::context::thread::Thread>>,
 }
 
 impl Route {
@@ -129,6 +131,7 @@ impl Route {
             model: Some(model),
             reply,
             label,
+            thread: None,
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct TurnRow {
     /// A Gemini `content` as JSON text.
     pub content: String,
     pub tokens: u64,
+    /// A stored response's id, on the model turn that answered it.
+    pub response: Option<String>,
+    /// The turn this one follows when it is not the one before it (stored responses; 0: none).
+    pub follows: Option<u64>,
 }
 
 /// A conversation as listed: its row, how many turns, their tokens.
@@ -89,7 +93,7 @@ impl ContextStore for Store {
         };
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, content, tokens FROM context_turns WHERE context_id = ?1 ORDER BY seq",
+                "SELECT seq, content, tokens, response, follows FROM context_turns WHERE context_id = ?1 ORDER BY seq",
             )
             .map_err(|e| self.err("read a conversation", e))?;
         let turns = stmt
@@ -98,6 +102,8 @@ impl ContextStore for Store {
                     seq: to_u64(r.get(0)?),
                     content: r.get(1)?,
                     tokens: to_u64(r.get(2)?),
+                    response: r.get(3)?,
+                    follows: r.get::<_, Option<i64>>(4)?.map(to_u64),
                 })
             })
             .map_err(|e| self.err("read a conversation", e))?
@@ -132,7 +138,8 @@ impl ContextStore for Store {
                 .map_err(err)?;
             let mut add = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO context_turns (context_id, seq, content, tokens) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO context_turns (context_id, seq, content, tokens, response, follows)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(err)?;
             for w in save {
@@ -146,8 +153,15 @@ impl ContextStore for Store {
                     .execute(params![r.id, to_i64(w.last)])
                     .map_err(err)?;
                 for t in &w.append {
-                    add.execute(params![r.id, to_i64(t.seq), t.content, to_i64(t.tokens)])
-                        .map_err(err)?;
+                    add.execute(params![
+                        r.id,
+                        to_i64(t.seq),
+                        t.content,
+                        to_i64(t.tokens),
+                        t.response,
+                        t.follows.map(to_i64)
+                    ])
+                    .map_err(err)?;
                 }
             }
             let mut del = tx
@@ -237,6 +251,8 @@ mod tests {
                     seq,
                     content: format!(r#"{{"role":"user","parts":[{{"text":"{seq}"}}]}}"#),
                     tokens: 1,
+                    response: None,
+                    follows: None,
                 })
                 .collect(),
         }
@@ -255,9 +271,11 @@ mod tests {
             &[],
         )
         .unwrap();
-        // Append 3 and 4, drop 1.
-        s.write_contexts(&[w("ctx_a", "alice", 300, 2, 4, &[3, 4])], &[])
-            .unwrap();
+        // Append 3 and 4 (4 a stored response's reply following turn 2), drop 1.
+        let mut write = w("ctx_a", "alice", 300, 2, 4, &[3, 4]);
+        write.append[0].follows = Some(2);
+        write.append[1].response = Some("resp_x".into());
+        s.write_contexts(&[write], &[]).unwrap();
         s.set_setting("context_mode", "always").unwrap();
         drop(s);
         let s = Store::open(Some(&path)).unwrap();
@@ -266,6 +284,14 @@ mod tests {
         assert_eq!(
             turns.iter().map(|t| t.seq).collect::<Vec<_>>(),
             vec![2, 3, 4]
+        );
+        let links: Vec<_> = turns
+            .iter()
+            .map(|t| (t.follows, t.response.as_deref()))
+            .collect();
+        assert_eq!(
+            links,
+            [(None, None), (Some(2), None), (None, Some("resp_x"))]
         );
         let all = s.contexts(None).unwrap();
         assert_eq!(

@@ -356,7 +356,7 @@ mod tests {
             .unwrap();
         }
         let s = Store::open(Some(&path)).unwrap();
-        assert_eq!(s.pragma("user_version").unwrap(), "3");
+        assert_eq!(s.pragma("user_version").unwrap(), "4");
         assert_eq!(
             s.day(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap())
                 .unwrap()

@@ -27,10 +27,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_usage.sql")),
     (2, include_str!("migrations/0002_proxy_keys.sql")),
     (3, include_str!("migrations/0003_contexts.sql")),
+    (4, include_str!("migrations/0004_response_threads.sql")),
 ];
 
 /// The schema version this binary writes. A database with a higher version is refused.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -570,7 +571,7 @@ mod tests {
         drop(a);
         drop(b);
         let c = Store::open(Some(&path)).unwrap();
-        assert_eq!(c.pragma("user_version").unwrap(), "3");
+        assert_eq!(c.pragma("user_version").unwrap(), "4");
         assert_eq!(c.day(d("2026-01-15")).unwrap()[0].2, counts(1, 2, 3));
     }
 
@@ -584,7 +585,7 @@ mod tests {
                 .unwrap();
         }
         let s = Store::open(Some(&path)).unwrap();
-        assert_eq!(s.pragma("user_version").unwrap(), "3");
+        assert_eq!(s.pragma("user_version").unwrap(), "4");
         s.add(&[delta("2026-01-15", "g", "m", 1, 0, 0)]).unwrap();
         let n: i64 = s
             .conn()
@@ -608,7 +609,7 @@ mod tests {
                 e,
                 StoreError::SchemaTooNew {
                     found: 99,
-                    supported: 3,
+                    supported: SCHEMA_VERSION,
                     ..
                 }
             ),

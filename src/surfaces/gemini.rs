@@ -100,6 +100,7 @@ impl Surface for Native {
         };
         Ok(Routed::Upstream(Route {
             label: resource.label(),
+            thread: None,
             model: resource.model().cloned(),
             upstream: UpstreamRequest {
                 method,

@@ -73,6 +73,7 @@ impl OpenAi {
             model: Some(plan.model.clone()),
             reply: Reply::Buffered(Box::new(Embeddings(plan))),
             label: "embeddings",
+            thread: None,
         }))
     }
 
@@ -95,6 +96,7 @@ impl OpenAi {
                 client.identity().cloned(),
             ))),
             label: "models",
+            thread: None,
         })
     }
 
@@ -124,6 +126,7 @@ impl OpenAi {
             model: Some(id),
             quota: QuotaUse::default(),
             label: "models",
+            thread: None,
         }))
     }
 }

@@ -104,6 +104,7 @@ impl Anthropic {
             model: Some(plan.model),
             reply: Reply::Buffered(Box::new(CountJson)),
             label: "count_tokens",
+            thread: None,
         }))
     }
 
@@ -126,6 +127,7 @@ impl Anthropic {
                 client.identity().cloned(),
             ))),
             label: "models",
+            thread: None,
         })
     }
 
@@ -157,6 +159,7 @@ impl Anthropic {
             model: Some(id),
             quota: QuotaUse::default(),
             label: "models",
+            thread: None,
         }))
     }
 }

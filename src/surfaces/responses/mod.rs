@@ -1,13 +1,16 @@
 //! The OpenAI Responses surface (`POST /v1/responses`): the default API of `@ai-sdk/openai`, the
-//! `openai-agents` SDK and openai-python's `client.responses`, routed to Gemini. Nothing is stored:
-//! `previous_response_id` and the retrieval routes are refused with a clear error.
+//! `openai-agents` SDK and openai-python's `client.responses`, routed to Gemini. Responses are
+//! stored (`store`, the API's default) in the conversation-context store when the context stage
+//! runs, so `previous_response_id` continues them (`stored.rs`); the retrieval routes are refused.
 
 mod output;
 mod request;
 mod response;
+mod stored;
 mod stream;
 mod tools;
 
+use crate::config::Stage;
 use crate::convert::TokenUsage;
 use crate::error::{Envelope, ErrorKind, GatewayError};
 use crate::model::ModelId;
@@ -30,6 +33,8 @@ pub struct Responses {
     state: Arc<AppState>,
     safety: &'static str,
     max_body: usize,
+    /// The context stage runs (it saves stored responses).
+    context_stage: bool,
 }
 
 impl Responses {
@@ -37,40 +42,56 @@ impl Responses {
         Responses {
             safety: state.config.openai.safety_threshold(),
             max_body: state.config.limits.max_body_bytes,
+            context_stage: state.config.pipeline.contains(&Stage::Context),
             state: state.clone(),
         }
     }
 
-    async fn create(&self, session: &mut Session) -> Result<Routed, GatewayError> {
+    async fn create(&self, session: &mut Session, client: &Client) -> Result<Routed, GatewayError> {
         let body = read_json(session, self.max_body).await?;
         let mut req: ResponsesRequest<'_> = parse_json(&body)?;
         let model = ModelId::parse(&req.model).map_err(|e| {
             GatewayError::bad_request(format!("model: {}", e.message())).with_param("model")
         })?;
-        let plan = translate(&mut req, model, self.safety)?;
+        let store = stored::Store::new(&self.state, self.context_stage, client);
+        let previous = match req
+            .previous_response_id
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => Some(store.previous(p).await?),
+            None => None,
+        };
+        let calls = previous.as_ref().map(stored::Previous::calls);
+        let mut plan = translate(&mut req, model, self.safety, calls.unwrap_or_default())?;
+        let keep = req.store.unwrap_or(true) && store.available();
+        let (id, thread) = store.thread(
+            &mut plan,
+            previous.as_ref(),
+            keep,
+            req.truncation.as_deref(),
+        )?;
+        let mut echo = echo(&req, plan.reasoning);
+        echo.store = thread.is_some();
         let meta = Meta {
-            id: crate::convert::random_id("resp_", 48),
+            id,
             created_at: u64::try_from(self.state.clock.now_utc().timestamp()).unwrap_or(0),
             model: req.model.to_string(),
             summaries: plan.summaries,
-            echo: echo(&req, plan.reasoning).render(),
+            echo: echo.render(),
         };
         let reply = if plan.stream {
             Reply::Streamed(Box::new(stream::ResponseStream::new(meta)))
         } else {
             Reply::Buffered(Box::new(ResponseJson(meta, None)))
         };
-        Ok(Routed::Upstream(Route::generate(
-            plan.model,
-            plan.body,
-            plan.est_tokens,
-            reply,
-            "responses",
-        )))
+        let mut route = Route::generate(plan.model, plan.body, plan.est_tokens, reply, "responses");
+        route.thread = thread.map(Box::new);
+        Ok(Routed::Upstream(route))
     }
 }
 
-/// The request's settings as every response object repeats them.
+/// The request's settings as every response object repeats them (`store` is set by the caller).
 fn echo(req: &ResponsesRequest<'_>, reasoning: Reasoning) -> Echo {
     let given = |v: &Option<Value>| v.clone().filter(|t| !t.is_null());
     Echo {
@@ -85,6 +106,9 @@ fn echo(req: &ResponsesRequest<'_>, reasoning: Reasoning) -> Echo {
         tools: req.tools.clone().unwrap_or_default(),
         metadata: given(&req.metadata),
         user: req.user.clone(),
+        previous_response_id: req.previous_response_id.clone().filter(|p| !p.is_empty()),
+        store: false,
+        truncation: req.truncation.clone(),
     }
 }
 
@@ -103,18 +127,18 @@ impl Surface for Responses {
         path == "/v1/responses" || path.starts_with("/v1/responses/")
     }
 
-    async fn route(&self, session: &mut Session, _client: &Client) -> Result<Routed, GatewayError> {
+    async fn route(&self, session: &mut Session, client: &Client) -> Result<Routed, GatewayError> {
         let req = session.req_header();
         let path = req.uri.path().trim_end_matches('/').to_string();
         let method = req.method.clone();
         match (path.as_str(), &method) {
-            ("/v1/responses", &http::Method::POST) => self.create(session).await,
+            ("/v1/responses", &http::Method::POST) => self.create(session, client).await,
             ("/v1/responses", _) => Err(GatewayError::method_not_allowed(format!(
                 "{method} is not supported on {path}."
             ))),
             _ => Err(GatewayError::new(
                 ErrorKind::NotFound,
-                format!("{path}: this gateway does not store responses, so there is nothing to retrieve, list, cancel or delete."),
+                format!("{path}: stored responses can be continued with `previous_response_id`; retrieving, listing, cancelling or deleting them is not supported here."),
             )),
         }
     }

@@ -10,7 +10,8 @@
 //!   text are kept the same way only when summaries were asked for (a plain answer stays one
 //!   message item);
 //! * `functionCall` → a `function_call` item (`call_id` Gemini's id, else `call_` + 24
-//!   alphanumerics; `id` `fc_…`).
+//!   alphanumerics derived from the response's id and the call's place, so a stored response's
+//!   calls can be named again; `id` `fc_…`).
 
 use crate::convert::gemini::{pieces, CallIds, Part, Piece, ToolCall};
 use crate::convert::json_out::{array, fields_of, Obj};
@@ -181,10 +182,11 @@ pub(super) struct Output {
 }
 
 impl Output {
-    pub fn new(summaries: bool) -> Self {
+    /// The translator of the answer `response` (its function calls' ids derive from it).
+    pub fn new(summaries: bool, response: &str) -> Self {
         Output {
             summaries,
-            ids: CallIds::default(),
+            ids: CallIds::derived("call_", response),
             open: None,
             items: Vec::new(),
             calls: 0,
@@ -417,7 +419,7 @@ mod tests {
 
     fn run(summaries: bool, parts: Value) -> (Vec<Value>, Vec<String>) {
         let mut parts: Vec<Part> = serde_json::from_value(parts).unwrap();
-        let mut o = Output::new(summaries);
+        let mut o = Output::new(summaries, "resp_test");
         let mut names = Names(Vec::new());
         o.parts(&mut parts, &mut names);
         o.close(&mut names);

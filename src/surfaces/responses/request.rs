@@ -48,7 +48,14 @@ pub(super) struct ResponsesRequest<'a> {
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
-    previous_response_id: Option<String>,
+    pub previous_response_id: Option<String>,
+    /// Whether to store the response (the API's default: yes).
+    #[serde(default)]
+    pub store: Option<bool>,
+    /// `auto` fits a stored history into the model's window; `disabled` (the default) sends it
+    /// whole.
+    #[serde(default)]
+    pub truncation: Option<String>,
     #[serde(default)]
     conversation: Option<Value>,
     #[serde(default)]
@@ -143,13 +150,15 @@ pub(super) fn invalid(param: impl Into<String>, message: impl std::fmt::Display)
     GatewayError::bad_request(format!("{param}: {message}")).with_param(param)
 }
 
-/// Translate a Responses request (the model id already parsed).
+/// Translate a Responses request (the model id already parsed; `calls`: the `call_id` → function
+/// name of the calls in the stored responses it continues).
 pub(super) fn translate(
     req: &mut ResponsesRequest<'_>,
     model: ModelId,
     safety_threshold: &'static str,
+    calls: HashMap<String, String>,
 ) -> Result<ResponsesPlan, GatewayError> {
-    refuse_stored_state(req)?;
+    refuse_unsupported(req)?;
     let fam = family(&model);
     let mut system: Vec<Part<'_>> = Vec::new();
     if let Some(i) = req.instructions.as_deref().filter(|i| !i.is_empty()) {
@@ -166,7 +175,9 @@ pub(super) fn translate(
             ))
         }
         Some(TextOrList::Text(t)) => push_turn(&mut contents, "user", text_part(t)),
-        Some(TextOrList::List(items)) => items_to_contents(items, &mut system, &mut contents)?,
+        Some(TextOrList::List(items)) => {
+            items_to_contents(items, calls, &mut system, &mut contents)?
+        }
     }
     if contents.is_empty() {
         return Err(invalid(
@@ -212,23 +223,19 @@ pub(super) fn translate(
     })
 }
 
-/// Nothing is stored yet, so what would read stored state is refused rather than ignored.
-fn refuse_stored_state(req: &ResponsesRequest<'_>) -> Result<(), GatewayError> {
-    const NOT_STORED: &str = "this gateway does not store responses or conversations; send the whole conversation in `input`";
-    if req
-        .previous_response_id
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(invalid("previous_response_id", NOT_STORED));
-    }
+/// What reads state this gateway does not keep (conversation objects, background runs, prompt
+/// templates) is refused rather than ignored; so is a `truncation` it does not know.
+fn refuse_unsupported(req: &ResponsesRequest<'_>) -> Result<(), GatewayError> {
     if req.conversation.as_ref().is_some_and(|c| !c.is_null()) {
-        return Err(invalid("conversation", NOT_STORED));
+        return Err(invalid(
+            "conversation",
+            "conversation objects are not kept here; continue a stored response with `previous_response_id`, or send the whole conversation in `input`.",
+        ));
     }
     if req.background == Some(true) {
         return Err(invalid(
             "background",
-            "background responses are not supported: this gateway does not store responses.",
+            "background responses are not supported: ask with `stream` to see the answer as it is written.",
         ));
     }
     if req.prompt.as_ref().is_some_and(|p| !p.is_null()) {
@@ -236,6 +243,14 @@ fn refuse_stored_state(req: &ResponsesRequest<'_>) -> Result<(), GatewayError> {
             "prompt",
             "stored prompt templates live at OpenAI; send `instructions` and `input` instead.",
         ));
+    }
+    if let Some(t) = req.truncation.as_deref() {
+        if t != "auto" && t != "disabled" {
+            return Err(invalid(
+                "truncation",
+                format_args!("{t:?} is not a truncation (auto or disabled)."),
+            ));
+        }
     }
     Ok(())
 }
@@ -252,11 +267,12 @@ fn text_part(t: Cow<'_, str>) -> Vec<Part<'_>> {
 /// signature of the next part of the model turn (where Gemini had put it).
 fn items_to_contents<'a>(
     items: Vec<Item<'a>>,
+    calls: HashMap<String, String>,
     system: &mut Vec<Part<'a>>,
     contents: &mut Vec<Content<'a>>,
 ) -> Result<(), GatewayError> {
-    // call_id → function name, for the outputs that answer the calls.
-    let mut names: HashMap<String, String> = HashMap::new();
+    // call_id → function name, for the outputs that answer the calls (stored ones first).
+    let mut names = calls;
     let mut signature: Option<Cow<'a, str>> = None;
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("input[{i}]");
@@ -326,7 +342,7 @@ fn items_to_contents<'a>(
                 let Some(name) = names.get(&*call_id).cloned() else {
                     return Err(invalid(
                         format!("{at}.call_id"),
-                        format_args!("{call_id:?} does not match a function_call item before it."),
+                        format_args!("{call_id:?} does not match a function_call item before it (or in the response it continues)."),
                     ));
                 };
                 let mut extra = Vec::new();
@@ -361,7 +377,7 @@ fn items_to_contents<'a>(
             "item_reference" => {
                 return Err(invalid(
                     &at,
-                    "item references need stored items, and this gateway does not store responses; send the item itself.",
+                    "item references are not resolved here; send the item itself, or continue the response it belongs to with `previous_response_id`.",
                 ))
             }
             other => {

@@ -12,7 +12,7 @@ use serde_json::Value;
 /// What every response object of one request repeats.
 #[derive(Debug, Clone)]
 pub(super) struct Meta {
-    /// `resp_` + 48 alphanumerics.
+    /// `resp_` + its conversation's 16 hex digits + 32 alphanumerics (`context::thread`).
     pub id: String,
     pub created_at: u64,
     /// The model as the client named it.
@@ -37,6 +37,10 @@ pub(super) struct Echo {
     pub tools: Vec<Value>,
     pub metadata: Option<Value>,
     pub user: Option<String>,
+    pub previous_response_id: Option<String>,
+    /// Whether this response is stored (what the client asked, and only if it can be).
+    pub store: bool,
+    pub truncation: Option<String>,
 }
 
 impl Echo {
@@ -57,7 +61,13 @@ impl Echo {
             given_or(o, "tool_choice", &self.tool_choice, "\"auto\"");
             o.ser("tools", &self.tools);
             given_or(o, "metadata", &self.metadata, "{}");
-            o.opt_str("user", self.user.as_deref());
+            o.opt_str("user", self.user.as_deref())
+                .opt_str("previous_response_id", self.previous_response_id.as_deref())
+                .bool("store", self.store)
+                .str(
+                    "truncation",
+                    self.truncation.as_deref().unwrap_or("disabled"),
+                );
         })
     }
 }
@@ -100,10 +110,6 @@ impl Meta {
         }
         o.str("model", &self.model)
             .with("output", |b| write_items(b, output))
-            .raw("previous_response_id", "null")
-            // Nothing is stored, whatever `store` asked.
-            .raw("store", "false")
-            .raw("truncation", "\"disabled\"")
             .fields(&self.echo);
         match end.usage {
             Some(u) => {
@@ -171,7 +177,7 @@ pub(super) fn response(
         return Err(e.into());
     };
     let parts = c.parts_mut();
-    let mut out = Output::new(meta.summaries);
+    let mut out = Output::new(meta.summaries, &meta.id);
     out.parts(parts, &mut NoEvents);
     out.close(&mut NoEvents);
     let (status, incomplete) = status(c.finish_reason.as_deref(), out.calls);

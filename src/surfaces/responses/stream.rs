@@ -70,7 +70,7 @@ pub(super) struct ResponseStream {
 impl ResponseStream {
     pub fn new(meta: Meta) -> Self {
         ResponseStream {
-            output: Output::new(meta.summaries),
+            output: Output::new(meta.summaries, &meta.id),
             meta,
             sse: SseReader::default(),
             seq: 0,

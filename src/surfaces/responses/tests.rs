@@ -13,7 +13,7 @@ fn gemini(req: Value) -> Result<(Value, ResponsesPlan), GatewayError> {
     let body = req.to_string();
     let mut r: ResponsesRequest<'_> = parse_json(body.as_bytes())?;
     let model = ModelId::parse(&r.model).unwrap();
-    let plan = translate(&mut r, model, "BLOCK_NONE")?;
+    let plan = translate(&mut r, model, "BLOCK_NONE", Default::default())?;
     Ok((serde_json::from_slice(&plan.body).unwrap(), plan))
 }
 
@@ -105,10 +105,7 @@ fn refusals_name_the_field() {
         r
     };
     let cases = [
-        (
-            m(json!({"previous_response_id": "resp_1"})),
-            "previous_response_id",
-        ),
+        (m(json!({"truncation": "middle"})), "truncation"),
         (m(json!({"conversation": "conv_1"})), "conversation"),
         (m(json!({"background": true})), "background"),
         (

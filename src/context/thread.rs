@@ -1,0 +1,262 @@
+//! Stored responses (the OpenAI Responses API's `store` and `previous_response_id`) as
+//! conversations of the context store: every response continued from a first one lives in that
+//! first one's conversation, each exchange naming the turn it follows, so a client may continue
+//! any stored response — the newest or an earlier one — and gets exactly that response's branch.
+//!
+//! A response id says where it is stored: `resp_` + the 16 hex digits of its conversation's id +
+//! 32 random alphanumerics. The owner is checked on every read, so another credential's id is
+//! "not found", never another credential's history.
+
+use super::history::Turn;
+use super::Conversation;
+use crate::convert::gemini::derived_call_id;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// An exchange the surface asks to be stored: the context stage commits the request's own turns
+/// (the first following turn `follows`; 0 when the conversation starts here) and the model's reply,
+/// tagged with `response`, once the answer has been read to its end.
+#[derive(Debug)]
+pub struct Thread {
+    /// The conversation's id (`ctx_…`).
+    pub conversation: String,
+    /// The credential's id.
+    pub owner: String,
+    /// The conversation's name: `responses/` + the id of its first response.
+    pub name: String,
+    pub follows: u64,
+    /// The id of the response being answered.
+    pub response: String,
+    /// The request's own turns (not the stored ones sent before them).
+    pub turns: Vec<Turn>,
+}
+
+impl Thread {
+    /// The conversation's turns after this exchange: the request's turns, then the reply.
+    pub fn append(self, all: &mut Vec<Turn>, reply: Turn) {
+        let mut turns = self.turns;
+        if let Some(first) = turns.first_mut() {
+            first.follows = Some(self.follows);
+        }
+        all.extend(turns);
+        let mut reply = reply;
+        reply.response = Some(self.response.into_boxed_str());
+        all.push(reply);
+    }
+}
+
+const HEX: usize = 16;
+const RANDOM: usize = 32;
+
+/// A new response's id and its conversation's id: in `conversation` when it continues one, else in
+/// a new conversation.
+pub fn new_response_id(conversation: Option<&str>) -> (String, String) {
+    let conversation = match conversation {
+        Some(c) => c.to_owned(),
+        None => {
+            let mut rng = fastrand::Rng::new();
+            let hex: String = (0..HEX / 2)
+                .map(|_| format!("{:02x}", rng.u8(..)))
+                .collect();
+            format!("ctx_{hex}")
+        }
+    };
+    let hex = conversation.strip_prefix("ctx_").unwrap_or(&conversation);
+    let id = crate::convert::random_id(&format!("resp_{hex}"), RANDOM);
+    (id, conversation)
+}
+
+/// The conversation a response id is stored in, when the id is one this gateway gave.
+pub fn conversation_of(response: &str) -> Option<String> {
+    let rest = response.strip_prefix("resp_")?;
+    let (hex, random) = rest.split_at_checked(HEX)?;
+    let ok = hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && random.len() == RANDOM
+        && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then(|| format!("ctx_{hex}"))
+}
+
+/// The turns that led to `response` and its reply, oldest first, read from the conversation's
+/// tree; `None` when the response is not in it or its branch is incomplete.
+pub fn branch(conv: &Conversation, response: &str) -> Option<Vec<Turn>> {
+    let turns = &conv.turns;
+    let mut i = turns
+        .iter()
+        .rposition(|t| t.response.as_deref() == Some(response))?;
+    let mut out = Vec::new();
+    loop {
+        let t = &turns[i];
+        out.push(t.clone());
+        let before = t.follows.unwrap_or(t.seq.saturating_sub(1));
+        if before == 0 {
+            break;
+        }
+        // Turns are in `seq` order; a link always points back.
+        i = turns[..i].binary_search_by_key(&before, |t| t.seq).ok()?;
+    }
+    out.reverse();
+    Some(out)
+}
+
+/// What a stored model turn's function calls need.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    parts: Vec<PartProbe>,
+}
+
+#[derive(Deserialize)]
+struct PartProbe {
+    #[serde(default, rename = "functionCall")]
+    function_call: Option<CallProbe>,
+}
+
+#[derive(Deserialize)]
+struct CallProbe {
+    name: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// The `call_id` → function name of every function call the stored responses in `turns` gave
+/// the client (Gemini's id, or the one derived from the response's id, as the answer did), so the
+/// outputs a client sends with `previous_response_id` can name their functions.
+pub fn call_names(turns: &[Turn], prefix: &'static str) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    for t in turns {
+        let Some(response) = t.response.as_deref() else {
+            continue;
+        };
+        let Ok(probe) = serde_json::from_slice::<Probe>(t.raw()) else {
+            continue;
+        };
+        let mut used = std::collections::HashSet::new();
+        let calls = probe.parts.into_iter().filter_map(|p| p.function_call);
+        for (k, call) in calls.enumerate() {
+            let id = match call.id.filter(|i| !i.is_empty() && used.insert(i.clone())) {
+                Some(id) => id,
+                None => derived_call_id(prefix, response, k),
+            };
+            names.insert(id, call.name);
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn turn(v: serde_json::Value) -> Turn {
+        Turn::new(v)
+    }
+    fn user(t: &str) -> Turn {
+        turn(json!({"role": "user", "parts": [{"text": t}]}))
+    }
+    fn model(t: &str) -> Turn {
+        turn(json!({"role": "model", "parts": [{"text": t}]}))
+    }
+    fn text(t: &Turn) -> String {
+        t.content()["parts"][0]["text"].as_str().unwrap().to_owned()
+    }
+
+    /// Commit as the context stage does: number the new turns after the last.
+    fn commit(conv: &mut Conversation, thread: Thread, reply: Turn) {
+        let next = conv.turns.last().map_or(0, |t| t.seq) + 1;
+        thread.append(&mut conv.turns, reply);
+        for (seq, t) in (next..).zip(conv.turns.iter_mut().filter(|t| t.seq == 0)) {
+            t.seq = seq;
+        }
+    }
+
+    fn thread(follows: u64, response: &str, turns: Vec<Turn>) -> Thread {
+        Thread {
+            conversation: "ctx_x".into(),
+            owner: "o".into(),
+            name: "responses/r".into(),
+            follows,
+            response: response.into(),
+            turns,
+        }
+    }
+
+    #[test]
+    fn ids_name_their_conversation_and_nothing_else_parses() {
+        let (first, conv) = new_response_id(None);
+        assert!(conv.starts_with("ctx_") && conv.len() == 20);
+        assert_eq!(conversation_of(&first).as_deref(), Some(conv.as_str()));
+        let (second, same) = new_response_id(Some(&conv));
+        assert_eq!(same, conv);
+        assert_ne!(first, second);
+        assert_eq!(conversation_of(&second).as_deref(), Some(conv.as_str()));
+        assert_eq!(first.len(), 5 + HEX + RANDOM);
+        for bad in [
+            "",
+            "resp_",
+            "resp_0123",
+            "msg_0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+            "resp_0123456789abcdeXABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+            "resp_0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ01234",
+            "resp_0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ01234-",
+            "resp_é123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+        ] {
+            assert_eq!(conversation_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_branch_is_the_chain_of_exchanges_that_led_to_a_response() {
+        let mut conv = Conversation {
+            id: "ctx_x".into(),
+            owner: "o".into(),
+            name: "responses/r".into(),
+            turns: Vec::new(),
+            last_used: 0,
+        };
+        commit(&mut conv, thread(0, "r1", vec![user("q1")]), model("a1"));
+        let s1 = conv.turns.last().unwrap().seq;
+        commit(&mut conv, thread(s1, "r2", vec![user("q2")]), model("a2"));
+        // A fork from r1, after r2 was stored.
+        commit(
+            &mut conv,
+            thread(s1, "r3", vec![user("q3"), user("q3b")]),
+            model("a3"),
+        );
+        let s3 = conv.turns.last().unwrap().seq;
+        commit(&mut conv, thread(s3, "r4", vec![user("q4")]), model("a4"));
+        let texts = |r: &str| {
+            branch(&conv, r)
+                .unwrap()
+                .iter()
+                .map(text)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts("r1"), ["q1", "a1"]);
+        assert_eq!(texts("r2"), ["q1", "a1", "q2", "a2"]);
+        assert_eq!(texts("r3"), ["q1", "a1", "q3", "q3b", "a3"]);
+        assert_eq!(texts("r4"), ["q1", "a1", "q3", "q3b", "a3", "q4", "a4"]);
+        assert!(branch(&conv, "r9").is_none());
+        // A broken link (a turn gone) is not a shorter history.
+        conv.turns.remove(0);
+        assert!(branch(&conv, "r2").is_none());
+    }
+
+    #[test]
+    fn call_names_follow_the_ids_the_answer_gave() {
+        let mut reply = turn(json!({"role": "model", "parts": [
+            {"functionCall": {"name": "weather", "args": {}}, "thoughtSignature": "s"},
+            {"functionCall": {"name": "time", "args": {}, "id": "g1"}},
+            {"functionCall": {"name": "clock", "args": {}, "id": "g1"}}
+        ]}));
+        reply.response = Some("resp_a".into());
+        let names = call_names(&[user("q"), reply], "call_");
+        assert_eq!(names[&derived_call_id("call_", "resp_a", 0)], "weather");
+        assert_eq!(names["g1"], "time");
+        // A repeated Gemini id gets a derived one, as the answer gave it.
+        assert_eq!(names[&derived_call_id("call_", "resp_a", 2)], "clock");
+        assert_eq!(names.len(), 3);
+    }
+}
