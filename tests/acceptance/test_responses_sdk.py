@@ -42,7 +42,8 @@ RESPONSES_KEYS = tuple(f"responses-sdk-key-{i}" for i in range(10))
 
 @pytest.fixture(scope="module")
 def gateway(gateway_factory):
-    return gateway_factory(RESPONSES_KEYS)
+    # With server-side context (the gateway's default), where stored responses live.
+    return gateway_factory(RESPONSES_KEYS, context=True)
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_plain_response(client, gateway, sim):
     assert msg.type == "message" and msg.role == "assistant" and msg.status == "completed"
     assert resp.usage.input_tokens > 0 and resp.usage.output_tokens > 0
     assert resp.usage.total_tokens == resp.usage.input_tokens + resp.usage.output_tokens
-    assert resp.store is False, "the gateway must not claim to store the response"
+    assert resp.store is True, "stored (the API's default), as the gateway keeps it"
 
     up = only(calls(sim))
     assert up["path"] == f"/v1beta/models/{FLASH}:generateContent"
@@ -217,12 +218,39 @@ def test_reasoning_effort_and_summary(client, sim, model, effort, thinking):
     assert only(calls(sim))["body"]["generationConfig"]["thinkingConfig"] == thinking
 
 
-def test_what_is_not_stored_or_cannot_be_honoured_is_a_bad_request(client, sim):
+def test_previous_response_id_continues_a_stored_response(client, sim):
+    first = client.responses.create(model=FLASH, instructions="You are terse.", input="My name is Ada")
+    assert first.store is True
+    second = client.responses.create(model=FLASH, input="What is my name?", previous_response_id=first.id)
+    assert second.previous_response_id == first.id
+    assert second.output_text == "Echo: What is my name?"
+    with client.responses.stream(model=FLASH, input="And now?", previous_response_id=second.id) as stream:
+        third = stream.get_final_response()
+    assert third.previous_response_id == second.id and third.store is True
+    sent = [c["body"] for c in calls(sim)]
+    assert len(sent) == 3
+    ada = [{"role": "user", "parts": [{"text": "My name is Ada"}]}, {"role": "model", "parts": [{"text": "Echo: My name is Ada"}]}]
+    assert sent[1]["contents"] == ada + [{"role": "user", "parts": [{"text": "What is my name?"}]}]
+    # Instructions belong to the response that gave them; they are not carried over.
+    assert "systemInstruction" not in sent[1]
+    assert sent[2]["contents"] == ada + [
+        {"role": "user", "parts": [{"text": "What is my name?"}]},
+        {"role": "model", "parts": [{"text": "Echo: What is my name?"}]},
+        {"role": "user", "parts": [{"text": "And now?"}]},
+    ]
+
+
+def test_what_is_not_found_or_cannot_be_honoured_is_a_bad_request(client, sim):
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model=FLASH, input="again", previous_response_id="resp_abc")
     assert e.value.status_code == 400
     assert e.value.body["param"] == "previous_response_id"
-    assert "does not store" in e.value.body["message"]
+    assert "not found" in e.value.body["message"]
+    unstored = client.responses.create(model=FLASH, input="forget me", store=False)
+    assert unstored.store is False
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model=FLASH, input="again", previous_response_id=unstored.id)
+    assert e.value.body["param"] == "previous_response_id"
 
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model=FLASH, input="search", tools=[{"type": "file_search", "vector_store_ids": ["vs_1"]}])
@@ -230,7 +258,7 @@ def test_what_is_not_stored_or_cannot_be_honoured_is_a_bad_request(client, sim):
 
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve("resp_abc")
-    assert calls(sim) == []
+    assert len(calls(sim)) == 1, "only the unstored response went upstream"
 
 
 def test_wrong_key_is_authentication_error(gateway, sim):
@@ -292,6 +320,32 @@ def test_agents_sdk_runs_a_tool(agents_env, gateway, sim, model):
         assert turns[1]["parts"][-1].get("thoughtSignature"), "the signature came back through the agent's items"
     assert turns[2]["parts"][0]["functionResponse"]["name"] == "get_weather"
     assert_secret_absent([first, second], gateway.password)
+
+
+@pytest.mark.parametrize("model", [FLASH, GEMINI3])
+def test_agents_sdk_chains_responses_on_the_server(agents_env, sim, model):
+    """With `auto_previous_response_id` the runner sends only what is new (the tool's output) and
+    the previous response's id; a second run continues the first with `previous_response_id`."""
+    agent, seen = weather_agent(agents_env, model)
+    first = agents_env.Runner.run_sync(agent, "What is the weather in Paris?", auto_previous_response_id=True)
+    assert seen == ["Paris"]
+    assert "18 C and sunny in Paris" in first.final_output
+    ask, answer = calls(sim)
+    turns = answer["body"]["contents"]
+    assert [t["role"] for t in turns] == ["user", "model", "user"]
+    assert turns[0] == ask["body"]["contents"][0]
+    assert turns[1]["parts"][-1]["functionCall"]["args"] == {"city": "Paris"}
+    if model == GEMINI3:
+        assert turns[1]["parts"][-1].get("thoughtSignature"), "the stored turn keeps Gemini's signature"
+    assert turns[2]["parts"][0]["functionResponse"]["name"] == "get_weather"
+
+    agents_env.Runner.run_sync(agent, "What is the weather in Oslo?", previous_response_id=first.last_response_id)
+    assert seen == ["Paris", "Oslo"]
+    later = calls(sim)[2]["body"]["contents"]
+    # The first run's exchange and its final answer, then the new question.
+    assert later[:3] == turns, later
+    assert later[3]["role"] == "model" and "get_weather returned" in later[3]["parts"][0]["text"]
+    assert later[4] == {"role": "user", "parts": [{"text": "What is the weather in Oslo?"}]}
 
 
 def test_agents_sdk_streamed_run(agents_env, sim):
