@@ -54,11 +54,7 @@ pub fn new_response_id(conversation: Option<&str>) -> (String, String) {
     let conversation = match conversation {
         Some(c) => c.to_owned(),
         None => {
-            let mut rng = fastrand::Rng::new();
-            let hex: String = (0..HEX / 2)
-                .map(|_| format!("{:02x}", rng.u8(..)))
-                .collect();
-            format!("ctx_{hex}")
+            format!("ctx_{:016x}", fastrand::Rng::new().u64(..))
         }
     };
     let hex = conversation.strip_prefix("ctx_").unwrap_or(&conversation);
