@@ -23,6 +23,7 @@ import json
 import signal
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,8 +53,15 @@ SCENARIOS = {
     "chat-json": ("/v1/chat/completions", body(**CHAT), BEARER),
     "chat-sse": ("/v1/chat/completions", body(**CHAT, stream=True), BEARER),
 }
+#: The Responses scenarios again on a gateway with context on and a SQLite file store, so every
+#: response is stored (`store` is the API's default): the cost of keeping them, judged against the
+#: native passthrough of the same round (on its own gateway, context off).
+STORED = {
+    "responses-json-stored": SCENARIOS["responses-json"],
+    "responses-sse-stored": SCENARIOS["responses-sse"],
+}
 #: Each translating scenario and the native one it is judged against.
-AGAINST = {name: "native-" + name.split("-")[1] for name in SCENARIOS if not name.startswith("native")}
+AGAINST = {name: "native-" + name.split("-")[1] for name in [*SCENARIOS, *STORED] if not name.startswith("native")}
 TARGET = 1.15
 
 
@@ -66,19 +74,28 @@ def main() -> None:
     args = ap.parse_args()
 
     sim, sim_port = start_sim(args.sim)
-    names = list(SCENARIOS)
+    names = list(SCENARIOS) + list(STORED)
     runs: list[dict[str, float]] = []
+    store_dir = tempfile.TemporaryDirectory(prefix="gg-bench-surfaces-")
     try:
         wait_port(sim_port, sim, "gemini-sim")
         for i in range(args.rounds):
-            k = i % len(names)
-            order = {n: SCENARIOS[n] for n in names[k:] + names[:k]}
-            r = measure(args.gateway, sim_port, args.duration, order)
+            plain = list(SCENARIOS)
+            k = i % len(plain)
+            order = {n: SCENARIOS[n] for n in plain[k:] + plain[:k]}
+            stored_env = {"ENABLE_CONTEXT_COMPLETION": "true",
+                          "CONTEXT_DB_PATH": f"{store_dir.name}/round-{i}.db"}
+            runs_of_round = [lambda: measure(args.gateway, sim_port, args.duration, order),
+                             lambda: measure(args.gateway, sim_port, args.duration, STORED, stored_env)]
+            r: dict[str, float] = {}
+            for run in (runs_of_round if i % 2 == 0 else runs_of_round[::-1]):
+                r.update(run())
             runs.append(r)
             print(f"round {i + 1}: " + ", ".join(f"{n} {r[n]:.1f}" for n in names) + " µs", flush=True)
     finally:
         sim.send_signal(signal.SIGINT)
         sim.wait(timeout=10)
+        store_dir.cleanup()
 
     print(f"\n| scenario | gateway CPU per request, median (min–max) over {args.rounds} rounds "
           f"| ÷ native, median of per-round ratios | ≤ ×{TARGET} |")

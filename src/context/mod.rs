@@ -11,7 +11,7 @@ use crate::store::{
     ContextRow, ContextStore, ContextSummary, ContextWrite, Store, StoreError, TurnRow,
 };
 use history::Turn;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,7 @@ impl Conversation {
             },
             first: self.turns.first().map_or(1, |t| t.seq),
             last: self.turns.last().map_or(0, |t| t.seq),
+            trim: true,
             append: added
                 .iter()
                 .map(|t| TurnRow {
@@ -188,10 +189,92 @@ impl Drop for Writer {
     }
 }
 
+/// The conversations in memory, with their order of last use (so dropping the least recently
+/// used is a lookup, not a scan: every stored response starts a conversation).
 #[derive(Default)]
 struct Cache {
     map: HashMap<String, (Arc<Conversation>, u64)>,
+    /// Last use (a tick) → id, oldest first.
+    order: BTreeMap<u64, String>,
     tick: u64,
+}
+
+impl Cache {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// The entry of `id`, marked as used now.
+    fn touch(&mut self, id: &str) -> Option<&mut (Arc<Conversation>, u64)> {
+        let tick = self.next_tick();
+        let entry = self.map.get_mut(id)?;
+        if let Some(key) = self.order.remove(&entry.1) {
+            self.order.insert(tick, key);
+        }
+        entry.1 = tick;
+        Some(entry)
+    }
+
+    /// The entry of `id`, marked as used now; `fresh()` when there is none.
+    fn touch_or(
+        &mut self,
+        id: &str,
+        fresh: impl FnOnce() -> Arc<Conversation>,
+    ) -> &mut (Arc<Conversation>, u64) {
+        let tick = self.next_tick();
+        // Ticks start at 1: 0 marks an entry made here.
+        let entry = self
+            .map
+            .entry(id.to_owned())
+            .or_insert_with(|| (fresh(), 0));
+        if entry.1 != 0 {
+            self.order.remove(&entry.1);
+        }
+        self.order.insert(tick, id.to_owned());
+        entry.1 = tick;
+        entry
+    }
+
+    fn put(&mut self, c: Arc<Conversation>) {
+        let tick = self.next_tick();
+        let id = c.id.clone();
+        if let Some((_, old)) = self.map.insert(id.clone(), (c, tick)) {
+            self.order.remove(&old);
+        }
+        self.order.insert(tick, id);
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        match self.map.remove(id) {
+            Some((_, tick)) => {
+                self.order.remove(&tick);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drop the least recently used beyond `max`.
+    fn evict(&mut self, max: usize) {
+        while self.map.len() > max {
+            let Some((_, id)) = self.order.pop_first() else {
+                break;
+            };
+            self.map.remove(&id);
+        }
+    }
+}
+
+/// What a committer knows of the conversation it commits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Its id was made for it just now: nothing can be stored under it.
+    Fresh,
+    /// The caller read it during this request.
+    Read,
+    /// Nothing in particular (a conversation not found, or replaced whole).
+    Any,
 }
 
 /// The conversations, and the settings that govern them.
@@ -268,12 +351,7 @@ impl Contexts {
 
     /// The conversation from the cache only (no store read; never blocks on the database).
     pub fn cached(&self, id: &str, now: i64) -> Option<Arc<Conversation>> {
-        let mut cache = crate::sync::lock(&self.cache);
-        cache.tick += 1;
-        let tick = cache.tick;
-        let entry = cache.map.get_mut(id)?;
-        entry.1 = tick;
-        let c = entry.0.clone();
+        let c = crate::sync::lock(&self.cache).touch(id)?.0.clone();
         (!self.expired(&c, now)).then_some(c)
     }
 
@@ -303,46 +381,29 @@ impl Contexts {
     }
 
     fn insert(&self, c: Arc<Conversation>) {
-        {
-            let mut cache = crate::sync::lock(&self.cache);
-            cache.tick += 1;
-            let tick = cache.tick;
-            cache.map.insert(c.id.clone(), (c, tick));
-        }
-        self.evict();
-    }
-
-    /// Drop the least recently used conversations beyond `max_records` from memory.
-    fn evict(&self) {
         let mut cache = crate::sync::lock(&self.cache);
-        while cache.map.len() > self.config.max_records {
-            let Some(oldest) = cache
-                .map
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            cache.map.remove(&oldest);
-        }
+        cache.put(c);
+        cache.evict(self.config.max_records);
     }
 
     /// Change a conversation's turns in place (`change` appends, or clears and refills, or drops
     /// from the front), atomically with respect to other commits of it, so concurrent answers are
     /// appended whole in the order they finish. New turns (`seq` 0) are numbered here. The cache
-    /// changes at once; the store shortly after, on the writer thread, with only the new turns.
+    /// changes at once; the store shortly after, on the writer thread, with only the new turns
+    /// (and the removal of dropped ones, when any were dropped).
+    ///
+    /// `origin` says what the caller knows: with [`Origin::Read`] a conversation that left the
+    /// cache since it was read is read again (blocking, and rare), so its turns are appended to,
+    /// not numbered over.
     pub fn commit(
         &self,
         id: &str,
         owner: &str,
         name: &str,
         now: i64,
+        origin: Origin,
         change: impl FnOnce(&mut Vec<Turn>),
     ) {
-        let mut cache = crate::sync::lock(&self.cache);
-        cache.tick += 1;
-        let tick = cache.tick;
         let fresh = || {
             Arc::new(Conversation {
                 id: id.to_owned(),
@@ -352,18 +413,40 @@ impl Contexts {
                 last_used: now,
             })
         };
-        let entry = cache
-            .map
-            .entry(id.to_owned())
-            .or_insert_with(|| (fresh(), tick));
+        let cached = crate::sync::lock(&self.cache).map.contains_key(id);
+        let reread = match (&self.writer, origin) {
+            (Some(w), Origin::Read) if !cached => {
+                w.flush();
+                match self.store.context(id) {
+                    Ok(found) => found.map(|(r, t)| Arc::new(Conversation::from_rows(r, t))),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read a conversation to append to");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut cache = crate::sync::lock(&self.cache);
+        let mut created = false;
+        let entry = cache.touch_or(id, || {
+            created = true;
+            reread.unwrap_or_else(fresh)
+        });
+        let mut reset = false;
         if self.expired(&entry.0, now) {
             entry.0 = fresh();
+            reset = true;
         }
-        entry.1 = tick;
         // The cache is usually the only holder (requests let go of it after routing): no copy.
         let conv = Arc::make_mut(&mut entry.0);
+        let before = conv.turns.len();
         let next = conv.turns.last().map_or(0, |t| t.seq) + 1;
         change(&mut conv.turns);
+        let kept = conv.turns.iter().filter(|t| t.seq != 0).count();
+        // Rows of this id may be stored that the cache does not hold (it was not cached, or it
+        // expired), or turns were dropped: the write removes what it does not keep.
+        let trim = kept < before || reset || (created && origin != Origin::Fresh);
         let mut added = Vec::new();
         for (seq, t) in (next..).zip(conv.turns.iter_mut().filter(|t| t.seq == 0)) {
             t.seq = seq;
@@ -371,13 +454,11 @@ impl Contexts {
         }
         conv.last_used = now;
         if let Some(w) = &self.writer {
-            w.send(Job::Save(conv.write(&added)));
+            let mut write = conv.write(&added);
+            write.trim = trim;
+            w.send(Job::Save(write));
         }
-        let over = cache.map.len() > self.config.max_records;
-        drop(cache);
-        if over {
-            self.evict();
-        }
+        cache.evict(self.config.max_records);
     }
 
     /// Every conversation (of one owner), most recently used first. Blocking with a file store.
@@ -407,7 +488,7 @@ impl Contexts {
 
     /// Forget a conversation.
     pub fn delete(&self, id: &str) {
-        crate::sync::lock(&self.cache).map.remove(id);
+        crate::sync::lock(&self.cache).remove(id);
         if let Some(w) = &self.writer {
             w.send(Job::Delete(id.to_owned()));
         }
@@ -418,9 +499,13 @@ impl Contexts {
         let ttl = i64::try_from(self.ttl_secs()).unwrap_or(i64::MAX);
         let mut n = {
             let mut cache = crate::sync::lock(&self.cache);
-            let before = cache.map.len();
-            cache.map.retain(|_, (c, _)| c.last_used + ttl >= now);
-            before - cache.map.len()
+            let gone: Vec<String> = cache
+                .map
+                .iter()
+                .filter(|(_, (c, _))| c.last_used.saturating_add(ttl) < now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            gone.iter().filter(|id| cache.remove(id)).count()
         };
         if let Some(w) = &self.writer {
             w.flush();
@@ -467,7 +552,7 @@ mod tests {
         let c = contexts(2, None);
         for (i, owner) in ["a", "b", "c"].iter().enumerate() {
             let id = conversation_id(owner, "default");
-            c.commit(&id, owner, "default", 100 + i as i64, |t| {
+            c.commit(&id, owner, "default", 100 + i as i64, Origin::Any, |t| {
                 t.push(turn("user", "hi"))
             });
         }
@@ -482,8 +567,43 @@ mod tests {
             .unwrap()
             .is_some());
         let id = conversation_id("c", "default");
-        c.commit(&id, "c", "default", 200, |t| t.push(turn("model", "yo")));
+        c.commit(&id, "c", "default", 200, Origin::Any, |t| {
+            t.push(turn("model", "yo"))
+        });
         assert_eq!(c.get(&id, 200).unwrap().unwrap().turns.len(), 2);
+    }
+
+    #[test]
+    fn the_least_recently_used_goes_first_and_the_order_stays_whole() {
+        let c = contexts(3, None);
+        let id = |n: &str| conversation_id(n, "default");
+        let add = |n: &str, now: i64| {
+            c.commit(&id(n), n, "default", now, Origin::Any, |t| {
+                t.push(turn("user", n))
+            })
+        };
+        for (i, n) in ["a", "b", "c"].iter().enumerate() {
+            add(n, 100 + i as i64);
+        }
+        assert!(c.cached(&id("a"), 110).is_some(), "a is used again");
+        add("d", 111);
+        assert!(
+            c.cached(&id("b"), 112).is_none(),
+            "b was the least recently used"
+        );
+        for n in ["a", "c", "d"] {
+            assert!(c.cached(&id(n), 112).is_some(), "{n}");
+        }
+        c.delete(&id("c"));
+        add("a", 10_000);
+        // Everything but a is past the TTL (7 days) at this time.
+        assert_eq!(c.cleanup(10_000 + 7 * 24 * 3600).unwrap(), 1);
+        let cache = crate::sync::lock(&c.cache);
+        assert_eq!(cache.map.len(), 1);
+        assert_eq!(cache.order.len(), cache.map.len());
+        for (tick, key) in &cache.order {
+            assert_eq!(cache.map[key].1, *tick);
+        }
     }
 
     #[test]
@@ -493,7 +613,7 @@ mod tests {
         let id = conversation_id("alice", "default");
         {
             let c = contexts(10, Some(&path));
-            c.commit(&id, "alice", "default", 1000, |t| {
+            c.commit(&id, "alice", "default", 1000, Origin::Any, |t| {
                 t.push(turn("user", "remember me"))
             });
             c.set(Some(ContextMode::Always), Some(120)).unwrap();
@@ -508,7 +628,9 @@ mod tests {
         assert!(c.list(None, 1121).unwrap().is_empty());
         // Saving writes only the new turns; reloading gives them all, in order.
         for t in ["a", "b", "c"] {
-            c.commit(&id, "alice", "default", 2000, |v| v.push(turn("user", t)));
+            c.commit(&id, "alice", "default", 2000, Origin::Any, |v| {
+                v.push(turn("user", t))
+            });
         }
         c.flush();
         drop(c);
@@ -528,6 +650,40 @@ mod tests {
         assert_eq!(
             got.turns.iter().map(|t| t.seq).collect::<Vec<_>>(),
             vec![1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn a_conversation_read_then_evicted_is_appended_to_not_numbered_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.db");
+        let c = contexts(1, Some(&path));
+        let (a, b) = (conversation_id("o", "a"), conversation_id("o", "b"));
+        c.commit(&a, "o", "a", 100, Origin::Fresh, |t| {
+            t.extend([turn("user", "1"), turn("model", "2")])
+        });
+        // Read by a request, then pushed out of the cache before its answer is saved.
+        assert!(c.get(&a, 100).unwrap().is_some());
+        c.commit(&b, "o", "b", 101, Origin::Fresh, |t| {
+            t.push(turn("user", "x"))
+        });
+        assert!(c.cached(&a, 102).is_none(), "evicted");
+        c.commit(&a, "o", "a", 102, Origin::Read, |t| {
+            t.push(turn("user", "3"))
+        });
+        c.flush();
+        drop(c);
+        let c = contexts(10, Some(&path));
+        let got = c.get(&a, 103).unwrap().unwrap();
+        let texts: Vec<_> = got
+            .turns
+            .iter()
+            .map(|t| t.content()["parts"][0]["text"].clone())
+            .collect();
+        assert_eq!(texts, ["1", "2", "3"]);
+        assert_eq!(
+            got.turns.iter().map(|t| t.seq).collect::<Vec<_>>(),
+            [1, 2, 3]
         );
     }
 

@@ -8,7 +8,7 @@
 //! "not found", never another credential's history.
 
 use super::history::Turn;
-use super::Conversation;
+use super::{Conversation, Origin};
 use crate::convert::gemini::derived_call_id;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -29,6 +29,8 @@ pub struct Thread {
     pub response: String,
     /// The request's own turns (not the stored ones sent before them).
     pub turns: Vec<Turn>,
+    /// `Fresh` for a first response (a new conversation), `Read` for a continuation.
+    pub origin: Origin,
 }
 
 impl Thread {
@@ -176,6 +178,7 @@ mod tests {
             follows,
             response: response.into(),
             turns,
+            origin: Origin::Read,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::config::ContextMode;
 use crate::context::history::Members;
 use crate::context::history::{self, Turn};
 use crate::context::thread::Thread;
-use crate::context::{conversation_id, Contexts};
+use crate::context::{conversation_id, Contexts, Origin};
 use crate::credentials::Kind;
 use crate::error::GatewayError;
 use crate::pipeline::ctx::Client;
@@ -69,6 +69,7 @@ enum Target {
         /// The request brought its own history: it replaces the stored conversation.
         replace: bool,
         window: u64,
+        origin: Origin,
     },
     /// A stored response (the surface chose it and sent its branch).
     Thread(Box<Thread>),
@@ -206,6 +207,7 @@ impl Stage for Context {
         let id = conversation_id(&owner, &name);
         let window = crate::context::window(&self.state, &model);
         let replace = mode == ContextMode::Auto && history::has_model_turn(&turns);
+        let mut origin = Origin::Any;
         if !replace {
             let now = self.state.clock.now_utc().timestamp();
             // The cache first; the database (off the async threads) only on a miss.
@@ -224,6 +226,7 @@ impl Stage for Context {
                 None
             });
             if let Some(conv) = stored {
+                origin = Origin::Read;
                 let kept = history::fit(&conv.turns, window.saturating_sub(route.quota.est_tokens));
                 if !kept.is_empty() {
                     route.quota.est_tokens += kept.iter().map(|t| t.tokens).sum::<u64>();
@@ -261,6 +264,7 @@ impl Stage for Context {
                 turns,
                 replace,
                 window,
+                origin,
             },
             framing: route.upstream.framing,
         });
@@ -308,25 +312,30 @@ impl Stage for Context {
                 turns,
                 replace,
                 window,
-            } => self.contexts().commit(&id, &owner, &name, now, move |all| {
-                if replace {
-                    all.clear();
-                }
-                all.extend(turns);
-                all.push(Turn::new(reply));
-                let keep = history::fit(all, window).len();
-                let drop = all.len() - keep;
-                all.drain(..drop);
-            }),
+                origin,
+            } => self
+                .contexts()
+                .commit(&id, &owner, &name, now, origin, move |all| {
+                    if replace {
+                        all.clear();
+                    }
+                    all.extend(turns);
+                    all.push(Turn::new(reply));
+                    let keep = history::fit(all, window).len();
+                    let drop = all.len() - keep;
+                    all.drain(..drop);
+                }),
             Target::Thread(thread) => {
-                let (id, owner, name) = (
+                let (id, owner, name, origin) = (
                     thread.conversation.clone(),
                     thread.owner.clone(),
                     thread.name.clone(),
+                    thread.origin,
                 );
-                self.contexts().commit(&id, &owner, &name, now, move |all| {
-                    thread.append(all, Turn::new(reply))
-                });
+                self.contexts()
+                    .commit(&id, &owner, &name, now, origin, move |all| {
+                        thread.append(all, Turn::new(reply))
+                    });
             }
         }
     }

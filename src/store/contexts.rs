@@ -38,13 +38,14 @@ pub struct ContextSummary {
     pub tokens: u64,
 }
 
-/// One conversation's change: its row, the turns kept (`seq` from `first` to `last`; every other
-/// stored turn is removed), and the turns to add.
+/// One conversation's change: its row, the turns kept (`seq` from `first` to `last`; with `trim`
+/// every other stored turn is removed — without it none can be there), and the turns to add.
 #[derive(Debug, Clone)]
 pub struct ContextWrite {
     pub row: ContextRow,
     pub first: u64,
     pub last: u64,
+    pub trim: bool,
     pub append: Vec<TurnRow>,
 }
 
@@ -146,12 +147,14 @@ impl ContextStore for Store {
                 let r = &w.row;
                 put.execute(params![r.id, r.owner, r.conversation, r.last_used])
                     .map_err(err)?;
-                trim_old
-                    .execute(params![r.id, to_i64(w.first)])
-                    .map_err(err)?;
-                trim_new
-                    .execute(params![r.id, to_i64(w.last)])
-                    .map_err(err)?;
+                if w.trim {
+                    trim_old
+                        .execute(params![r.id, to_i64(w.first)])
+                        .map_err(err)?;
+                    trim_new
+                        .execute(params![r.id, to_i64(w.last)])
+                        .map_err(err)?;
+                }
                 for t in &w.append {
                     add.execute(params![
                         r.id,
@@ -245,6 +248,7 @@ mod tests {
             },
             first,
             last,
+            trim: true,
             append: add
                 .iter()
                 .map(|&seq| TurnRow {

@@ -9,6 +9,7 @@ use super::request::{invalid, ResponsesPlan};
 use crate::config::ContextMode;
 use crate::context::history::{self, Members, Turn};
 use crate::context::thread::{branch, call_names, conversation_of, new_response_id, Thread};
+use crate::context::Origin;
 use crate::error::GatewayError;
 use crate::pipeline::ctx::Client;
 use crate::state::AppState;
@@ -141,6 +142,10 @@ impl<'a> Store<'a> {
             follows: previous.map_or(0, |p| p.follows),
             response: id.clone(),
             turns: own.iter().map(|r| Turn::own(r.get())).collect(),
+            origin: match previous {
+                Some(_) => Origin::Read,
+                None => Origin::Fresh,
+            },
         });
         Ok((id, thread))
     }
