@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One conversation.
 #[derive(Debug, Clone)]
@@ -120,6 +121,11 @@ enum Job {
     Flush(mpsc::Sender<()>),
 }
 
+/// How long the writer gathers commits into one transaction after the first: under load many
+/// answers share one write (and one wake-up of the writer); an idle gateway writes each answer
+/// 5 ms after it.
+const GATHER: Duration = Duration::from_millis(5);
+
 /// Writes conversations to the store on its own thread, in the order they were committed.
 struct Writer {
     tx: Option<mpsc::Sender<Job>>,
@@ -147,6 +153,12 @@ impl Writer {
                         }
                         Job::Flush(done) => flushed.push(done),
                     };
+                    // Let what else comes within GATHER gather (one transaction for all of it,
+                    // not one per answer), asleep: a sleeping thread is not woken by every send,
+                    // as one waiting on the channel would be. A flush waits that much longer.
+                    if !matches!(first, Job::Flush(_)) {
+                        std::thread::sleep(GATHER);
+                    }
                     take(first);
                     while let Ok(more) = rx.try_recv() {
                         take(more);

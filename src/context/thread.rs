@@ -3,8 +3,9 @@
 //! first one's conversation, each exchange naming the turn it follows, so a client may continue
 //! any stored response — the newest or an earlier one — and gets exactly that response's branch.
 //!
-//! A response id says where it is stored: `resp_` + the 16 hex digits of its conversation's id +
-//! 32 random alphanumerics. The owner is checked on every read, so another credential's id is
+//! A response id says where it is stored: `resp_` + the 24 hex digits of its conversation's id +
+//! 32 random alphanumerics. A conversation's id starts with the time it was made, so new ones are
+//! written at the end of the store's indexes (many to a page) rather than all over them. The owner is checked on every read, so another credential's id is
 //! "not found", never another credential's history.
 
 use super::history::Turn;
@@ -47,7 +48,7 @@ impl Thread {
     }
 }
 
-const HEX: usize = 16;
+const HEX: usize = 24;
 const RANDOM: usize = 32;
 
 /// A new response's id and its conversation's id: in `conversation` when it continues one, else in
@@ -56,7 +57,16 @@ pub fn new_response_id(conversation: Option<&str>) -> (String, String) {
     let conversation = match conversation {
         Some(c) => c.to_owned(),
         None => {
-            format!("ctx_{:016x}", fastrand::Rng::new().u64(..))
+            // 48 bits of milliseconds (sortable until the year 10889), 48 random.
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let random = fastrand::Rng::new().u64(..);
+            format!(
+                "ctx_{:012x}{:012x}",
+                ms & 0xffff_ffff_ffff,
+                random & 0xffff_ffff_ffff
+            )
         }
     };
     let hex = conversation.strip_prefix("ctx_").unwrap_or(&conversation);
@@ -185,24 +195,34 @@ mod tests {
     #[test]
     fn ids_name_their_conversation_and_nothing_else_parses() {
         let (first, conv) = new_response_id(None);
-        assert!(conv.starts_with("ctx_") && conv.len() == 20);
+        assert!(conv.starts_with("ctx_") && conv.len() == 4 + HEX);
         assert_eq!(conversation_of(&first).as_deref(), Some(conv.as_str()));
         let (second, same) = new_response_id(Some(&conv));
         assert_eq!(same, conv);
         assert_ne!(first, second);
         assert_eq!(conversation_of(&second).as_deref(), Some(conv.as_str()));
         assert_eq!(first.len(), 5 + HEX + RANDOM);
+        // Made later, sorted later (the time comes first).
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (_, later) = new_response_id(None);
+        assert!(later > conv, "{later} > {conv}");
+        let at = |i: usize, c: &str| {
+            let mut s = first.clone();
+            s.replace_range(i..i + 1, c);
+            s
+        };
         for bad in [
-            "",
-            "resp_",
-            "resp_0123",
-            "msg_0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
-            "resp_0123456789abcdeXABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
-            "resp_0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ01234",
-            "resp_0123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ01234-",
-            "resp_é123456789abcdefABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+            String::new(),
+            "resp_".into(),
+            first[..first.len() - 1].to_string(),
+            format!("{first}x"),
+            first.replacen("resp_", "msg__", 1),
+            at(5, "g"),
+            at(5, "A"),
+            at(5 + HEX, "-"),
+            at(first.len() - 1, "é"),
         ] {
-            assert_eq!(conversation_of(bad), None, "{bad}");
+            assert_eq!(conversation_of(&bad), None, "{bad}");
         }
     }
 
