@@ -12,6 +12,10 @@ process over the requests wrk completed), median and spread over the rounds; and
 translating surface its ratio to the native passthrough of the same kind (JSON or a 20-event
 stream), taken per round and then the median — the figure the surfaces issue sets at ≤ ×1.15.
 
+The Responses scenarios run again on a second gateway of the same round with context on and a
+SQLite file store (`responses-*-stored`): every response stored, as `store` (the API's default)
+asks. Those rows are judged against the same native rows; they show what keeping responses costs.
+
 Every request asks the same thing of the simulator (one user turn with the same prompt, so the
 same 557-byte answer or 20-event stream), through the credential header each API's clients send.
 """
