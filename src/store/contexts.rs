@@ -7,7 +7,8 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 /// One stored conversation, without its turns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextRow {
-    /// `ctx_` + 16 hex digits of SHA-256(owner, conversation): stable, not guessable from outside.
+    /// `ctx_` + 16 hex digits of SHA-256(owner, conversation) (a named conversation), or 24 hex
+    /// digits, time first (a tree of stored responses, `context::thread`).
     pub id: String,
     /// The credential's id (`pk_…` or a fingerprint).
     pub owner: String,

@@ -12,7 +12,7 @@ use serde_json::Value;
 /// What every response object of one request repeats.
 #[derive(Debug, Clone)]
 pub(super) struct Meta {
-    /// `resp_` + its conversation's 16 hex digits + 32 alphanumerics (`context::thread`).
+    /// `resp_` + its conversation's 24 hex digits + 32 alphanumerics (`context::thread`).
     pub id: String,
     pub created_at: u64,
     /// The model as the client named it.
