@@ -61,17 +61,30 @@ pub fn new_response_id(conversation: Option<&str>) -> (String, String) {
             let ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let random = fastrand::Rng::new().u64(..);
-            format!(
-                "ctx_{:012x}{:012x}",
-                ms & 0xffff_ffff_ffff,
-                random & 0xffff_ffff_ffff
-            )
+            let mut id = String::with_capacity(4 + HEX);
+            id.push_str("ctx_");
+            push_hex(&mut id, ms, 12);
+            push_hex(&mut id, fastrand::u64(..), 12);
+            id
         }
     };
+    // `resp_` + the conversation's hex digits, then the random part.
     let hex = conversation.strip_prefix("ctx_").unwrap_or(&conversation);
-    let id = crate::convert::random_id(&format!("resp_{hex}"), RANDOM);
-    (id, conversation)
+    let mut prefix = [0u8; 5 + HEX];
+    let n = hex.len().min(HEX);
+    prefix[..5].copy_from_slice(b"resp_");
+    prefix[5..5 + n].copy_from_slice(&hex.as_bytes()[..n]);
+    let prefix = std::str::from_utf8(&prefix[..5 + n]).unwrap_or("resp_");
+    (crate::convert::random_id(prefix, RANDOM), conversation)
+}
+
+/// The low `digits` hex digits of `v`, most significant first.
+fn push_hex(s: &mut String, v: u64, digits: u32) {
+    for i in (0..digits).rev() {
+        s.push(char::from(
+            b"0123456789abcdef"[((v >> (4 * i)) & 0xf) as usize],
+        ));
+    }
 }
 
 /// The conversation a response id is stored in, when the id is one this gateway gave.
