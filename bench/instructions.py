@@ -79,6 +79,10 @@ def send(port: int, path: str, body: str, n: int) -> None:
     c.close()
 
 
+#: `--stored`: context on with a SQLite file store, so every Responses answer is stored.
+STORED = {"on": False}
+
+
 def total(label: str, gw_bin: str, sim_port: int, scenario: str, n: int, out_dir: Path) -> int:
     """Instructions of one gateway process from start to exit, having served `n` requests."""
     path, body = SCENARIOS[scenario]
@@ -90,6 +94,10 @@ def total(label: str, gw_bin: str, sim_port: int, scenario: str, n: int, out_dir
                ENFORCE_MODEL_LIMITS="false",
                MAX_REQUESTS_PER_MINUTE="0", MAX_REQUESTS_PER_DAY_PER_IP="0",
                ENABLE_CONTEXT_COMPLETION="false")
+    if STORED["on"]:
+        db = out_dir / f"{label}-{scenario}.db"
+        db.unlink(missing_ok=True)
+        env.update(ENABLE_CONTEXT_COMPLETION="true", CONTEXT_DB_PATH=str(db))
     gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                            gw_bin, "--threads", "1"],
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -124,7 +132,10 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--scenario", action="append", choices=list(SCENARIOS))
     ap.add_argument("--keep", type=Path)
+    ap.add_argument("--stored", action="store_true",
+                    help="context on with a file store (every Responses answer stored)")
     args = ap.parse_args()
+    STORED["on"] = args.stored
     bins = [b.split("=", 1) for b in args.bin]
     scenarios = args.scenario or list(SCENARIOS)
     out_dir = args.keep or Path(tempfile.mkdtemp(prefix="gg-callgrind-"))

@@ -3,19 +3,20 @@
 //! thread of its own so the request path never waits on the database, and the runtime settings
 //! (TTL, mode) kept in the store's `settings` table.
 
+mod cache;
 pub mod history;
 pub mod thread;
+mod writer;
 
 use crate::config::{ContextConfig, ContextMode};
 use crate::store::{
     ContextRow, ContextStore, ContextSummary, ContextWrite, Store, StoreError, TurnRow,
 };
+use cache::Cache;
 use history::Turn;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use writer::{Job, Writer};
 
 /// One conversation.
 #[derive(Debug, Clone)]
@@ -112,170 +113,6 @@ pub fn conversation_id(owner: &str, name: &str) -> String {
     let d = crate::secret::digest(format!("{owner}\u{0}{name}").as_bytes());
     let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("ctx_{hex}")
-}
-
-enum Job {
-    /// One commit's change: the conversation's row, the turns it keeps, the turns it added.
-    Save(ContextWrite),
-    Delete(String),
-    Flush(mpsc::Sender<()>),
-}
-
-/// How long the writer gathers commits into one transaction after the first: under load many
-/// answers share one write (and one wake-up of the writer); an idle gateway writes each answer
-/// 5 ms after it.
-const GATHER: Duration = Duration::from_millis(5);
-
-/// Writes conversations to the store on its own thread, in the order they were committed.
-struct Writer {
-    tx: Option<mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Writer {
-    fn start(store: Arc<Store>) -> Writer {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name("gg-context".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut save: Vec<ContextWrite> = Vec::new();
-                    let mut delete: Vec<String> = Vec::new();
-                    let mut flushed: Vec<mpsc::Sender<()>> = Vec::new();
-                    let mut take = |job: Job| match job {
-                        Job::Save(w) => {
-                            delete.retain(|d| *d != w.row.id);
-                            save.push(w);
-                        }
-                        Job::Delete(id) => {
-                            save.retain(|s| s.row.id != id);
-                            delete.push(id);
-                        }
-                        Job::Flush(done) => flushed.push(done),
-                    };
-                    // Let what else comes within GATHER gather (one transaction for all of it,
-                    // not one per answer), asleep: a sleeping thread is not woken by every send,
-                    // as one waiting on the channel would be. A flush waits that much longer.
-                    if !matches!(first, Job::Flush(_)) {
-                        std::thread::sleep(GATHER);
-                    }
-                    take(first);
-                    while let Ok(more) = rx.try_recv() {
-                        take(more);
-                    }
-                    if let Err(e) = store.write_contexts(&save, &delete) {
-                        tracing::error!(error = %e, conversations = save.len(), "could not save conversations");
-                    }
-                    for f in flushed {
-                        let _ = f.send(());
-                    }
-                }
-            })
-            .ok();
-        Writer {
-            tx: Some(tx),
-            thread,
-        }
-    }
-
-    fn send(&self, job: Job) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(job);
-        }
-    }
-
-    /// Wait until everything sent so far is written. Blocking.
-    fn flush(&self) {
-        let (done, wait) = mpsc::channel();
-        self.send(Job::Flush(done));
-        let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// The conversations in memory, with their order of last use (so dropping the least recently
-/// used is a lookup, not a scan: every stored response starts a conversation).
-#[derive(Default)]
-struct Cache {
-    map: HashMap<String, (Arc<Conversation>, u64)>,
-    /// Last use (a tick) → id, oldest first.
-    order: BTreeMap<u64, String>,
-    tick: u64,
-}
-
-impl Cache {
-    fn next_tick(&mut self) -> u64 {
-        self.tick += 1;
-        self.tick
-    }
-
-    /// The entry of `id`, marked as used now.
-    fn touch(&mut self, id: &str) -> Option<&mut (Arc<Conversation>, u64)> {
-        let tick = self.next_tick();
-        let entry = self.map.get_mut(id)?;
-        if let Some(key) = self.order.remove(&entry.1) {
-            self.order.insert(tick, key);
-        }
-        entry.1 = tick;
-        Some(entry)
-    }
-
-    /// The entry of `id`, marked as used now; `fresh()` when there is none.
-    fn touch_or(
-        &mut self,
-        id: &str,
-        fresh: impl FnOnce() -> Arc<Conversation>,
-    ) -> &mut (Arc<Conversation>, u64) {
-        let tick = self.next_tick();
-        // Ticks start at 1: 0 marks an entry made here.
-        let entry = self
-            .map
-            .entry(id.to_owned())
-            .or_insert_with(|| (fresh(), 0));
-        if entry.1 != 0 {
-            self.order.remove(&entry.1);
-        }
-        self.order.insert(tick, id.to_owned());
-        entry.1 = tick;
-        entry
-    }
-
-    fn put(&mut self, c: Arc<Conversation>) {
-        let tick = self.next_tick();
-        let id = c.id.clone();
-        if let Some((_, old)) = self.map.insert(id.clone(), (c, tick)) {
-            self.order.remove(&old);
-        }
-        self.order.insert(tick, id);
-    }
-
-    fn remove(&mut self, id: &str) -> bool {
-        match self.map.remove(id) {
-            Some((_, tick)) => {
-                self.order.remove(&tick);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Drop the least recently used beyond `max`.
-    fn evict(&mut self, max: usize) {
-        while self.map.len() > max {
-            let Some((_, id)) = self.order.pop_first() else {
-                break;
-            };
-            self.map.remove(&id);
-        }
-    }
 }
 
 /// What a committer knows of the conversation it commits to.
