@@ -5,7 +5,7 @@
 use crate::pipeline::route::Framing;
 use bytes::Bytes;
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// One stored turn: a Gemini `content` as JSON text (spliced into request bodies as it is, never
 /// re-serialised), its estimated tokens, and whether an exchange starts at it.
@@ -102,13 +102,6 @@ impl Turn {
     }
 }
 
-fn parts(content: &Value) -> &[Value] {
-    content
-        .get("parts")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
 /// The estimated tokens of one content's JSON text (text by length, media by Gemini's per-item
 /// cost).
 pub fn estimate(raw: &[u8]) -> u64 {
@@ -191,87 +184,212 @@ pub fn fit(turns: &[Turn], budget: u64) -> &[Turn] {
     &turns[start..]
 }
 
+/// One answer (or stream event), read only as far as the reply needs: the first candidate's parts
+/// left as JSON text, and whether it finished.
+#[derive(serde::Deserialize)]
+struct AnswerProbe<'a> {
+    #[serde(default, borrow)]
+    candidates: Option<Vec<CandidateProbe<'a>>>,
+}
+
+#[derive(serde::Deserialize)]
+struct CandidateProbe<'a> {
+    #[serde(default, borrow)]
+    content: Option<PartsProbe<'a>>,
+    /// Present and not null when the answer finished.
+    #[serde(default, rename = "finishReason")]
+    finish_reason: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct PartsProbe<'a> {
+    #[serde(default, borrow)]
+    parts: Vec<&'a RawValue>,
+}
+
+/// What merging needs of one part: its text and signature when it is nothing else.
+#[derive(Default)]
+struct PartKind {
+    text: Option<String>,
+    signature: Option<String>,
+    thought: Option<bool>,
+    /// A key other than `text` and `thoughtSignature`.
+    other: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum PartKey {
+    Text,
+    Thought,
+    ThoughtSignature,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for PartKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PartKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a part")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<PartKind, A::Error> {
+                let mut k = PartKind::default();
+                while let Some(key) = m.next_key::<PartKey>()? {
+                    match key {
+                        PartKey::Text => k.text = m.next_value()?,
+                        PartKey::ThoughtSignature => k.signature = m.next_value()?,
+                        PartKey::Thought => {
+                            k.thought = m.next_value()?;
+                            k.other = true;
+                        }
+                        PartKey::Other => {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                            k.other = true;
+                        }
+                    }
+                }
+                Ok(k)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One part of the reply as it will be stored.
+#[derive(Debug)]
+enum ReplyPart {
+    /// Text (a stream's pieces joined), with the signature a piece carried.
+    Text {
+        text: String,
+        signature: Option<String>,
+    },
+    /// Any other part, as Gemini wrote it.
+    Raw(String),
+}
+
 /// What a successful answer's bytes say: the model's turn, if it finished.
 #[derive(Debug, Default)]
 struct Reply {
-    parts: Vec<Value>,
+    parts: Vec<ReplyPart>,
     finished: bool,
 }
 
 impl Reply {
-    /// Take one `GenerateContentResponse`.
-    fn add(&mut self, answer: &Value) {
-        let Some(cand) = answer
-            .get("candidates")
-            .and_then(Value::as_array)
-            .and_then(|c| c.first())
-        else {
-            return;
+    /// Take one `GenerateContentResponse`; `None` when it is not one.
+    fn add(&mut self, answer: &str) -> Option<()> {
+        let probe: AnswerProbe<'_> = serde_json::from_str(answer).ok()?;
+        let Some(cand) = probe.candidates.and_then(|c| c.into_iter().next()) else {
+            return Some(());
         };
-        if cand.get("finishReason").and_then(Value::as_str).is_some() {
+        if cand.finish_reason.is_some() {
             self.finished = true;
         }
-        for p in parts(cand.get("content").unwrap_or(&Value::Null)) {
-            if p.get("thought").and_then(Value::as_bool) == Some(true) {
+        for raw in cand.content.map(|c| c.parts).unwrap_or_default() {
+            let kind: PartKind = serde_json::from_str(raw.get()).ok()?;
+            if kind.thought == Some(true) {
                 continue;
             }
-            self.push(p.clone());
-        }
-    }
-
-    /// Add a part, merging consecutive text pieces of a stream into one part (keeping the
-    /// signature a piece carries).
-    fn push(&mut self, p: Value) {
-        let text_only = |v: &Value| {
-            v.as_object().is_some_and(|o: &Map<String, Value>| {
-                o.contains_key("text") && o.keys().all(|k| k == "text" || k == "thoughtSignature")
-            })
-        };
-        if text_only(&p) {
-            if let Some(last) = self.parts.last_mut().filter(|l| text_only(l)) {
-                let add = p.get("text").and_then(Value::as_str).unwrap_or("");
-                if let Some(Value::String(t)) = last.get_mut("text") {
-                    t.push_str(add);
-                }
-                if let (Some(sig), Some(o)) = (p.get("thoughtSignature"), last.as_object_mut()) {
-                    o.insert("thoughtSignature".into(), sig.clone());
-                }
-                return;
+            match kind {
+                PartKind {
+                    text: Some(t),
+                    signature,
+                    other: false,
+                    ..
+                } => self.push_text(t, signature),
+                _ => self.parts.push(ReplyPart::Raw(raw.get().to_owned())),
             }
         }
-        self.parts.push(p);
+        Some(())
+    }
+
+    /// Add a text part, merging consecutive text pieces of a stream into one part (keeping the
+    /// signature a piece carries).
+    fn push_text(&mut self, add: String, sig: Option<String>) {
+        if let Some(ReplyPart::Text { text, signature }) = self.parts.last_mut() {
+            text.push_str(&add);
+            if sig.is_some() {
+                *signature = sig;
+            }
+            return;
+        }
+        self.parts.push(ReplyPart::Text {
+            text: add,
+            signature: sig,
+        });
+    }
+
+    /// The model's turn as JSON text.
+    fn write(&self) -> Vec<u8> {
+        let size: usize = self
+            .parts
+            .iter()
+            .map(|p| match p {
+                ReplyPart::Text { text, signature } => {
+                    text.len() + signature.as_ref().map_or(0, String::len) + 40
+                }
+                ReplyPart::Raw(r) => r.len() + 1,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(size + 32);
+        out.extend_from_slice(br#"{"role":"model","parts":["#);
+        for (i, p) in self.parts.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match p {
+                ReplyPart::Raw(r) => out.extend_from_slice(r.as_bytes()),
+                ReplyPart::Text { text, signature } => {
+                    // Writing strings to a Vec cannot fail.
+                    out.extend_from_slice(br#"{"text":"#);
+                    let _ = serde_json::to_writer(&mut out, text);
+                    if let Some(s) = signature {
+                        out.extend_from_slice(br#","thoughtSignature":"#);
+                        let _ = serde_json::to_writer(&mut out, s);
+                    }
+                    out.push(b'}');
+                }
+            }
+        }
+        out.extend_from_slice(b"]}");
+        out
     }
 }
 
-/// The model's turn in the Gemini answer `bytes` (framed as `framing`): `None` when the answer
-/// did not finish (no finish reason), holds no candidate, or cannot be read.
-pub fn reply_turn(bytes: &[u8], framing: Framing) -> Option<Value> {
+/// The model's turn (a Gemini `content` as JSON text) in the Gemini answer `bytes` (framed as
+/// `framing`): `None` when the answer did not finish (no finish reason), holds no candidate, or
+/// cannot be read. Thought parts are left out; a stream's text pieces are joined.
+pub fn reply_turn(bytes: &[u8], framing: Framing) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(bytes).ok()?;
     let mut reply = Reply::default();
     match framing {
-        Framing::Json => reply.add(&serde_json::from_slice::<Value>(bytes).ok()?),
+        Framing::Json => reply.add(text)?,
         Framing::JsonArray => {
-            for a in serde_json::from_slice::<Vec<Value>>(bytes).ok()? {
-                reply.add(&a);
+            for a in serde_json::from_str::<Vec<&RawValue>>(text).ok()? {
+                reply.add(a.get())?;
             }
         }
         Framing::Sse => {
-            let text = std::str::from_utf8(bytes).ok()?;
             for line in text.lines() {
                 if let Some(data) = line.strip_prefix("data:") {
-                    if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
-                        reply.add(&v);
-                    }
+                    // An event that is not an answer is passed over.
+                    let _ = reply.add(data.trim());
                 }
             }
         }
     }
-    (reply.finished && !reply.parts.is_empty())
-        .then(|| json!({"role": "model", "parts": reply.parts}))
+    (reply.finished && !reply.parts.is_empty()).then(|| reply.write())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn user(t: &str) -> Turn {
         Turn::new(json!({"role": "user", "parts": [{"text": t}]}))
@@ -315,20 +433,32 @@ mod tests {
     #[test]
     fn replies_from_each_framing() {
         let json = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"thinking","thought":true},{"text":"Hello"}]},"finishReason":"STOP"}]}"#;
+        let turn =
+            |b: &[u8], f| serde_json::from_slice::<Value>(&reply_turn(b, f).unwrap()).unwrap();
         assert_eq!(
-            reply_turn(json, Framing::Json).unwrap(),
+            turn(json, Framing::Json),
             json!({"role":"model","parts":[{"text":"Hello"}]})
         );
         let sse = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}]}\r\n\r\ndata: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\",\"thoughtSignature\":\"s1\"}]},\"finishReason\":\"STOP\"}]}\r\n\r\n";
         assert_eq!(
-            reply_turn(sse.as_bytes(), Framing::Sse).unwrap(),
+            turn(sse.as_bytes(), Framing::Sse),
             json!({"role":"model","parts":[{"text":"Hello","thoughtSignature":"s1"}]})
         );
         let arr = br#"[{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"s"}]}}]}
 ,{"candidates":[{"content":{"parts":[]},"finishReason":"STOP"}]}]"#;
         assert_eq!(
-            reply_turn(arr, Framing::JsonArray).unwrap(),
+            turn(arr, Framing::JsonArray),
             json!({"role":"model","parts":[{"functionCall":{"name":"f","args":{}},"thoughtSignature":"s"}]})
+        );
+        // Escaped text joined as text; a part with other keys is kept whole and ends the run.
+        let sse = concat!(
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"He said \\\"h\"}]}}]}\n\n",
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"i\\\"\\u00e9\\n\"},",
+            "{\"text\":\"x\",\"thought\":false},{\"text\":\"y\"}]},\"finishReason\":\"STOP\"}]}\n\n"
+        );
+        assert_eq!(
+            turn(sse.as_bytes(), Framing::Sse),
+            json!({"role":"model","parts":[{"text":"He said \"hi\"é\n"},{"text":"x","thought":false},{"text":"y"}]})
         );
         // No finish reason (a cut stream): nothing.
         let cut = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}]}\r\n\r\n";

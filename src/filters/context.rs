@@ -320,7 +320,7 @@ impl Stage for Context {
                         all.clear();
                     }
                     all.extend(turns);
-                    all.push(Turn::new(reply));
+                    all.push(Turn::from_raw(Bytes::from(reply), None));
                     let keep = history::fit(all, window).len();
                     let drop = all.len() - keep;
                     all.drain(..drop);
@@ -334,7 +334,7 @@ impl Stage for Context {
                 );
                 self.contexts()
                     .commit(&id, &owner, &name, now, origin, move |all| {
-                        thread.append(all, Turn::new(reply))
+                        thread.append(all, Turn::from_raw(Bytes::from(reply), None))
                     });
             }
         }
