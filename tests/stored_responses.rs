@@ -2,7 +2,8 @@
 //! keeps each exchange in the conversation-context store, and `previous_response_id` sends the
 //! stored branch in front of the new input — the exact `contents` Gemini receives on each turn,
 //! forks from an earlier response, streamed turns, function calls answered with only their output
-//! (derived call ids on Gemini 2.5, Gemini's ids and thought signatures on Gemini 3), what is not
+//! (derived call ids on Gemini 2.5, Gemini's ids and thought signatures on Gemini 3, a 2.5 call
+//! answered on Gemini 3 with the placeholder signature), what is not
 //! found (unknown ids, another credential's, `store: false`), a restart with a file store, and a
 //! gateway whose context is off.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -219,6 +220,41 @@ fn a_function_call_is_answered_with_only_its_output_on_gemini_3() {
 fn other_last_char(id: &str) -> String {
     let (head, last) = id.split_at(id.len() - 1);
     format!("{head}{}", if last == "x" { "y" } else { "x" })
+}
+
+#[test]
+fn a_call_made_on_gemini_25_is_answered_on_gemini_3() {
+    // Gemini 2.5 gives no thought signature; Gemini 3 rejects history without one, so the stored
+    // call goes with Google's placeholder.
+    let h = Harness::basic();
+    let tool = json!({"type": "function", "name": "get_weather",
+                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}});
+    let r1 = ok(post(
+        &h,
+        &json!({"model": FLASH, "input": "What is the weather in Paris?", "tools": [tool]}),
+    ));
+    let call = r1["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap()
+        .clone();
+    let stored = generate_bodies(&h);
+    assert!(stored.len() == 1);
+    let r2 = ok(post(
+        &h,
+        &json!({"model": "gemini-3-flash-preview", "tools": [tool], "previous_response_id": id(&r1),
+                "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}]}),
+    ));
+    assert_eq!(
+        r2["output"].as_array().unwrap().last().unwrap()["type"],
+        "message",
+        "{r2}"
+    );
+    let part = &last_body(&h)["contents"][1]["parts"][0];
+    assert_eq!(part["functionCall"]["name"], "get_weather");
+    assert_eq!(part["thoughtSignature"], "skip_thought_signature_validator");
 }
 
 #[test]

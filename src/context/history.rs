@@ -153,6 +153,46 @@ pub fn has_model_turn(turns: &[Turn]) -> bool {
     turns.iter().any(|t| t.model)
 }
 
+/// Stored history as Gemini 3 takes it: a model turn whose first function call has no thought
+/// signature (history another model wrote) gets Google's placeholder, as the translators give a
+/// client's own history. Borrowed when nothing needs it.
+pub fn signed_for_gemini3(turns: &[Turn]) -> std::borrow::Cow<'_, [Turn]> {
+    let sign = |t: &Turn| -> Option<Turn> {
+        if !t.model || memchr::memmem::find(&t.raw, b"\"functionCall\"").is_none() {
+            return None;
+        }
+        let mut content: Value = serde_json::from_slice(&t.raw).ok()?;
+        let part = content
+            .get_mut("parts")?
+            .as_array_mut()?
+            .iter_mut()
+            .find(|p| p.get("functionCall").is_some())?
+            .as_object_mut()?;
+        if part.contains_key("thoughtSignature") {
+            return None;
+        }
+        part.insert(
+            "thoughtSignature".into(),
+            Value::from(crate::convert::thinking::DUMMY_SIGNATURE),
+        );
+        let mut signed = Turn::from_raw(
+            Bytes::from(serde_json::to_vec(&content).ok()?),
+            Some(t.tokens),
+        );
+        signed.seq = t.seq;
+        Some(signed)
+    };
+    if !turns.iter().any(|t| sign(t).is_some()) {
+        return std::borrow::Cow::Borrowed(turns);
+    }
+    std::borrow::Cow::Owned(
+        turns
+            .iter()
+            .map(|t| sign(t).unwrap_or_else(|| t.clone()))
+            .collect(),
+    )
+}
+
 /// Drop thought parts (the model's thinking is never stored; signatures on other parts are).
 pub fn without_thoughts(mut content: Value) -> Value {
     if let Some(ps) = content.get_mut("parts").and_then(Value::as_array_mut) {
@@ -464,6 +504,34 @@ mod tests {
         let cut = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}]}}]}\r\n\r\n";
         assert!(reply_turn(cut.as_bytes(), Framing::Sse).is_none());
         assert!(reply_turn(b"{not json", Framing::Json).is_none());
+    }
+
+    #[test]
+    fn gemini3_gets_a_placeholder_where_history_has_no_signature() {
+        let unsigned = Turn::new(json!({"role": "model", "parts": [
+            {"text": "let me see"},
+            {"functionCall": {"name": "f", "args": {}}},
+            {"functionCall": {"name": "g", "args": {}}}
+        ]}));
+        let turns = vec![user("q"), unsigned, call(), result()];
+        let out = signed_for_gemini3(&turns);
+        assert_eq!(
+            out[1].content()["parts"][1]["thoughtSignature"],
+            crate::convert::thinking::DUMMY_SIGNATURE
+        );
+        assert!(
+            out[1].content()["parts"][2]
+                .get("thoughtSignature")
+                .is_none(),
+            "the first call only"
+        );
+        assert_eq!(out[2], turns[2], "a signed call is left as it is");
+        assert_eq!(out[0], turns[0]);
+        let fine = vec![user("q"), call(), result()];
+        assert!(matches!(
+            signed_for_gemini3(&fine),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

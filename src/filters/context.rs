@@ -13,6 +13,7 @@ use crate::context::history::Members;
 use crate::context::history::{self, Turn};
 use crate::context::thread::Thread;
 use crate::context::{conversation_id, Contexts, Origin};
+use crate::convert::thinking::{family, Family};
 use crate::credentials::Kind;
 use crate::error::GatewayError;
 use crate::pipeline::ctx::Client;
@@ -230,7 +231,12 @@ impl Stage for Context {
                 let kept = history::fit(&conv.turns, window.saturating_sub(route.quota.est_tokens));
                 if !kept.is_empty() {
                     route.quota.est_tokens += kept.iter().map(|t| t.tokens).sum::<u64>();
-                    let mut written = history::splice(&target, kept, &own);
+                    // History another model wrote, sent to Gemini 3.
+                    let kept = match family(&model) {
+                        Family::Level => history::signed_for_gemini3(kept),
+                        _ => std::borrow::Cow::Borrowed(kept),
+                    };
+                    let mut written = history::splice(&target, &kept, &own);
                     if nested {
                         let inner =
                             RawValue::from_string(String::from_utf8_lossy(&written).into_owned())
