@@ -10,8 +10,7 @@
 
 use super::history::Turn;
 use super::{Conversation, Origin};
-use crate::convert::gemini::derived_call_id;
-use serde::Deserialize;
+use crate::convert::gemini::{CallIds, Content};
 use std::collections::HashMap;
 
 /// An exchange the surface asks to be stored: the context stage commits the request's own turns
@@ -121,46 +120,26 @@ pub fn branch(conv: &Conversation, response: &str) -> Option<Vec<Turn>> {
     Some(out)
 }
 
-/// What a stored model turn's function calls need.
-#[derive(Deserialize)]
-struct Probe {
-    #[serde(default)]
-    parts: Vec<PartProbe>,
-}
-
-#[derive(Deserialize)]
-struct PartProbe {
-    #[serde(default, rename = "functionCall")]
-    function_call: Option<CallProbe>,
-}
-
-#[derive(Deserialize)]
-struct CallProbe {
-    name: String,
-    #[serde(default)]
-    id: Option<String>,
-}
-
 /// The `call_id` → function name of every function call the stored responses in `turns` gave
-/// the client (Gemini's id, or the one derived from the response's id, as the answer did), so the
-/// outputs a client sends with `previous_response_id` can name their functions.
+/// the client, handed out again by the translator's own [`CallIds`] seeded with each response's
+/// id, so the outputs a client sends with `previous_response_id` can name their functions.
 pub fn call_names(turns: &[Turn], prefix: &'static str) -> HashMap<String, String> {
     let mut names = HashMap::new();
     for t in turns {
         let Some(response) = t.response.as_deref() else {
             continue;
         };
-        let Ok(probe) = serde_json::from_slice::<Probe>(t.raw()) else {
+        let Ok(content) = serde_json::from_slice::<Content>(t.raw()) else {
             continue;
         };
-        let mut used = std::collections::HashSet::new();
-        let calls = probe.parts.into_iter().filter_map(|p| p.function_call);
-        for (k, call) in calls.enumerate() {
-            let id = match call.id.filter(|i| !i.is_empty() && used.insert(i.clone())) {
-                Some(id) => id,
-                None => derived_call_id(prefix, response, k),
-            };
-            names.insert(id, call.name);
+        let mut ids = CallIds::derived(prefix, response);
+        let calls = content
+            .parts
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.function_call);
+        for call in calls {
+            names.insert(ids.next(call.id.as_deref()), call.name);
         }
     }
     names
@@ -169,6 +148,7 @@ pub fn call_names(turns: &[Turn], prefix: &'static str) -> HashMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::gemini::derived_call_id;
     use serde_json::json;
 
     fn turn(v: serde_json::Value) -> Turn {

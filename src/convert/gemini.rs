@@ -420,15 +420,10 @@ impl CallIds {
 /// The id of the `k`-th function call (counting from 0) of the response `seed`: the prefix and 24
 /// alphanumerics of SHA-256(seed, k).
 pub(crate) fn derived_call_id(prefix: &str, seed: &str, k: usize) -> String {
-    const DIGITS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let d = crate::secret::digest(format!("{seed}\u{0}{k}").as_bytes());
     let mut id = String::with_capacity(prefix.len() + 24);
     id.push_str(prefix);
-    id.extend(
-        d[..24]
-            .iter()
-            .map(|&b| char::from(DIGITS[(usize::from(b) * 62) >> 8])),
-    );
+    id.extend(d[..24].iter().map(|&b| char::from(super::alnum(b))));
     id
 }
 

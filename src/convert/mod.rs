@@ -292,9 +292,15 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
     Ok(out)
 }
 
+/// A byte as one of the 62 ASCII alphanumerics, as (byte × 62) ÷ 256: no division, no loop.
+#[inline]
+pub(crate) fn alnum(b: u8) -> u8 {
+    const DIGITS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    DIGITS[(usize::from(b) * 62) >> 8]
+}
+
 /// `prefix` followed by `n` random ASCII alphanumerics.
 pub(crate) fn random_id(prefix: &str, n: usize) -> String {
-    const DIGITS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut s = Vec::with_capacity(prefix.len() + n);
     s.extend_from_slice(prefix.as_bytes());
     // One generator seeded from the thread's, eight characters from each 64-bit draw: each
@@ -304,10 +310,7 @@ pub(crate) fn random_id(prefix: &str, n: usize) -> String {
     let mut rng = fastrand::Rng::new();
     let mut left = n;
     while left > 0 {
-        let chars = rng
-            .u64(..)
-            .to_le_bytes()
-            .map(|b| DIGITS[(usize::from(b) * 62) >> 8]);
+        let chars = rng.u64(..).to_le_bytes().map(alnum);
         let take = left.min(8);
         s.extend_from_slice(&chars[..take]);
         left -= take;
