@@ -224,6 +224,25 @@ impl Contexts {
         Ok(Some(c))
     }
 
+    /// The conversation for a request: the cache first, then (a file store) the database, read
+    /// off the async threads.
+    pub async fn load(
+        self: &Arc<Self>,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Arc<Conversation>>, StoreError> {
+        if let Some(c) = self.cached(id, now) {
+            return Ok(Some(c));
+        }
+        if !self.persistent() {
+            return Ok(None);
+        }
+        let (c, key) = (self.clone(), id.to_owned());
+        tokio::task::spawn_blocking(move || c.get(&key, now))
+            .await
+            .unwrap_or(Ok(None))
+    }
+
     /// Whether a read may touch the database (callers then read off the async threads).
     pub fn persistent(&self) -> bool {
         self.writer.is_some()

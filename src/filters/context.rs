@@ -211,17 +211,7 @@ impl Stage for Context {
         let mut origin = Origin::Any;
         if !replace {
             let now = self.state.clock.now_utc().timestamp();
-            // The cache first; the database (off the async threads) only on a miss.
-            let stored = match contexts.cached(&id, now) {
-                Some(c) => Ok(Some(c)),
-                None if contexts.persistent() => {
-                    let (c, key) = (contexts.clone(), id.clone());
-                    tokio::task::spawn_blocking(move || c.get(&key, now))
-                        .await
-                        .unwrap_or(Ok(None))
-                }
-                None => Ok(None),
-            };
+            let stored = contexts.load(&id, now).await;
             let stored = stored.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not read a conversation; sending the request without it");
                 None

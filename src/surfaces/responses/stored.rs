@@ -77,23 +77,16 @@ impl<'a> Store<'a> {
             )
         };
         let conversation = conversation_of(id).ok_or_else(not_found)?;
-        let contexts = self.state.contexts.clone();
         let now = self.state.clock.now_utc().timestamp();
-        // The cache first; the database (off the async threads) only on a miss.
-        let found = match contexts.cached(&conversation, now) {
-            Some(c) => Some(c),
-            None if contexts.persistent() => {
-                let (c, key) = (contexts.clone(), conversation.clone());
-                tokio::task::spawn_blocking(move || c.get(&key, now))
-                    .await
-                    .map_err(|e| GatewayError::internal(format!("could not read: {e}")))?
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "could not read a stored response");
-                        GatewayError::internal("could not read the stored responses")
-                    })?
-            }
-            None => None,
-        };
+        let found = self
+            .state
+            .contexts
+            .load(&conversation, now)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not read a stored response");
+                GatewayError::internal("could not read the stored responses")
+            })?;
         let conv = found.filter(|c| c.owner == *owner).ok_or_else(not_found)?;
         let turns = branch(&conv, id).ok_or_else(not_found)?;
         Ok(Previous {
