@@ -9,7 +9,7 @@
 //! "not found", never another credential's history.
 
 use super::history::Turn;
-use super::{Conversation, Origin};
+use super::{Contexts, Conversation, Origin};
 use crate::convert::gemini::{CallIds, Content};
 use std::collections::HashMap;
 
@@ -29,22 +29,45 @@ pub struct Thread {
     pub response: String,
     /// The request's own turns (not the stored ones sent before them).
     pub turns: Vec<Turn>,
-    /// `Fresh` for a first response (a new conversation), `Read` for a continuation.
-    pub origin: Origin,
 }
 
 impl Thread {
-    /// The conversation's turns after this exchange: the request's turns, then the reply.
-    pub fn append(self, all: &mut Vec<Turn>, reply: Turn) {
-        let mut turns = self.turns;
-        if let Some(first) = turns.first_mut() {
-            first.follows = Some(self.follows);
-        }
-        all.extend(turns);
-        let mut reply = reply;
-        reply.response = Some(self.response.into_boxed_str());
-        all.push(reply);
+    /// Store the exchange with the model's `reply`. A first response's conversation is new
+    /// (nothing can be stored under its id); a continuation's was read by this request.
+    pub fn save(self, contexts: &Contexts, now: i64, reply: Turn) {
+        let origin = match self.follows {
+            0 => Origin::Fresh,
+            _ => Origin::Read,
+        };
+        let Thread {
+            conversation,
+            owner,
+            name,
+            follows,
+            response,
+            turns,
+        } = self;
+        contexts.commit(&conversation, &owner, &name, now, origin, move |all| {
+            append(all, follows, turns, response, reply)
+        });
     }
+}
+
+/// The conversation's turns after an exchange: the request's `turns` (the first following turn
+/// `follows`), then the `reply` tagged with its `response` id.
+fn append(
+    all: &mut Vec<Turn>,
+    follows: u64,
+    mut turns: Vec<Turn>,
+    response: String,
+    mut reply: Turn,
+) {
+    if let Some(first) = turns.first_mut() {
+        first.follows = Some(follows);
+    }
+    all.extend(turns);
+    reply.response = Some(response.into_boxed_str());
+    all.push(reply);
 }
 
 const HEX: usize = 24;
@@ -167,7 +190,13 @@ mod tests {
     /// Commit as the context stage does: number the new turns after the last.
     fn commit(conv: &mut Conversation, thread: Thread, reply: Turn) {
         let next = conv.turns.last().map_or(0, |t| t.seq) + 1;
-        thread.append(&mut conv.turns, reply);
+        append(
+            &mut conv.turns,
+            thread.follows,
+            thread.turns,
+            thread.response,
+            reply,
+        );
         for (seq, t) in (next..).zip(conv.turns.iter_mut().filter(|t| t.seq == 0)) {
             t.seq = seq;
         }
@@ -181,7 +210,6 @@ mod tests {
             follows,
             response: response.into(),
             turns,
-            origin: Origin::Read,
         }
     }
 

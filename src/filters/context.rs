@@ -300,6 +300,7 @@ impl Stage for Context {
             return;
         };
         let now = self.state.clock.now_utc().timestamp();
+        let reply = Turn::from_raw(Bytes::from(reply), None);
         match save.target {
             Target::Conversation {
                 id,
@@ -316,23 +317,12 @@ impl Stage for Context {
                         all.clear();
                     }
                     all.extend(turns);
-                    all.push(Turn::from_raw(Bytes::from(reply), None));
+                    all.push(reply);
                     let keep = history::fit(all, window).len();
                     let drop = all.len() - keep;
                     all.drain(..drop);
                 }),
-            Target::Thread(thread) => {
-                let (id, owner, name, origin) = (
-                    thread.conversation.clone(),
-                    thread.owner.clone(),
-                    thread.name.clone(),
-                    thread.origin,
-                );
-                self.contexts()
-                    .commit(&id, &owner, &name, now, origin, move |all| {
-                        thread.append(all, Turn::from_raw(Bytes::from(reply), None))
-                    });
-            }
+            Target::Thread(thread) => thread.save(self.contexts(), now, reply),
         }
     }
 }

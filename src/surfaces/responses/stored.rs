@@ -9,7 +9,6 @@ use super::request::{invalid, ResponsesPlan};
 use crate::config::ContextMode;
 use crate::context::history::{self, Members, Turn};
 use crate::context::thread::{branch, call_names, conversation_of, new_response_id, Thread};
-use crate::context::Origin;
 use crate::convert::thinking::{family, Family};
 use crate::error::GatewayError;
 use crate::pipeline::ctx::Client;
@@ -29,9 +28,7 @@ pub(super) struct Store<'a> {
 pub(super) struct Previous {
     conversation: String,
     name: String,
-    /// The `seq` of its reply (the turn the new exchange follows).
-    follows: u64,
-    /// Its branch, oldest first.
+    /// Its branch, oldest first (its reply last).
     turns: Vec<Turn>,
 }
 
@@ -90,7 +87,6 @@ impl<'a> Store<'a> {
         let conv = found.filter(|c| c.owner == *owner).ok_or_else(not_found)?;
         let turns = branch(&conv, id).ok_or_else(not_found)?;
         Ok(Previous {
-            follows: turns.last().map_or(0, |t| t.seq),
             conversation,
             name: conv.name.clone(),
             turns,
@@ -138,13 +134,10 @@ impl<'a> Store<'a> {
             conversation,
             owner,
             name: previous.map_or_else(|| format!("responses/{id}"), |p| p.name.clone()),
-            follows: previous.map_or(0, |p| p.follows),
+            // The new exchange follows the previous response's reply (0: it starts a conversation).
+            follows: previous.and_then(|p| p.turns.last()).map_or(0, |t| t.seq),
             response: id.clone(),
             turns: own.iter().map(|r| Turn::own(r.get())).collect(),
-            origin: match previous {
-                Some(_) => Origin::Read,
-                None => Origin::Fresh,
-            },
         });
         Ok((id, thread))
     }
