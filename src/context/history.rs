@@ -153,10 +153,14 @@ pub fn has_model_turn(turns: &[Turn]) -> bool {
     turns.iter().any(|t| t.model)
 }
 
-/// Stored history as Gemini 3 takes it: a model turn whose first function call has no thought
-/// signature (history another model wrote) gets Google's placeholder, as the translators give a
-/// client's own history. Borrowed when nothing needs it.
-pub fn signed_for_gemini3(turns: &[Turn]) -> std::borrow::Cow<'_, [Turn]> {
+/// Stored history as `model` takes it. Gemini 3 refuses a model turn whose first function call
+/// has no thought signature (history another model wrote): such a call gets Google's placeholder,
+/// as the translators give a client's own history. Borrowed when nothing needs it.
+pub fn for_model<'t>(model: &str, turns: &'t [Turn]) -> std::borrow::Cow<'t, [Turn]> {
+    use crate::convert::thinking::{family, Family, DUMMY_SIGNATURE};
+    if family(model) != Family::Level {
+        return std::borrow::Cow::Borrowed(turns);
+    }
     let sign = |t: &Turn| -> Option<Turn> {
         if !t.model || memchr::memmem::find(&t.raw, b"\"functionCall\"").is_none() {
             return None;
@@ -171,26 +175,22 @@ pub fn signed_for_gemini3(turns: &[Turn]) -> std::borrow::Cow<'_, [Turn]> {
         if part.contains_key("thoughtSignature") {
             return None;
         }
-        part.insert(
-            "thoughtSignature".into(),
-            Value::from(crate::convert::thinking::DUMMY_SIGNATURE),
-        );
-        let mut signed = Turn::from_raw(
-            Bytes::from(serde_json::to_vec(&content).ok()?),
-            Some(t.tokens),
-        );
+        part.insert("thoughtSignature".into(), Value::from(DUMMY_SIGNATURE));
+        let raw = Bytes::from(serde_json::to_vec(&content).ok()?);
+        let mut signed = Turn::from_raw(raw, Some(t.tokens));
         signed.seq = t.seq;
         Some(signed)
     };
-    if !turns.iter().any(|t| sign(t).is_some()) {
-        return std::borrow::Cow::Borrowed(turns);
+    // Copied only from the first turn that changes.
+    let mut out: Option<Vec<Turn>> = None;
+    for (i, t) in turns.iter().enumerate() {
+        match (sign(t), &mut out) {
+            (Some(signed), out) => out.get_or_insert_with(|| turns[..i].to_vec()).push(signed),
+            (None, Some(out)) => out.push(t.clone()),
+            (None, None) => {}
+        }
     }
-    std::borrow::Cow::Owned(
-        turns
-            .iter()
-            .map(|t| sign(t).unwrap_or_else(|| t.clone()))
-            .collect(),
-    )
+    out.map_or(std::borrow::Cow::Borrowed(turns), std::borrow::Cow::Owned)
 }
 
 /// Drop thought parts (the model's thinking is never stored; signatures on other parts are).
@@ -514,7 +514,7 @@ mod tests {
             {"functionCall": {"name": "g", "args": {}}}
         ]}));
         let turns = vec![user("q"), unsigned, call(), result()];
-        let out = signed_for_gemini3(&turns);
+        let out = for_model("gemini-3-flash-preview", &turns);
         assert_eq!(
             out[1].content()["parts"][1]["thoughtSignature"],
             crate::convert::thinking::DUMMY_SIGNATURE
@@ -529,7 +529,12 @@ mod tests {
         assert_eq!(out[0], turns[0]);
         let fine = vec![user("q"), call(), result()];
         assert!(matches!(
-            signed_for_gemini3(&fine),
+            for_model("gemini-3-pro-preview", &fine),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // Other models take history as it is.
+        assert!(matches!(
+            for_model("gemini-2.5-flash", &turns),
             std::borrow::Cow::Borrowed(_)
         ));
     }

@@ -13,7 +13,6 @@ use crate::context::history::Members;
 use crate::context::history::{self, Turn};
 use crate::context::thread::Thread;
 use crate::context::{conversation_id, Contexts, Origin};
-use crate::convert::thinking::{family, Family};
 use crate::credentials::Kind;
 use crate::error::GatewayError;
 use crate::pipeline::ctx::Client;
@@ -221,11 +220,7 @@ impl Stage for Context {
                 let kept = history::fit(&conv.turns, window.saturating_sub(route.quota.est_tokens));
                 if !kept.is_empty() {
                     route.quota.est_tokens += kept.iter().map(|t| t.tokens).sum::<u64>();
-                    // History another model wrote, sent to Gemini 3.
-                    let kept = match family(&model) {
-                        Family::Level => history::signed_for_gemini3(kept),
-                        _ => std::borrow::Cow::Borrowed(kept),
-                    };
+                    let kept = history::for_model(&model, kept);
                     let mut written = history::splice(&target, &kept, &own);
                     if nested {
                         let inner =

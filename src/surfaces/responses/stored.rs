@@ -9,7 +9,6 @@ use super::request::{invalid, ResponsesPlan};
 use crate::config::ContextMode;
 use crate::context::history::{self, Members, Turn};
 use crate::context::thread::{branch, call_names, conversation_of, new_response_id, Thread};
-use crate::convert::thinking::{family, Family};
 use crate::error::GatewayError;
 use crate::pipeline::ctx::Client;
 use crate::state::AppState;
@@ -123,11 +122,7 @@ impl<'a> Store<'a> {
                 _ => &p.turns[..],
             };
             plan.est_tokens += sent.iter().map(|t| t.tokens).sum::<u64>();
-            // A branch another model wrote, continued on Gemini 3.
-            let sent = match family(&plan.model) {
-                Family::Level => history::signed_for_gemini3(sent),
-                _ => std::borrow::Cow::Borrowed(sent),
-            };
+            let sent = history::for_model(&plan.model, sent);
             plan.body = history::splice(&members, &sent, &own);
         }
         let thread = keep.then(|| Thread {
