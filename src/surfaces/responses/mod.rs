@@ -71,14 +71,12 @@ impl Responses {
             keep,
             req.truncation.as_deref(),
         )?;
-        let mut echo = echo(&req, plan.reasoning);
-        echo.store = thread.is_some();
         let meta = Meta {
             id,
             created_at: u64::try_from(self.state.clock.now_utc().timestamp()).unwrap_or(0),
             model: req.model.to_string(),
             summaries: plan.summaries,
-            echo: echo.render(),
+            echo: echo(&req, plan.reasoning, thread.is_some()).render(),
         };
         let reply = if plan.stream {
             Reply::Streamed(Box::new(stream::ResponseStream::new(meta)))
@@ -91,8 +89,8 @@ impl Responses {
     }
 }
 
-/// The request's settings as every response object repeats them (`store` is set by the caller).
-fn echo(req: &ResponsesRequest<'_>, reasoning: Reasoning) -> Echo {
+/// The request's settings as every response object repeats them, and whether it is `stored`.
+fn echo(req: &ResponsesRequest<'_>, reasoning: Reasoning, stored: bool) -> Echo {
     let given = |v: &Option<Value>| v.clone().filter(|t| !t.is_null());
     Echo {
         instructions: req.instructions.clone(),
@@ -107,7 +105,7 @@ fn echo(req: &ResponsesRequest<'_>, reasoning: Reasoning) -> Echo {
         metadata: given(&req.metadata),
         user: req.user.clone(),
         previous_response_id: req.previous_response_id.clone().filter(|p| !p.is_empty()),
-        store: false,
+        store: stored,
         truncation: req.truncation.clone(),
     }
 }
