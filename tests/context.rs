@@ -12,23 +12,9 @@ use serde_json::{json, Value};
 
 const FLASH: &str = "gemini-2.5-flash";
 
-fn user(t: &str) -> Value {
-    json!({"role": "user", "parts": [{"text": t}]})
-}
-fn model(t: &str) -> Value {
-    json!({"role": "model", "parts": [{"text": t}]})
-}
-
 /// The `contents` of the last request Google received.
 fn last_contents(h: &Harness) -> Value {
-    // The last request with a body (the gateway's background model-list call has none).
-    h.sim
-        .requests()
-        .into_iter()
-        .rev()
-        .find_map(|r| r.body.filter(|b| b.get("contents").is_some()))
-        .unwrap()["contents"]
-        .clone()
+    generate_bodies(h).pop().unwrap()["contents"].clone()
 }
 
 fn chat(h: &Harness, cred: &str, text: &str, stream: bool, extra: &[(&str, &str)]) -> Resp {

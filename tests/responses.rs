@@ -9,16 +9,7 @@ use gemini_sim::{FaultAction, FaultRule, Sim, SimConfig};
 use serde_json::{json, Value};
 
 fn post(h: &Harness, body: &Value) -> Resp {
-    http(
-        h.addr,
-        "POST",
-        "/v1/responses",
-        &[
-            ("authorization", &format!("Bearer {PASSWORD}")),
-            ("content-type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
+    post_responses(h, PASSWORD, body)
 }
 
 fn events(body: &[u8]) -> Vec<(String, Value)> {

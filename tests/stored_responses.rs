@@ -15,41 +15,23 @@ use serde_json::{json, Value};
 
 const FLASH: &str = "gemini-2.5-flash";
 
-fn user(t: &str) -> Value {
-    json!({"role": "user", "parts": [{"text": t}]})
-}
-fn model(t: &str) -> Value {
-    json!({"role": "model", "parts": [{"text": t}]})
-}
-
-fn post_as(h: &Harness, cred: &str, body: &Value) -> Resp {
-    http(
-        h.addr,
-        "POST",
-        "/v1/responses",
-        &[
-            ("authorization", &format!("Bearer {cred}")),
-            ("content-type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-}
-
 fn post(h: &Harness, body: &Value) -> Resp {
-    post_as(h, PASSWORD, body)
-}
-
-/// The Gemini requests with contents, oldest first.
-fn generate_bodies(h: &Harness) -> Vec<Value> {
-    h.sim
-        .requests()
-        .into_iter()
-        .filter_map(|r| r.body.filter(|b| b.get("contents").is_some()))
-        .collect()
+    post_responses(h, PASSWORD, body)
 }
 
 fn last_body(h: &Harness) -> Value {
     generate_bodies(h).pop().unwrap()
+}
+
+/// The response's `function_call` output item.
+fn function_call(response: &Value) -> Value {
+    response["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap()
+        .clone()
 }
 
 /// A turn that succeeded: its JSON.
@@ -158,13 +140,7 @@ fn function_call_round_trip(model_id: &str) -> (Value, Value) {
         &h,
         &json!({"model": model_id, "input": "What is the weather in Paris?", "tools": [tool]}),
     ));
-    let call = r1["output"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["type"] == "function_call")
-        .unwrap()
-        .clone();
+    let call = function_call(&r1);
     let r2 = ok(post(
         &h,
         &json!({"model": model_id, "tools": [tool], "previous_response_id": id(&r1),
@@ -233,13 +209,7 @@ fn a_call_made_on_gemini_25_is_answered_on_gemini_3() {
         &h,
         &json!({"model": FLASH, "input": "What is the weather in Paris?", "tools": [tool]}),
     ));
-    let call = r1["output"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["type"] == "function_call")
-        .unwrap()
-        .clone();
+    let call = function_call(&r1);
     let stored = generate_bodies(&h);
     assert!(stored.len() == 1);
     let r2 = ok(post(
@@ -283,7 +253,7 @@ fn unknown_foreign_and_unstored_responses_are_not_found_without_an_upstream_call
         (PASSWORD, other_last_char(&id(&alices))),
     ];
     for (cred, prev) in cases {
-        let r = post_as(
+        let r = post_responses(
             &h,
             cred,
             &json!({"model": FLASH, "input": "more", "previous_response_id": prev}),
@@ -296,8 +266,12 @@ fn unknown_foreign_and_unstored_responses_are_not_found_without_an_upstream_call
     }
     assert_eq!(h.sim.calls(), calls, "no upstream call for any of them");
     // Bob's own chain works, and never sees Alice's turns.
-    let b1 = ok(post_as(&h, &bob, &json!({"model": FLASH, "input": "bob"})));
-    ok(post_as(
+    let b1 = ok(post_responses(
+        &h,
+        &bob,
+        &json!({"model": FLASH, "input": "bob"}),
+    ));
+    ok(post_responses(
         &h,
         &bob,
         &json!({"model": FLASH, "input": "again", "previous_response_id": id(&b1)}),

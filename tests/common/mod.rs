@@ -493,3 +493,37 @@ pub fn promtool(args: &[&str], stdin: Option<&[u8]>) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A user turn of one text part, as Gemini's `contents` spell it.
+pub fn user(t: &str) -> serde_json::Value {
+    serde_json::json!({"role": "user", "parts": [{"text": t}]})
+}
+
+/// A model turn of one text part.
+pub fn model(t: &str) -> serde_json::Value {
+    serde_json::json!({"role": "model", "parts": [{"text": t}]})
+}
+
+/// The generate requests the simulator received (those with `contents`; the gateway's own
+/// model-list calls have no body), oldest first.
+pub fn generate_bodies(h: &Harness) -> Vec<serde_json::Value> {
+    h.sim
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.body.filter(|b| b.get("contents").is_some()))
+        .collect()
+}
+
+/// `POST /v1/responses` with `cred` as the Bearer credential.
+pub fn post_responses(h: &Harness, cred: &str, body: &serde_json::Value) -> Resp {
+    http(
+        h.addr,
+        "POST",
+        "/v1/responses",
+        &[
+            ("authorization", &format!("Bearer {cred}")),
+            ("content-type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
